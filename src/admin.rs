@@ -1,0 +1,268 @@
+//! Operations behind the CLI's `user` and `client` commands.
+//!
+//! `main.rs` parses arguments and prints; these functions apply the same rules
+//! as the HTTP surface (user names, passwords, registration) and talk to the
+//! store. Errors say whether the input was wrong (exit code 2) or the
+//! operation failed (exit code 1).
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{self, Secret};
+use crate::oauth::account::{Username, check_new_password};
+use crate::oauth::registration::{self, ClientMetadata, Policy};
+use crate::oauth::{self, OAuthError};
+use crate::store::{self, Db, clients::Client, users::User};
+
+/// Why a CLI operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The input is not acceptable (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The operation failed (exit code 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<OAuthError> for AdminError {
+    fn from(e: OAuthError) -> Self {
+        Self::Usage(e.description.into_owned())
+    }
+}
+
+impl From<store::Error> for AdminError {
+    fn from(e: store::Error) -> Self {
+        Self::Failed(match &e {
+            store::Error::Conflict => e.to_string(),
+            _ => crate::telemetry::error_chain(&e),
+        })
+    }
+}
+
+impl From<oauth::Error> for AdminError {
+    fn from(e: oauth::Error) -> Self {
+        match e {
+            oauth::Error::Refused(e) => e.into(),
+            oauth::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Adds a user with an argon2id-hashed password.
+pub async fn add_user(
+    db: &Db,
+    clock: &Clock,
+    name: &str,
+    password: &str,
+) -> Result<User, AdminError> {
+    let username = Username::parse(name)?;
+    check_new_password(password)?;
+    let password_hash = hash(password).await?;
+    let now = clock.now();
+    let user = User {
+        id: crypto::random_id(),
+        username: username.as_str().to_owned(),
+        password_hash,
+        is_admin: false,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    match store::users::insert(db, &user).await {
+        Err(store::Error::Conflict) => Err(AdminError::Failed(format!(
+            "user {} already exists",
+            user.username
+        ))),
+        other => other.map(|()| user).map_err(Into::into),
+    }
+}
+
+/// Replaces a user's password.
+pub async fn set_password(
+    db: &Db,
+    clock: &Clock,
+    name: &str,
+    password: &str,
+) -> Result<(), AdminError> {
+    let username = Username::parse(name)?;
+    check_new_password(password)?;
+    let password_hash = hash(password).await?;
+    if !store::users::set_password(db, username.as_str(), &password_hash, clock.now()).await? {
+        return Err(no_user(&username));
+    }
+    Ok(())
+}
+
+/// Stops a user from signing in.
+pub async fn disable_user(db: &Db, clock: &Clock, name: &str) -> Result<(), AdminError> {
+    let username = Username::parse(name)?;
+    if !store::users::disable(db, username.as_str(), clock.now()).await? {
+        return Err(no_user(&username));
+    }
+    Ok(())
+}
+
+/// Lets a disabled user sign in again.
+pub async fn enable_user(db: &Db, clock: &Clock, name: &str) -> Result<(), AdminError> {
+    let username = Username::parse(name)?;
+    if !store::users::enable(db, username.as_str(), clock.now()).await? {
+        return Err(no_user(&username));
+    }
+    Ok(())
+}
+
+fn no_user(username: &Username) -> AdminError {
+    AdminError::Failed(format!("no user named {}", username.as_str()))
+}
+
+async fn hash(password: &str) -> Result<String, AdminError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+        .await
+        .map_err(|_| AdminError::Failed("password hashing was interrupted".into()))?
+        .map_err(|e| AdminError::Failed(e.to_string()))
+}
+
+/// What `client add` and `client rotate-secret` print: the secret appears here
+/// and nowhere else.
+#[derive(Debug, Serialize)]
+pub struct IssuedClient {
+    /// The client as stored.
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// The secret, shown once; absent for public clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// A client as the CLI shows it (never with a secret).
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    /// The `client_id`.
+    pub client_id: String,
+    /// Display name.
+    pub client_name: String,
+    /// Home page.
+    pub client_uri: Option<String>,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// Grant types.
+    pub grant_types: Vec<String>,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.id.clone(),
+            client_name: c.name.clone(),
+            client_uri: c.website.clone(),
+            redirect_uris: c.redirect_uris.iter().map(ToString::to_string).collect(),
+            scope: c.scopes.to_string(),
+            grant_types: c.grant_types.iter().map(ToString::to_string).collect(),
+            token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// The arguments of `client add`.
+#[derive(Clone, Debug, Default)]
+pub struct NewClientArgs {
+    /// `--name`.
+    pub name: String,
+    /// `--redirect-uri`, repeated.
+    pub redirect_uris: Vec<String>,
+    /// `--scope`.
+    pub scope: Option<String>,
+    /// `--website`.
+    pub website: Option<String>,
+    /// `--public`.
+    pub public: bool,
+}
+
+/// Registers a client under the same rules as `POST /api/client`.
+pub async fn add_client(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    args: NewClientArgs,
+) -> Result<IssuedClient, AdminError> {
+    if args.name.trim().is_empty() {
+        return Err(AdminError::Usage("--name must not be empty".into()));
+    }
+    let meta = ClientMetadata {
+        client_name: Some(args.name),
+        redirect_uris: args.redirect_uris,
+        scope: args.scope,
+        client_uri: args.website,
+        token_endpoint_auth_method: args.public.then(|| "none".to_owned()),
+        ..ClientMetadata::default()
+    };
+    let registered =
+        registration::register(db, clock, meta, Policy::from_config(config), None).await?;
+    let client = find_client(db, &registered.client_id).await?;
+    Ok(IssuedClient {
+        client: ClientView::from(&client),
+        client_secret: registered.secret.as_ref().map(|s| s.expose().to_owned()),
+    })
+}
+
+/// Every client.
+pub async fn list_clients(db: &Db) -> Result<Vec<ClientView>, AdminError> {
+    Ok(store::clients::list(db)
+        .await?
+        .iter()
+        .map(ClientView::from)
+        .collect())
+}
+
+/// One client, without its secret.
+pub async fn show_client(db: &Db, client_id: &str) -> Result<ClientView, AdminError> {
+    Ok(ClientView::from(&find_client(db, client_id).await?))
+}
+
+/// Removes a client.
+pub async fn remove_client(db: &Db, client_id: &str) -> Result<(), AdminError> {
+    if !store::clients::delete(db, client_id).await? {
+        return Err(no_client(client_id));
+    }
+    tracing::info!(client.id = %client_id, "removed client {client_id}");
+    Ok(())
+}
+
+/// Issues a new secret for a confidential client.
+pub async fn rotate_client_secret(
+    db: &Db,
+    clock: &Clock,
+    client_id: &str,
+) -> Result<IssuedClient, AdminError> {
+    let client = find_client(db, client_id).await?;
+    if client.is_public() {
+        return Err(AdminError::Failed(format!(
+            "client {client_id} is public and has no secret"
+        )));
+    }
+    let secret: Secret = registration::rotate_secret(db, clock, client_id).await?;
+    Ok(IssuedClient {
+        client: ClientView::from(&client),
+        client_secret: Some(secret.expose().to_owned()),
+    })
+}
+
+async fn find_client(db: &Db, client_id: &str) -> Result<Client, AdminError> {
+    store::clients::find(db, client_id)
+        .await?
+        .ok_or_else(|| no_client(client_id))
+}
+
+fn no_client(client_id: &str) -> AdminError {
+    AdminError::Failed(format!("no client with id {client_id}"))
+}

@@ -1,0 +1,810 @@
+//! Typed configuration, validated once at start-up.
+//!
+//! Load order: built-in defaults, then the TOML file (`--config PATH` or
+//! `OAUTHD_CONFIG`), then the environment (`DATABASE_URL`, `OAUTHD_LISTEN`,
+//! `OAUTHD_PUBLIC_URL`, and `OAUTHD_SECTION__KEY` for any other key). Every
+//! error names the key (and the variable it came from) on one line. Nothing
+//! else in the crate reads `std::env`; `config.example.toml` documents each key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::oauth::scope::{ScopeName, Scopes};
+
+/// Prefix of every environment variable that sets a config key.
+const ENV_PREFIX: &str = "OAUTHD_";
+/// The variable naming the config file; not itself a key.
+const ENV_CONFIG_FILE: &str = "OAUTHD_CONFIG";
+
+/// A config problem: which key, and what is wrong with it. Displays as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("config error: {key}: {message}")]
+pub struct ConfigError {
+    /// The dotted key (with the variable or file it came from, where known).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Who may register clients at `POST /api/client`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// Anyone may register.
+    Open,
+    /// Callers must present the initial access token as a bearer token.
+    Token,
+    /// Registration over HTTP is off (the CLI still works).
+    Closed,
+}
+
+/// The token endpoint's answer format when the client does not ask for one.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseFormat {
+    /// `application/json` (RFC 6749 §5.1).
+    Json,
+    /// `application/x-www-form-urlencoded`, as GitBook-style clients expect.
+    Form,
+}
+
+/// The validated configuration every part of the server reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Socket address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The issuer and the base of every absolute URL oauthd builds.
+    pub public_url: Url,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Storage settings.
+    pub database: DatabaseConfig,
+    /// Logging settings.
+    pub log: LogConfig,
+    /// Token and code lifetimes and the token endpoint's default format.
+    pub tokens: TokenConfig,
+    /// The scope catalogue.
+    pub scopes: ScopeConfig,
+    /// Client registration policy and redirect-URI rules.
+    pub registration: RegistrationConfig,
+    /// HTTP server limits.
+    pub http: HttpConfig,
+}
+
+/// Storage settings.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://…`. Contains a password in production, so
+    /// `Debug` prints only the scheme.
+    pub url: String,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before giving up.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a locked database before answering busy.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.url.split(':').next().unwrap_or("");
+        f.debug_struct("DatabaseConfig")
+            .field("url", &format_args!("{scheme}:…"))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("sqlite_busy_timeout", &self.sqlite_busy_timeout)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    /// True when the URL names a Postgres server.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres:") || self.url.starts_with("postgresql:")
+    }
+}
+
+/// Logging settings.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Pretty or JSON lines.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `oauthd=debug,sqlx=warn`.
+    pub level: String,
+}
+
+/// Token and code lifetimes.
+#[derive(Clone, Debug)]
+pub struct TokenConfig {
+    /// Access-token lifetime.
+    pub access_token_lifetime: Duration,
+    /// Authorization-code lifetime.
+    pub code_lifetime: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_token_lifetime: Duration,
+    /// Token endpoint answer format when the client's `Accept` names none.
+    pub response_format: ResponseFormat,
+}
+
+/// The scope catalogue and the scopes granted when a request names none.
+#[derive(Clone, Debug)]
+pub struct ScopeConfig {
+    /// Scope name → the description shown on consent pages.
+    pub catalogue: BTreeMap<ScopeName, String>,
+    /// Used when a client registers or asks for no scope.
+    pub default_scopes: Scopes,
+}
+
+/// Client registration settings.
+#[derive(Clone)]
+pub struct RegistrationConfig {
+    /// Open, token-protected or closed.
+    pub policy: RegistrationPolicy,
+    /// The bearer token `policy = "token"` requires. Never printed.
+    pub initial_access_token: Option<String>,
+    /// Allow `http://` redirect URIs for hosts that are not loopback.
+    pub allow_http_redirect_uris: bool,
+}
+
+impl fmt::Debug for RegistrationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrationConfig")
+            .field("policy", &self.policy)
+            .field(
+                "initial_access_token",
+                &self.initial_access_token.as_ref().map(|_| ".."),
+            )
+            .field("allow_http_redirect_uris", &self.allow_http_redirect_uris)
+            .finish()
+    }
+}
+
+/// HTTP server limits.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Whole-request deadline; a request still running after it gets 408.
+    pub request_timeout: Duration,
+    /// How long graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+// ---------------------------------------------------------------------------
+// The file/environment shape. Field names are the config keys.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    listen: String,
+    public_url: Option<String>,
+    #[serde(deserialize_with = "string_or_list")]
+    trusted_proxies: Vec<String>,
+    database: RawDatabase,
+    log: RawLog,
+    tokens: RawTokens,
+    scopes: RawScopes,
+    registration: RawRegistration,
+    http: RawHttp,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            database: RawDatabase::default(),
+            log: RawLog::default(),
+            tokens: RawTokens::default(),
+            scopes: RawScopes::default(),
+            registration: RawRegistration::default(),
+            http: RawHttp::default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: String,
+    max_connections: u32,
+    acquire_timeout_secs: u64,
+    sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://oauthd.db".into(),
+            max_connections: 10,
+            acquire_timeout_secs: 5,
+            sqlite_busy_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: LogFormat,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTokens {
+    access_token_lifetime_secs: u64,
+    code_lifetime_secs: u64,
+    refresh_token_lifetime_secs: u64,
+    response_format: ResponseFormat,
+}
+
+impl Default for RawTokens {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime_secs: 3600,
+            code_lifetime_secs: 600,
+            refresh_token_lifetime_secs: 30 * 24 * 3600,
+            response_format: ResponseFormat::Json,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawScopes {
+    catalogue: BTreeMap<String, String>,
+    #[serde(deserialize_with = "string_or_list")]
+    default_scopes: Vec<String>,
+}
+
+impl Default for RawScopes {
+    fn default() -> Self {
+        let catalogue = [
+            ("account:read", "Read your account: your user name and id"),
+            ("event:write", "Add and update events on your behalf"),
+        ];
+        Self {
+            catalogue: catalogue
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            default_scopes: vec!["account:read".into(), "event:write".into()],
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRegistration {
+    policy: RegistrationPolicy,
+    initial_access_token: Option<String>,
+    allow_http_redirect_uris: bool,
+}
+
+impl Default for RawRegistration {
+    fn default() -> Self {
+        Self {
+            policy: RegistrationPolicy::Open,
+            initial_access_token: None,
+            allow_http_redirect_uris: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    request_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Accepts a TOML list or one string of items separated by spaces or commas
+/// (the natural form for an environment variable).
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::One(s) => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Either::Many(v) => v,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+impl Config {
+    /// Loads the configuration from the process environment and, when given or
+    /// named by `OAUTHD_CONFIG`, a file.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Loads the configuration from a file and an explicit environment map.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let file_path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get(ENV_CONFIG_FILE).map(Into::into));
+        let mut table = match &file_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    ConfigError::new(path.display().to_string(), one_line(e.message()))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let sources = overlay_env(&mut table, env)?;
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                let key = match sources.get(&key) {
+                    Some(var) => format!("{key} (from {var})"),
+                    None => key,
+                };
+                ConfigError::new(key, one_line(&e.into_inner().to_string()))
+            })?;
+        raw.validate()
+    }
+
+    /// The default configuration (no file, no environment).
+    pub fn defaults() -> Self {
+        match RawConfig::default().validate() {
+            Ok(c) => c,
+            Err(e) => unreachable!("built-in defaults are valid: {e}"),
+        }
+    }
+
+    /// The issuer identifier (RFC 8414 §2): `public_url` without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+}
+
+/// Sets keys from `DATABASE_URL` and `OAUTHD_*` variables. Returns which
+/// variable set which dotted key, so errors can name the variable.
+fn overlay_env(
+    table: &mut toml::Table,
+    env: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let mut sources = HashMap::new();
+    let mut vars: Vec<(&String, &String)> = env.iter().collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let path: Vec<String> = if name == "DATABASE_URL" {
+            vec!["database".into(), "url".into()]
+        } else if name == ENV_CONFIG_FILE {
+            continue;
+        } else if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+            rest.split("__").map(str::to_ascii_lowercase).collect()
+        } else {
+            continue;
+        };
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::new(name.as_str(), "not a config key"));
+        }
+        let dotted = path.join(".");
+        let value = env_value(raw);
+        let (last, parents) = path.split_last().unwrap_or((&dotted, &[]));
+        let mut node = &mut *table;
+        for part in parents {
+            let entry = node
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::new(
+                        format!("{dotted} (from {name})"),
+                        format!("`{part}` is not a section"),
+                    ));
+                }
+            };
+        }
+        node.insert(last.clone(), value);
+        sources.insert(dotted, name.clone());
+    }
+    Ok(sources)
+}
+
+/// An environment value is read as a TOML value when it is one (`10`, `true`,
+/// `["a", "b"]`, `"quoted"`), and as a plain string otherwise.
+fn env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "listen",
+                format!("`{}` is not an IP address with a port", self.listen),
+            )
+        })?;
+        let public_url = match &self.public_url {
+            Some(u) => parse_public_url(u)?,
+            None => derived_public_url(listen)?,
+        };
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::new(
+                            "trusted_proxies",
+                            format!("`{p}` is not an IP address or CIDR block"),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+
+        let db = self.database;
+        if !(db.url.starts_with("sqlite:")
+            || db.url.starts_with("postgres:")
+            || db.url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite: or postgres:",
+            ));
+        }
+        positive("database.max_connections", u64::from(db.max_connections))?;
+        positive("database.acquire_timeout_secs", db.acquire_timeout_secs)?;
+
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::new("log.level", one_line(&e.to_string())));
+        }
+
+        let t = &self.tokens;
+        positive(
+            "tokens.access_token_lifetime_secs",
+            t.access_token_lifetime_secs,
+        )?;
+        positive("tokens.code_lifetime_secs", t.code_lifetime_secs)?;
+        positive(
+            "tokens.refresh_token_lifetime_secs",
+            t.refresh_token_lifetime_secs,
+        )?;
+
+        let scopes = validate_scopes(self.scopes)?;
+
+        let reg = self.registration;
+        let initial_access_token = reg.initial_access_token.filter(|t| !t.is_empty());
+        if reg.policy == RegistrationPolicy::Token {
+            match &initial_access_token {
+                None => {
+                    return Err(ConfigError::new(
+                        "registration.initial_access_token",
+                        "required when registration.policy = \"token\"",
+                    ));
+                }
+                Some(t) if t.len() < 16 => {
+                    return Err(ConfigError::new(
+                        "registration.initial_access_token",
+                        "must be at least 16 characters",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
+
+        Ok(Config {
+            listen,
+            public_url,
+            trusted_proxies,
+            database: DatabaseConfig {
+                url: db.url,
+                max_connections: db.max_connections,
+                acquire_timeout: Duration::from_secs(db.acquire_timeout_secs),
+                sqlite_busy_timeout: Duration::from_millis(db.sqlite_busy_timeout_ms),
+            },
+            log: LogConfig {
+                format: self.log.format,
+                level: self.log.level,
+            },
+            tokens: TokenConfig {
+                access_token_lifetime: Duration::from_secs(t.access_token_lifetime_secs),
+                code_lifetime: Duration::from_secs(t.code_lifetime_secs),
+                refresh_token_lifetime: Duration::from_secs(t.refresh_token_lifetime_secs),
+                response_format: t.response_format,
+            },
+            scopes,
+            registration: RegistrationConfig {
+                policy: reg.policy,
+                initial_access_token,
+                allow_http_redirect_uris: reg.allow_http_redirect_uris,
+            },
+            http: HttpConfig {
+                request_timeout: Duration::from_secs(self.http.request_timeout_secs),
+                shutdown_grace: Duration::from_secs(self.http.shutdown_grace_secs),
+            },
+        })
+    }
+}
+
+fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(key, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
+    let err = |m: &str| ConfigError::new("public_url", m.to_owned());
+    let url = Url::parse(raw).map_err(|e| err(&format!("`{raw}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(err("must be an http or https URL"));
+    }
+    if url.host().is_none() {
+        return Err(err("must have a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err("must not have a query or fragment (RFC 8414 §2)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err("must not contain user information"));
+    }
+    Ok(url)
+}
+
+fn derived_public_url(listen: SocketAddr) -> Result<Url, ConfigError> {
+    let host = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let raw = format!("http://{}/", SocketAddr::new(host, listen.port()));
+    Url::parse(&raw).map_err(|e| ConfigError::new("public_url", e.to_string()))
+}
+
+fn validate_scopes(raw: RawScopes) -> Result<ScopeConfig, ConfigError> {
+    if raw.catalogue.is_empty() {
+        return Err(ConfigError::new(
+            "scopes.catalogue",
+            "must name at least one scope",
+        ));
+    }
+    let mut catalogue = BTreeMap::new();
+    for (name, description) in raw.catalogue {
+        let scope = ScopeName::parse(&name)
+            .map_err(|e| ConfigError::new(format!("scopes.catalogue.{name}"), e.to_string()))?;
+        if description.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("scopes.catalogue.{name}"),
+                "needs a description (it is shown on consent pages)",
+            ));
+        }
+        catalogue.insert(scope, description);
+    }
+    let default_scopes = Scopes::parse(&raw.default_scopes.join(" "))
+        .map_err(|e| ConfigError::new("scopes.default_scopes", e.to_string()))?;
+    if default_scopes.is_empty() {
+        return Err(ConfigError::new(
+            "scopes.default_scopes",
+            "must name at least one scope",
+        ));
+    }
+    if let Some(unknown) = default_scopes.iter().find(|s| !catalogue.contains_key(*s)) {
+        return Err(ConfigError::new(
+            "scopes.default_scopes",
+            format!("`{unknown}` is not in scopes.catalogue"),
+        ));
+    }
+    Ok(ScopeConfig {
+        catalogue,
+        default_scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = Config::defaults();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.issuer(), "http://127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://oauthd.db");
+        assert_eq!(c.tokens.access_token_lifetime, Duration::from_secs(3600));
+        assert_eq!(c.tokens.code_lifetime, Duration::from_secs(600));
+        assert_eq!(
+            c.tokens.refresh_token_lifetime,
+            Duration::from_secs(2_592_000)
+        );
+        assert_eq!(c.registration.policy, RegistrationPolicy::Open);
+        assert!(!c.registration.allow_http_redirect_uris);
+        assert_eq!(c.tokens.response_format, ResponseFormat::Json);
+        assert_eq!(c.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_keys_with_typed_values() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("OAUTHD_LISTEN", "0.0.0.0:9000"),
+                ("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
+                ("OAUTHD_DATABASE__MAX_CONNECTIONS", "3"),
+                ("OAUTHD_LOG__FORMAT", "json"),
+                ("OAUTHD_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+                ("OAUTHD_SCOPES__DEFAULT_SCOPES", "account:read"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:9000/");
+        assert!(c.database.is_postgres());
+        assert_eq!(c.database.max_connections, 3);
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.scopes.default_scopes.to_string(), "account:read");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("OAUTHD_LISTEN", "nowhere")], "listen"),
+            (&[("OAUTHD_PUBLIC_URL", "ftp://x")], "public_url"),
+            (&[("OAUTHD_PUBLIC_URL", "https://x/?q")], "public_url"),
+            (&[("DATABASE_URL", "mysql://x")], "database.url"),
+            (
+                &[("OAUTHD_DATABASE__MAX_CONNECTIONS", "many")],
+                "database.max_connections (from OAUTHD_DATABASE__MAX_CONNECTIONS)",
+            ),
+            (
+                &[("OAUTHD_DATABASE__MAX_CONNECTIONS", "0")],
+                "database.max_connections",
+            ),
+            (&[("OAUTHD_LOG__FORMAT", "xml")], "log.format"),
+            (&[("OAUTHD_LOG__LEVEL", "=[")], "log.level"),
+            (
+                &[("OAUTHD_TOKENS__CODE_LIFETIME_SECS", "0")],
+                "tokens.code_lifetime_secs",
+            ),
+            (
+                &[("OAUTHD_REGISTRATION__POLICY", "token")],
+                "registration.initial_access_token",
+            ),
+            (
+                &[("OAUTHD_REGISTRATION__POLICY", "sometimes")],
+                "registration.policy",
+            ),
+            (
+                &[("OAUTHD_TRUSTED_PROXIES", "proxy.local")],
+                "trusted_proxies",
+            ),
+            (
+                &[("OAUTHD_SCOPES__DEFAULT_SCOPES", "nope")],
+                "scopes.default_scopes",
+            ),
+            (&[("OAUTHD_NOT_A_KEY", "1")], "not_a_key"),
+            (&[("OAUTHD_DATABASE__URLL", "x")], "database.urll"),
+        ];
+        for (vars, key) in cases {
+            let err = Config::load_from(None, &env(vars)).unwrap_err();
+            assert!(
+                err.key.starts_with(key),
+                "{vars:?}: expected key {key}, got {err}"
+            );
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn file_values_sit_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\npublic_url = \"https://auth.example\"\n\
+             [database]\nmax_connections = 4\n",
+        )
+        .unwrap();
+        let c = Config::load_from(
+            Some(&path),
+            &env(&[("OAUTHD_DATABASE__MAX_CONNECTIONS", "6")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.issuer(), "https://auth.example");
+        assert_eq!(c.database.max_connections, 6);
+    }
+
+    #[test]
+    fn debug_output_hides_database_credentials_and_tokens() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("DATABASE_URL", "postgres://u:hunter2hunter2@db/x"),
+                ("OAUTHD_REGISTRATION__POLICY", "token"),
+                (
+                    "OAUTHD_REGISTRATION__INITIAL_ACCESS_TOKEN",
+                    "sekrit-sekrit-sekrit",
+                ),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("sekrit"));
+    }
+}

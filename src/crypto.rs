@@ -1,0 +1,166 @@
+//! Secrets: generation from the OS CSPRNG with a kind prefix, SHA-256 digests
+//! for storage, constant-time comparison, and argon2id for human passwords.
+//!
+//! High-entropy secrets (256 random bits) are stored as a fast SHA-256 digest:
+//! guessing is hopeless, so a slow hash would only slow the token endpoint.
+//! argon2id is for passwords, which people choose.
+
+use std::fmt;
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::TryRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What a generated secret is for; its prefix lets a leaked value be
+/// recognised by secret scanners and a value of the wrong kind be refused early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A client secret.
+    ClientSecret,
+}
+
+impl SecretKind {
+    /// The prefix, including its trailing underscore.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::ClientSecret => "ocs_",
+        }
+    }
+}
+
+/// A freshly generated secret. It has no `Display` and a redacting `Debug`:
+/// the raw value leaves only through [`Secret::expose`], to be shown once.
+pub struct Secret(String);
+
+impl Secret {
+    /// A new secret of `kind`: the prefix and 256 random bits in base64url.
+    pub fn generate(kind: SecretKind) -> Self {
+        Self(format!(
+            "{}{}",
+            kind.prefix(),
+            URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+        ))
+    }
+
+    /// The raw value, for the one response that shows it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The digest to store.
+    pub fn digest(&self) -> String {
+        sha256_hex(&self.0)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    #[expect(
+        clippy::expect_used,
+        reason = "without OS randomness no secret can be made; stopping is the only safe answer"
+    )]
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut buf)
+        .expect("the operating system's random number generator failed");
+    buf
+}
+
+/// A random identifier (not a secret): 128 bits in base64url, 22 characters.
+pub fn random_id() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
+/// Lower-case hex SHA-256 of `value`.
+pub fn sha256_hex(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Compares two strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Why hashing a password failed.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed")]
+pub struct PasswordHashError;
+
+/// argon2id hash in PHC string form (`$argon2id$…`), with the crate's default
+/// parameters (m=19 MiB, t=2, p=1, as OWASP recommends). CPU-heavy: call it
+/// off the async workers.
+pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|_| PasswordHashError)
+}
+
+/// Checks `password` against a stored PHC hash; a malformed hash never matches.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_carry_their_prefix_and_256_bits() {
+        let s = Secret::generate(SecretKind::ClientSecret);
+        assert!(s.expose().starts_with("ocs_"));
+        assert_eq!(s.expose().len(), 4 + 43);
+        assert_ne!(
+            s.expose(),
+            Secret::generate(SecretKind::ClientSecret).expose()
+        );
+        assert_eq!(format!("{s:?}"), "Secret(..)");
+        assert_eq!(s.digest(), sha256_hex(s.expose()));
+    }
+
+    #[test]
+    fn sha256_matches_a_known_vector() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn passwords_verify_only_with_the_right_input() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_exactly() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+    }
+}

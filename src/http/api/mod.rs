@@ -1,0 +1,3 @@
+//! JSON API endpoints: client registration (later: the protected resource).
+
+pub mod client;

@@ -1,0 +1,271 @@
+//! Request parsing with RFC-shaped failures.
+//!
+//! `application/x-www-form-urlencoded` bodies are decoded strictly here rather
+//! than with a lenient decoder: a malformed escape, invalid UTF-8 or a control
+//! character is refused instead of being silently replaced, and a repeated
+//! parameter is visible so the endpoint can answer `invalid_request`
+//! (RFC 6749 §3.1) instead of letting the first or last value win.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+
+use super::error::HttpError;
+use crate::oauth::OAuthError;
+
+/// Most parameters one form may carry.
+pub const MAX_PARAMS: usize = 64;
+
+/// Why a form body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// A `%` not followed by two hex digits.
+    #[error("the form body holds a malformed percent-escape")]
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    #[error("the form body is not valid UTF-8")]
+    NotUtf8,
+    /// A control character (other than tab, CR and LF) or NUL.
+    #[error("parameter `{0}` holds a control character")]
+    ControlCharacter(String),
+    /// More than [`MAX_PARAMS`] parameters.
+    #[error("the form body holds too many parameters")]
+    TooMany,
+    /// A parameter given more than once where one is allowed.
+    #[error("parameter `{0}` is given more than once")]
+    Duplicate(String),
+}
+
+/// Decoded form parameters in request order. Parameters with an empty value
+/// are dropped: RFC 6749 §3.1 treats them as omitted.
+#[derive(Debug, Default)]
+pub struct FormParams(Vec<(String, String)>);
+
+impl FormParams {
+    /// Decodes an `application/x-www-form-urlencoded` body or query string.
+    pub fn parse(raw: &[u8]) -> Result<Self, FormError> {
+        let mut params = Vec::new();
+        for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            let key = decode(key)?;
+            let value = decode(value)?;
+            if key.is_empty() || value.is_empty() {
+                continue;
+            }
+            if value.chars().chain(key.chars()).any(is_forbidden_control) {
+                return Err(FormError::ControlCharacter(printable_key(&key)));
+            }
+            if params.len() == MAX_PARAMS {
+                return Err(FormError::TooMany);
+            }
+            params.push((key, value));
+        }
+        Ok(Self(params))
+    }
+
+    /// The value of a parameter that may appear at most once.
+    pub fn single(&self, key: &str) -> Result<Option<&str>, FormError> {
+        let mut found = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(FormError::Duplicate(key.to_owned()));
+        }
+        Ok(first)
+    }
+
+    /// Every value of a parameter, in order.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Tab, LF and CR may appear (lists of URIs are newline-separated); every
+/// other C0 control, DEL, and NUL may not: Postgres refuses NUL in text, and
+/// SQLite would store it, so refusing it here keeps both backends alike.
+fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// A key safe to quote in an error message.
+fn printable_key(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(40)
+        .collect()
+}
+
+/// Strict `application/x-www-form-urlencoded` decoding of one name or value.
+fn decode(raw: &[u8]) -> Result<String, FormError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = raw.get(i + 1).and_then(|b| hex(*b));
+                let lo = raw.get(i + 2).and_then(|b| hex(*b));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                    _ => return Err(FormError::BadEscape),
+                }
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The media type of the request body, lower-cased, without parameters.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = raw.split(';').next().unwrap_or("").trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// The buffered body, or a JSON 413/400 error in the RFC shape `make` builds.
+pub fn body_or_error(
+    body: Result<Bytes, BytesRejection>,
+    make: fn(String) -> OAuthError,
+) -> Result<Bytes, HttpError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let (status, text) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            (status, "the request body is too large")
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        };
+        HttpError::Api {
+            status,
+            error: make(text.to_owned()),
+            www_authenticate: None,
+        }
+    })
+}
+
+/// How a request presented a bearer token in its `Authorization` header.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BearerHeader<'a> {
+    /// No `Authorization` header.
+    Absent,
+    /// `Authorization: Bearer <token>` (scheme case-insensitive).
+    Token(&'a str),
+    /// Some other scheme, several headers, or a malformed value.
+    Malformed,
+}
+
+/// Reads the RFC 6750 §2.1 `Authorization: Bearer` header.
+pub fn bearer_header(headers: &HeaderMap) -> BearerHeader<'_> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return BearerHeader::Absent;
+    };
+    if values.next().is_some() {
+        return BearerHeader::Malformed;
+    }
+    let Ok(value) = value.to_str() else {
+        return BearerHeader::Malformed;
+    };
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer")
+                && !token.is_empty()
+                && token.bytes().all(is_b64token_char) =>
+        {
+            BearerHeader::Token(token)
+        }
+        _ => BearerHeader::Malformed,
+    }
+}
+
+/// RFC 6750 §2.1 b64token characters.
+fn is_b64token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_forms_strictly() {
+        let p = FormParams::parse(b"a=1+2&b=%41%62&&=x&c&d=").unwrap();
+        assert_eq!(p.single("a").unwrap(), Some("1 2"));
+        assert_eq!(p.single("b").unwrap(), Some("Ab"));
+        assert_eq!(p.single("c").unwrap(), None, "no value means omitted");
+        assert_eq!(p.single("d").unwrap(), None, "empty value means omitted");
+        assert_eq!(
+            FormParams::parse(b"a=%ZZ").unwrap_err(),
+            FormError::BadEscape
+        );
+        assert_eq!(FormParams::parse(b"a=%").unwrap_err(), FormError::BadEscape);
+        assert_eq!(
+            FormParams::parse(b"a=%E2%82").unwrap_err(),
+            FormError::NotUtf8
+        );
+        assert_eq!(FormParams::parse(b"a=%FF").unwrap_err(), FormError::NotUtf8);
+        assert!(matches!(
+            FormParams::parse(b"a=x%00y").unwrap_err(),
+            FormError::ControlCharacter(_)
+        ));
+        assert!(FormParams::parse(b"a=line1%0Aline2").is_ok());
+    }
+
+    #[test]
+    fn repeated_parameters_are_visible() {
+        let p = FormParams::parse(b"a=1&a=2&b=3").unwrap();
+        assert_eq!(p.single("a").unwrap_err(), FormError::Duplicate("a".into()));
+        assert_eq!(p.all("a").collect::<Vec<_>>(), ["1", "2"]);
+    }
+
+    #[test]
+    fn caps_the_parameter_count() {
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(
+            FormParams::parse(many.join("&").as_bytes()).unwrap_err(),
+            FormError::TooMany
+        );
+    }
+
+    #[test]
+    fn reads_bearer_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_header(&h), BearerHeader::Absent);
+        h.insert(AUTHORIZATION, "bearer abc.DEF-123".parse().unwrap());
+        assert_eq!(bearer_header(&h), BearerHeader::Token("abc.DEF-123"));
+        for bad in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a\tb",
+        ] {
+            h.insert(AUTHORIZATION, bad.parse().unwrap());
+            assert_eq!(bearer_header(&h), BearerHeader::Malformed, "{bad:?}");
+        }
+    }
+}

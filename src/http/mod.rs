@@ -1,0 +1,66 @@
+//! The HTTP surface: every route in [`build_app`], the middleware stack, and
+//! the handlers grouped by audience (`api`, later `oauth` and `web`).
+//!
+//! Handlers extract, call one `oauth::` or `store::` function, and render.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+pub mod state;
+
+use state::AppState;
+
+/// Largest request body any endpoint reads.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole router: routes, fallbacks and middleware.
+pub fn build_app(state: AppState) -> Router {
+    let request_timeout: Duration = state.config.http.request_timeout;
+    let routes = Router::new()
+        // API
+        .route("/api/client", post(api::client::register))
+        // Operations
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
+        .with_state(state);
+
+    // Outermost first: ids, the span and headers wrap everything; errors get
+    // their bodies after panics and timeouts have become plain statuses.
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(error::finish_errors))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            error::HttpError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    routes.layer(layers)
+}

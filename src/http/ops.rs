@@ -1,0 +1,27 @@
+//! Operations endpoints: liveness and readiness.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::store::Db;
+
+/// `GET /healthz`: the process is up and answering.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers a query; 503 otherwise.
+pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
+    match db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "reason": "database unreachable"})),
+            )
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! oauthd: a standalone OAuth 2.0 authorization server.
+//!
+//! Requests flow one way: [`http`] (parse, authenticate the caller, render) →
+//! [`oauth`] (the protocol rules) → [`store`] (the only code that speaks SQL).
+//! `main.rs` is the CLI; it loads a [`config::Config`] and calls into this crate.
+
+/// Command-line operations shared by `main.rs`: users and clients from the shell.
+pub mod admin;
+/// The one wall-clock read; settable in tests.
+pub mod clock;
+/// Typed configuration: defaults, then the file, then the environment.
+pub mod config;
+/// Secret generation with kind prefixes, SHA-256 digests, constant-time compare, argon2.
+pub mod crypto;
+/// The HTTP surface: router, middleware, extractors, error rendering, handlers.
+pub mod http;
+/// Protocol rules: scopes, redirect URIs, client registration, RFC error codes.
+pub mod oauth;
+/// Serving: bind, migrate, run until SIGTERM/SIGINT.
+pub mod server;
+/// Storage on Postgres and SQLite through one SQL text.
+pub mod store;
+/// tracing set-up: human-readable or JSON.
+pub mod telemetry;
+
+pub use http::build_app;
+pub use http::state::AppState;

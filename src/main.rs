@@ -1,0 +1,381 @@
+//! The `oauthd` command: parse arguments, load config, call the library.
+//!
+//! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
+//! Messages go to stderr; only requested output (ids, secrets, lists) goes to
+//! stdout.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use oauthd::admin::{self, AdminError, NewClientArgs};
+use oauthd::clock::{Clock, format_utc};
+use oauthd::config::Config;
+use oauthd::store::Db;
+use oauthd::telemetry::error_chain as chain;
+
+/// A standalone OAuth 2.0 authorization server.
+#[derive(Parser)]
+#[command(name = "oauthd", version, about, propagate_version = true)]
+struct Cli {
+    /// Path to a TOML config file (see config.example.toml).
+    #[arg(long, global = true, env = "OAUTHD_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (prompts for the password twice on a terminal).
+    Add(PasswordArgs),
+    /// Set a user's password.
+    Passwd(PasswordArgs),
+    /// List users.
+    List,
+    /// Stop a user from signing in.
+    Disable {
+        /// The user name.
+        name: String,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        /// The user name.
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct PasswordArgs {
+    /// The user name (a-z, 0-9, '.', '_', '-'; case-insensitive).
+    name: String,
+    /// Read the password from the first line of stdin instead of prompting.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its client_id and, once, its secret.
+    Add {
+        /// Display name shown on consent pages.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several; none means out-of-band codes).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Space-separated scopes (default: scopes.default_scopes).
+        #[arg(long)]
+        scope: Option<String>,
+        /// The client's home page.
+        #[arg(long, value_name = "URL")]
+        website: Option<String>,
+        /// A public client (native or browser app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client (never its secret).
+    Show {
+        /// The client_id.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Remove {
+        /// The client_id.
+        id: String,
+    },
+    /// Issue a new secret; the old one stops working at once.
+    RotateSecret {
+        /// The client_id.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How a command failed, and so which exit code it gets.
+enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Usage(m) => Self::Usage(m),
+            AdminError::Failed(m) => Self::Runtime(m),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("oauthd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oauthd: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("oauthd: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(m)) => {
+            eprintln!("oauthd: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), Failure> {
+    match command {
+        Command::Serve => {
+            oauthd::telemetry::init(&config.log);
+            oauthd::server::serve(config)
+                .await
+                .map_err(|e| Failure::Runtime(chain(&e)))
+        }
+        Command::Migrate => {
+            oauthd::telemetry::init(&config.log);
+            let db = open(&config).await?;
+            db.migrate()
+                .await
+                .map_err(|e| Failure::Runtime(chain(&e)))?;
+            eprintln!("oauthd: migrations applied ({})", db.backend());
+            Ok(())
+        }
+        Command::User(cmd) => user(cmd, &config).await,
+        Command::Client(cmd) => client(cmd, &config).await,
+    }
+}
+
+/// Opens the database and brings the schema up to date, for CLI commands.
+async fn open(config: &Config) -> Result<Db, Failure> {
+    let db = Db::connect(&config.database)
+        .await
+        .map_err(|e| Failure::Runtime(chain(&e)))?;
+    db.migrate()
+        .await
+        .map_err(|e| Failure::Runtime(chain(&e)))?;
+    Ok(db)
+}
+
+async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
+    let clock = Clock::system();
+    match cmd {
+        UserCommand::Add(args) => {
+            let password = read_password(&args)?;
+            let db = open(config).await?;
+            let user = admin::add_user(&db, &clock, &args.name, &password).await?;
+            eprintln!("oauthd: created user {}", user.username);
+        }
+        UserCommand::Passwd(args) => {
+            let password = read_password(&args)?;
+            let db = open(config).await?;
+            admin::set_password(&db, &clock, &args.name, &password).await?;
+            eprintln!("oauthd: password changed");
+        }
+        UserCommand::List => {
+            let db = open(config).await?;
+            let users = oauthd::store::users::list(&db)
+                .await
+                .map_err(|e| Failure::Runtime(chain(&e)))?;
+            println!("{:<32} {:<9} CREATED", "USERNAME", "STATUS");
+            for u in users {
+                let status = if u.disabled { "disabled" } else { "active" };
+                println!(
+                    "{:<32} {:<9} {}",
+                    u.username,
+                    status,
+                    format_utc(u.created_at)
+                );
+            }
+        }
+        UserCommand::Disable { name } => {
+            let db = open(config).await?;
+            admin::disable_user(&db, &clock, &name).await?;
+            eprintln!("oauthd: user disabled");
+        }
+        UserCommand::Enable { name } => {
+            let db = open(config).await?;
+            admin::enable_user(&db, &clock, &name).await?;
+            eprintln!("oauthd: user enabled");
+        }
+    }
+    Ok(())
+}
+
+async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
+    let clock = Clock::system();
+    let db = open(config).await?;
+    match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            scope,
+            website,
+            public,
+            json,
+        } => {
+            let args = NewClientArgs {
+                name,
+                redirect_uris,
+                scope,
+                website,
+                public,
+            };
+            let issued = admin::add_client(&db, &clock, config, args).await?;
+            print_issued(&issued, json)?;
+        }
+        ClientCommand::List { json } => {
+            let clients = admin::list_clients(&db).await?;
+            if json {
+                print_json(&clients)?;
+            } else {
+                println!(
+                    "{:<24} {:<12} {:<28} REDIRECT_URIS",
+                    "CLIENT_ID", "TYPE", "NAME"
+                );
+                for c in clients {
+                    println!(
+                        "{:<24} {:<12} {:<28} {}",
+                        c.client_id,
+                        client_type(&c.token_endpoint_auth_method),
+                        c.client_name,
+                        c.redirect_uris.join(" ")
+                    );
+                }
+            }
+        }
+        ClientCommand::Show { id, json } => {
+            let c = admin::show_client(&db, &id).await?;
+            if json {
+                print_json(&c)?;
+            } else {
+                print_client(&c);
+            }
+        }
+        ClientCommand::Remove { id } => {
+            admin::remove_client(&db, &id).await?;
+            eprintln!("oauthd: client {id} removed");
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let issued = admin::rotate_client_secret(&db, &clock, &id).await?;
+            print_issued(&issued, json)?;
+        }
+    }
+    Ok(())
+}
+
+fn client_type(auth_method: &str) -> &'static str {
+    if auth_method == "none" {
+        "public"
+    } else {
+        "confidential"
+    }
+}
+
+fn print_client(c: &admin::ClientView) {
+    println!("client_id:     {}", c.client_id);
+    println!("name:          {}", c.client_name);
+    println!(
+        "type:          {}",
+        client_type(&c.token_endpoint_auth_method)
+    );
+    println!("auth method:   {}", c.token_endpoint_auth_method);
+    println!("website:       {}", c.client_uri.as_deref().unwrap_or("-"));
+    println!("scope:         {}", c.scope);
+    println!("grant types:   {}", c.grant_types.join(" "));
+    if c.redirect_uris.is_empty() {
+        println!("redirect URIs: (none: codes are shown on screen)");
+    }
+    for uri in &c.redirect_uris {
+        println!("redirect URI:  {uri}");
+    }
+    println!("created:       {}", format_utc(c.created_at));
+}
+
+fn print_issued(issued: &admin::IssuedClient, json: bool) -> Result<(), Failure> {
+    if json {
+        return print_json(issued);
+    }
+    print_client(&issued.client);
+    if let Some(secret) = &issued.client_secret {
+        println!("client_secret: {secret}");
+        eprintln!("oauthd: the client secret is shown only this once; store it now");
+    }
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Runtime(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// The password from stdin (`--password-stdin`) or typed twice at a terminal.
+fn read_password(args: &PasswordArgs) -> Result<String, Failure> {
+    if args.password_stdin {
+        let mut input = String::new();
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .map_err(|e| Failure::Usage(format!("cannot read the password from stdin: {e}")))?;
+        let line = input.lines().next().unwrap_or("");
+        return Ok(line.to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage(
+            "stdin is not a terminal: pass --password-stdin to read the password from it".into(),
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| Failure::Runtime(format!("cannot read the password: {e}")))?;
+    let second = rpassword::prompt_password("Password again: ")
+        .map_err(|e| Failure::Runtime(format!("cannot read the password: {e}")))?;
+    if first != second {
+        return Err(Failure::Usage("the passwords do not match".into()));
+    }
+    Ok(first)
+}

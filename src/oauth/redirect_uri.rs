@@ -1,0 +1,224 @@
+//! Redirect-URI rules at registration (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1).
+//!
+//! A registered URI is kept byte for byte as the client sent it: the
+//! authorization endpoint compares strings exactly, so nothing here normalises.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use url::{Host, Url};
+
+use super::error::OAuthError;
+
+/// Longest redirect URI accepted, in bytes.
+pub const MAX_LEN: usize = 2048;
+/// Most redirect URIs one client may register.
+pub const MAX_PER_CLIENT: usize = 10;
+
+/// Whether the client can keep a secret (RFC 6749 §2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientType {
+    /// Has a secret and authenticates with it.
+    Confidential,
+    /// A native or browser app without a secret; must use PKCE.
+    Public,
+}
+
+/// A redirect URI that passed the registration rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Checks one URI for a client of the given type.
+    ///
+    /// `https` is always allowed; `http` only for loopback hosts unless
+    /// `allow_http` is set; private-use schemes (`com.example.app:/cb`, RFC 8252
+    /// §7.1) only for public clients. Fragments, user information, wildcards,
+    /// whitespace, control and non-ASCII characters are refused.
+    pub fn parse_registered(
+        raw: &str,
+        client_type: ClientType,
+        allow_http: bool,
+    ) -> Result<Self, OAuthError> {
+        let refuse = |why: &str| Err(OAuthError::invalid_redirect_uri(why.to_owned()));
+        if raw.is_empty() {
+            return refuse("a redirect URI is empty");
+        }
+        if raw.len() > MAX_LEN {
+            return refuse("a redirect URI is longer than 2048 bytes");
+        }
+        if !raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return refuse("a redirect URI holds whitespace, control or non-ASCII characters");
+        }
+        if raw.contains('#') {
+            return refuse("a redirect URI must not have a fragment (RFC 6749 3.1.2)");
+        }
+        if raw.contains('*') {
+            return refuse("a redirect URI must not hold wildcards");
+        }
+        if raw.contains('\\') {
+            return refuse("a redirect URI must not hold backslashes");
+        }
+        let Ok(url) = Url::parse(raw) else {
+            return refuse("a redirect URI must be an absolute URI");
+        };
+        // The scheme as written must already be lower case, so that the exact
+        // comparison at the authorization endpoint has one spelling to match.
+        if !raw.starts_with(&format!("{}:", url.scheme())) {
+            return refuse("a redirect URI scheme must be lower case");
+        }
+        match url.scheme() {
+            "https" => check_web(raw, &url)?,
+            "http" => {
+                check_web(raw, &url)?;
+                if !is_loopback(&url) && !allow_http {
+                    return refuse(
+                        "http redirect URIs are only allowed for loopback hosts; use https",
+                    );
+                }
+            }
+            scheme if scheme.contains('.') => {
+                if client_type == ClientType::Confidential {
+                    return refuse(
+                        "private-use URI schemes are only allowed for public (native) clients",
+                    );
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return refuse("a redirect URI must not hold user information");
+                }
+            }
+            _ => {
+                return refuse(
+                    "a redirect URI must use https, loopback http, or a private-use scheme with a dot",
+                );
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Wraps a URI read back from storage, where it was validated on the way in.
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    /// The URI exactly as registered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_web(raw: &str, url: &Url) -> Result<(), OAuthError> {
+    // The URL parser forgives `https:host` and `https:///host`; a registered
+    // URI must spell its authority out, since it is compared as written.
+    let after_scheme = &raw[url.scheme().len() + 1..];
+    let spelled_out = after_scheme
+        .strip_prefix("//")
+        .is_some_and(|rest| !rest.starts_with('/'));
+    if !spelled_out || url.host().is_none() {
+        return Err(OAuthError::invalid_redirect_uri(
+            "a redirect URI must name a host",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(OAuthError::invalid_redirect_uri(
+            "a redirect URI must not hold user information",
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 8252 §7.3 and §8.3: 127.0.0.0/8, ::1, and the name `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::ErrorCode;
+
+    fn check(raw: &str, t: ClientType) -> Result<RedirectUri, OAuthError> {
+        RedirectUri::parse_registered(raw, t, false)
+    }
+
+    #[test]
+    fn accepts_the_uris_clients_register() {
+        for ok in [
+            "https://app.example/cb",
+            "https://app.example/cb?tenant=a",
+            "https://app.example:8443/cb",
+            "https://noblogs.org/",
+            "https://app.example",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51004/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:3000/callback",
+            "https://app.example/caf%C3%A9",
+        ] {
+            assert_eq!(
+                check(ok, ClientType::Confidential).map(|u| u.0),
+                Ok(ok.to_owned()),
+                "{ok}"
+            );
+        }
+        assert!(check("com.example.app:/oauth2redirect", ClientType::Public).is_ok());
+    }
+
+    #[test]
+    fn refuses_dangerous_and_malformed_uris() {
+        for bad in [
+            "",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "file:///etc/passwd",
+            "vbscript:msgbox",
+            "about:blank",
+            "/relative/cb",
+            "app.example/cb",
+            "https://app.example/cb#frag",
+            "https://u:p@app.example/cb",
+            "https://u@app.example/cb",
+            "https://*.app.example/cb",
+            "https://app.example/c b",
+            "https://app.example/\u{e9}",
+            "https://app.example/\u{0}",
+            "https://evil.test\\@app.example/cb",
+            "HTTPS://app.example/cb",
+            "http://app.example/cb",
+            "http://192.0.2.1/cb",
+            "myapp:/cb",
+            "urn:ietf:wg:oauth:2.0:oob",
+            "https:///cb",
+            "https:app.example/cb",
+        ] {
+            let err = check(bad, ClientType::Public).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRedirectUri, "{bad:?}");
+        }
+        let long = format!("https://app.example/{}", "a".repeat(MAX_LEN));
+        assert!(check(&long, ClientType::Public).is_err());
+    }
+
+    #[test]
+    fn private_use_schemes_are_for_public_clients_only() {
+        assert!(check("com.example.app:/cb", ClientType::Confidential).is_err());
+    }
+
+    #[test]
+    fn config_may_allow_plain_http() {
+        assert!(
+            RedirectUri::parse_registered("http://app.example/cb", ClientType::Confidential, true)
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,530 @@
+//! Client registration rules (RFC 7591 §2): what metadata a client may hold.
+//!
+//! `POST /api/client` (both shapes) and `oauthd client add` all end here, so
+//! every way of registering a client obeys the same rules.
+
+use std::fmt;
+
+use url::Url;
+
+use super::error::{Error, ErrorCode, OAuthError};
+use super::redirect_uri::{self, ClientType, RedirectUri};
+use super::scope::Scopes;
+use crate::clock::Clock;
+use crate::config::{Config, ScopeConfig};
+use crate::crypto::{self, Secret, SecretKind};
+use crate::store::{self, Db};
+
+/// Longest client name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest website URL, in bytes.
+pub const MAX_WEBSITE_LEN: usize = 2048;
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+    /// A public client: no secret.
+    None,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    /// Parses an RFC 7591 name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    /// Whether a client using this method is public or confidential.
+    pub fn client_type(self) -> ClientType {
+        match self {
+            Self::None => ClientType::Public,
+            _ => ClientType::Confidential,
+        }
+    }
+}
+
+/// A grant type a client may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    /// RFC 6749 §4.1.
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The RFC name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Parses an RFC name; implicit and password grants are not offered.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Registration metadata as a caller sent it, before any rule is applied.
+#[derive(Clone, Debug, Default)]
+pub struct ClientMetadata {
+    /// Display name shown on consent pages.
+    pub client_name: Option<String>,
+    /// Redirect URIs; empty means out-of-band codes.
+    pub redirect_uris: Vec<String>,
+    /// Space-delimited scopes; absent or empty means `default_scopes`.
+    pub scope: Option<String>,
+    /// Grant types; absent means authorization code with refresh.
+    pub grant_types: Option<Vec<String>>,
+    /// Response types; absent means `code` when the code grant is registered.
+    pub response_types: Option<Vec<String>>,
+    /// Token endpoint authentication method; absent means `client_secret_basic`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's home page.
+    pub client_uri: Option<String>,
+}
+
+/// The rules registration applies that come from config.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy<'a> {
+    /// The scope catalogue and defaults.
+    pub scopes: &'a ScopeConfig,
+    /// Whether `http://` redirect URIs are allowed for non-loopback hosts.
+    pub allow_http_redirect_uris: bool,
+}
+
+/// Validated metadata, ready to be stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewClient {
+    /// Display name; empty when the caller gave none.
+    pub name: String,
+    /// Home page.
+    pub website: Option<String>,
+    /// Redirect URIs, exactly as registered, without duplicates.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Scopes the client may ask for.
+    pub scopes: Scopes,
+    /// Grant types the client may use, sorted.
+    pub grant_types: Vec<GrantType>,
+    /// `["code"]` when the code grant is registered, else empty.
+    pub response_types: Vec<&'static str>,
+    /// How the client authenticates.
+    pub auth_method: AuthMethod,
+}
+
+impl NewClient {
+    /// Public clients have no secret.
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+}
+
+/// Applies every registration rule to `meta`.
+pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, OAuthError> {
+    let auth_method = match meta.token_endpoint_auth_method.as_deref() {
+        None => AuthMethod::ClientSecretBasic,
+        Some(raw) => AuthMethod::parse(raw).ok_or_else(|| {
+            OAuthError::invalid_client_metadata(
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+            )
+        })?,
+    };
+
+    let name = match meta.client_name {
+        None => String::new(),
+        Some(raw) => check_name(&raw)?,
+    };
+    let website = meta.client_uri.as_deref().map(check_website).transpose()?;
+
+    let mut grant_types = match meta.grant_types {
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        Some(raw) => raw
+            .iter()
+            .map(|g| {
+                GrantType::parse(g).ok_or_else(|| {
+                    OAuthError::invalid_client_metadata(
+                        "grant_types may only hold authorization_code, refresh_token and client_credentials",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    grant_types.sort();
+    grant_types.dedup();
+    if grant_types.is_empty() {
+        return Err(OAuthError::invalid_client_metadata(
+            "grant_types must name at least one grant type",
+        ));
+    }
+    let code_grant = grant_types.contains(&GrantType::AuthorizationCode);
+
+    // RFC 7591 §2.1: grant_types and response_types must agree.
+    let response_types: Vec<&'static str> = match meta.response_types {
+        None if code_grant => vec!["code"],
+        None => Vec::new(),
+        Some(raw) => {
+            if raw.iter().any(|r| r != "code") {
+                return Err(OAuthError::invalid_client_metadata(
+                    "response_types may only hold code",
+                ));
+            }
+            if raw.is_empty() {
+                Vec::new()
+            } else {
+                vec!["code"]
+            }
+        }
+    };
+    if code_grant != !response_types.is_empty() {
+        return Err(OAuthError::invalid_client_metadata(
+            "response_types code goes with grant_types authorization_code, and only with it",
+        ));
+    }
+    if grant_types == [GrantType::RefreshToken] {
+        return Err(OAuthError::invalid_client_metadata(
+            "refresh_token needs authorization_code beside it",
+        ));
+    }
+    if auth_method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(OAuthError::invalid_client_metadata(
+            "client_credentials needs a confidential client",
+        ));
+    }
+
+    let client_type = auth_method.client_type();
+    let mut redirect_uris: Vec<RedirectUri> = Vec::new();
+    for raw in &meta.redirect_uris {
+        let uri = RedirectUri::parse_registered(raw, client_type, policy.allow_http_redirect_uris)?;
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
+        }
+    }
+    if redirect_uris.len() > redirect_uri::MAX_PER_CLIENT {
+        return Err(OAuthError::invalid_redirect_uri(
+            "at most 10 redirect URIs may be registered",
+        ));
+    }
+    if !code_grant && !redirect_uris.is_empty() {
+        return Err(OAuthError::invalid_client_metadata(
+            "redirect_uris are only used with the authorization_code grant",
+        ));
+    }
+
+    let scopes = match meta.scope.as_deref().map(Scopes::parse).transpose() {
+        Err(e) => return Err(OAuthError::invalid_client_metadata(e.to_string())),
+        Ok(Some(s)) if !s.is_empty() => s,
+        Ok(_) => policy.scopes.default_scopes.clone(),
+    };
+    scopes
+        .check_known(&policy.scopes.catalogue)
+        .map_err(|e| OAuthError::invalid_client_metadata(e.to_string()))?;
+
+    Ok(NewClient {
+        name,
+        website,
+        redirect_uris,
+        scopes,
+        grant_types,
+        response_types,
+        auth_method,
+    })
+}
+
+impl<'a> Policy<'a> {
+    /// The policy the configuration sets.
+    pub fn from_config(config: &'a Config) -> Self {
+        Self {
+            scopes: &config.scopes,
+            allow_http_redirect_uris: config.registration.allow_http_redirect_uris,
+        }
+    }
+}
+
+/// A client that was just stored, with its secret (shown once).
+#[derive(Debug)]
+pub struct Registered {
+    /// The server-chosen `client_id`.
+    pub client_id: String,
+    /// The secret for confidential clients; never stored raw.
+    pub secret: Option<Secret>,
+    /// The metadata as stored.
+    pub client: NewClient,
+    /// Unix seconds (RFC 7591 `client_id_issued_at`).
+    pub issued_at: i64,
+}
+
+/// Validates `meta`, picks the `client_id` and secret, and stores the client.
+/// The caller never chooses the id (RFC 9700 §4.15).
+pub async fn register(
+    db: &Db,
+    clock: &Clock,
+    meta: ClientMetadata,
+    policy: Policy<'_>,
+    owner_id: Option<&str>,
+) -> Result<Registered, Error> {
+    let client = validate(meta, policy)?;
+    let client_id = crypto::random_id();
+    let secret = (!client.is_public()).then(|| Secret::generate(SecretKind::ClientSecret));
+    let secret_hash = secret.as_ref().map(Secret::digest);
+    let now = clock.now();
+    store::clients::insert(
+        db,
+        store::clients::Insert {
+            id: &client_id,
+            client: &client,
+            secret_hash: secret_hash.as_deref(),
+            owner_id,
+            now,
+        },
+    )
+    .await?;
+    tracing::info!(client.id = %client_id, client.public = client.is_public(), "registered client {client_id}");
+    Ok(Registered {
+        client_id,
+        secret,
+        client,
+        issued_at: now,
+    })
+}
+
+/// Gives a confidential client a new secret; the old one stops working at once.
+pub async fn rotate_secret(db: &Db, clock: &Clock, client_id: &str) -> Result<Secret, Error> {
+    let secret = Secret::generate(SecretKind::ClientSecret);
+    if !store::clients::set_secret_hash(db, client_id, &secret.digest(), clock.now()).await? {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "no confidential client has that client_id",
+        )
+        .into());
+    }
+    tracing::info!(client.id = %client_id, "rotated the secret of client {client_id}");
+    Ok(secret)
+}
+
+/// A client name: trimmed, 1 to 200 characters, no control or bidi-override
+/// characters (they can make a consent page lie about who is asking).
+fn check_name(raw: &str) -> Result<String, OAuthError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(OAuthError::invalid_client_metadata("client_name is empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(OAuthError::invalid_client_metadata(
+            "client_name is longer than 200 characters",
+        ));
+    }
+    if name.chars().any(is_deceptive_char) {
+        return Err(OAuthError::invalid_client_metadata(
+            "client_name holds control or direction-changing characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn is_deceptive_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A website: an absolute `http` or `https` URL with a host, nothing else
+/// (it is rendered as a link on consent pages).
+fn check_website(raw: &str) -> Result<String, OAuthError> {
+    let refuse = || {
+        Err(OAuthError::invalid_client_metadata(
+            "website must be an absolute http or https URL",
+        ))
+    };
+    if raw.len() > MAX_WEBSITE_LEN || !raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return refuse();
+    }
+    let Ok(url) = Url::parse(raw) else {
+        return refuse();
+    };
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return refuse();
+    }
+    Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::oauth::ErrorCode;
+
+    fn run(meta: ClientMetadata) -> Result<NewClient, OAuthError> {
+        let config = Config::defaults();
+        validate(
+            meta,
+            Policy {
+                scopes: &config.scopes,
+                allow_http_redirect_uris: false,
+            },
+        )
+    }
+
+    fn named(name: &str) -> ClientMetadata {
+        ClientMetadata {
+            client_name: Some(name.into()),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..ClientMetadata::default()
+        }
+    }
+
+    #[test]
+    fn fills_in_defaults() {
+        let c = run(named("Demo")).unwrap();
+        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(
+            c.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert_eq!(c.response_types, ["code"]);
+        assert_eq!(c.scopes.to_string(), "account:read event:write");
+    }
+
+    #[test]
+    fn refuses_bad_metadata_with_the_rfc_7591_code() {
+        use ErrorCode::{InvalidClientMetadata as Meta, InvalidRedirectUri as Uri};
+        let cases: Vec<(ClientMetadata, ErrorCode, &str)> = vec![
+            (named(""), Meta, "empty name"),
+            (named(&"n".repeat(201)), Meta, "long name"),
+            (named("a\u{202e}b"), Meta, "bidi override"),
+            (named("a\0b"), Meta, "NUL"),
+            (
+                ClientMetadata {
+                    client_uri: Some("javascript:alert(1)".into()),
+                    ..named("x")
+                },
+                Meta,
+                "javascript website",
+            ),
+            (
+                ClientMetadata {
+                    scope: Some("admin".into()),
+                    ..named("x")
+                },
+                Meta,
+                "unknown scope",
+            ),
+            (
+                ClientMetadata {
+                    scope: Some("a\"b".into()),
+                    ..named("x")
+                },
+                Meta,
+                "bad scope syntax",
+            ),
+            (
+                ClientMetadata {
+                    grant_types: Some(vec!["password".into()]),
+                    ..named("x")
+                },
+                Meta,
+                "password grant",
+            ),
+            (
+                ClientMetadata {
+                    grant_types: Some(vec!["implicit".into()]),
+                    ..named("x")
+                },
+                Meta,
+                "implicit grant",
+            ),
+            (
+                ClientMetadata {
+                    response_types: Some(vec!["token".into()]),
+                    ..named("x")
+                },
+                Meta,
+                "token response type",
+            ),
+            (
+                ClientMetadata {
+                    token_endpoint_auth_method: Some("private_key_jwt".into()),
+                    ..named("x")
+                },
+                Meta,
+                "unsupported auth method",
+            ),
+            (
+                ClientMetadata {
+                    token_endpoint_auth_method: Some("none".into()),
+                    grant_types: Some(vec!["client_credentials".into()]),
+                    redirect_uris: vec![],
+                    ..named("x")
+                },
+                Meta,
+                "public client_credentials",
+            ),
+            (
+                ClientMetadata {
+                    redirect_uris: vec!["javascript:x".into()],
+                    ..named("x")
+                },
+                Uri,
+                "javascript redirect",
+            ),
+            (
+                ClientMetadata {
+                    redirect_uris: (0..11).map(|i| format!("https://a.example/{i}")).collect(),
+                    ..named("x")
+                },
+                Uri,
+                "too many redirect URIs",
+            ),
+        ];
+        for (meta, code, why) in cases {
+            let err = run(meta).unwrap_err();
+            assert_eq!(err.code, code, "{why}: {err}");
+        }
+    }
+
+    #[test]
+    fn client_credentials_clients_need_no_redirect_uri() {
+        let c = run(ClientMetadata {
+            grant_types: Some(vec!["client_credentials".into()]),
+            redirect_uris: vec![],
+            ..named("svc")
+        })
+        .unwrap();
+        assert!(c.response_types.is_empty());
+    }
+}

@@ -1,0 +1,110 @@
+//! Serving: connect, migrate, bind, and run until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::{build_app, state::AppState};
+use crate::store::{self, Db};
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or reached.
+    #[error("cannot open the database")]
+    Database(#[source] store::Error),
+    /// The schema could not be migrated.
+    #[error(transparent)]
+    Migrate(#[from] store::MigrateError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error")]
+    Io(#[source] std::io::Error),
+}
+
+/// Opens the database, applies migrations, and serves until a shutdown signal;
+/// in-flight requests then get `http.shutdown_grace` to finish.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let db = Db::connect(&config.database)
+        .await
+        .map_err(ServeError::Database)?;
+    db.migrate().await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    if config.public_url.scheme() == "http" && !is_loopback_url(&config.public_url) {
+        tracing::warn!(
+            public_url = %config.public_url,
+            "public_url is plain http on a non-loopback host: tokens and passwords would cross the network unencrypted; put TLS in front and set an https public_url"
+        );
+    }
+    tracing::info!(
+        listen = %config.listen,
+        issuer = config.issuer(),
+        database = db.backend(),
+        "oauthd listening on {}",
+        config.listen
+    );
+    let grace = config.http.shutdown_grace;
+    let state = AppState::new(config, db.clone(), Clock::system());
+    let app = build_app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal(grace))
+        .await
+        .map_err(ServeError::Io);
+    db.close().await;
+    tracing::info!("oauthd stopped");
+    result
+}
+
+fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT, then arms a timer that ends the process if
+/// in-flight requests outlast the grace period.
+async fn shutdown_signal(grace: std::time::Duration) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: finishing in-flight requests"
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::warn!("shutdown grace period over; exiting");
+        std::process::exit(0);
+    });
+}

@@ -1,0 +1,197 @@
+//! The `clients` table: registered OAuth clients.
+
+use super::{Db, Error, join_list, on_db, split_list};
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::registration::{AuthMethod, GrantType, NewClient};
+use crate::oauth::scope::Scopes;
+
+/// A registered client as the protocol code sees it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The `client_id`.
+    pub id: String,
+    /// Display name; may be empty for RFC 7591 registrations without one.
+    pub name: String,
+    /// Home page.
+    pub website: Option<String>,
+    /// SHA-256 hex digest of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: AuthMethod,
+    /// Redirect URIs exactly as registered.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Scopes it may ask for.
+    pub scopes: Scopes,
+    /// Grant types it may use.
+    pub grant_types: Vec<GrantType>,
+    /// Response types it may use.
+    pub response_types: Vec<String>,
+    /// The portal user who owns it, if any.
+    pub owner_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl Client {
+    /// True for clients without a secret.
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    website: Option<String>,
+    secret_hash: Option<String>,
+    auth_method: String,
+    redirect_uris: String,
+    scopes: String,
+    grant_types: String,
+    response_types: String,
+    owner_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = Error;
+
+    fn try_from(row: ClientRow) -> Result<Self, Error> {
+        let corrupt = |what: &str| Error::Corrupt(format!("client {}: {what}", row.id));
+        let auth_method =
+            AuthMethod::parse(&row.auth_method).ok_or_else(|| corrupt("auth_method"))?;
+        let scopes = Scopes::parse(&row.scopes).map_err(|_| corrupt("scopes"))?;
+        let grant_types = split_list(&row.grant_types)
+            .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            redirect_uris: split_list(&row.redirect_uris)
+                .map(|u| RedirectUri::from_stored(u.to_owned()))
+                .collect(),
+            response_types: split_list(&row.response_types).map(str::to_owned).collect(),
+            id: row.id,
+            name: row.name,
+            website: row.website,
+            secret_hash: row.secret_hash,
+            auth_method,
+            scopes,
+            grant_types,
+            owner_id: row.owner_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const INSERT: &str = r"
+insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
+                     grant_types, response_types, owner_id, created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)";
+
+/// Where a new client row comes from.
+#[derive(Clone, Copy, Debug)]
+pub struct Insert<'a> {
+    /// The server-chosen `client_id`.
+    pub id: &'a str,
+    /// Validated metadata.
+    pub client: &'a NewClient,
+    /// Digest of the secret, for confidential clients.
+    pub secret_hash: Option<&'a str>,
+    /// Owning portal user.
+    pub owner_id: Option<&'a str>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Stores a new client.
+pub async fn insert(db: &Db, new: Insert<'_>) -> Result<(), Error> {
+    let c = new.client;
+    let redirect_uris = join_list(c.redirect_uris.iter().map(RedirectUri::as_str));
+    let scopes = c.scopes.to_string();
+    let grant_types = join_list(c.grant_types.iter().map(|g| g.as_str()));
+    let response_types = join_list(c.response_types.iter().copied());
+    on_db!(db, pool => sqlx::query(INSERT)
+        .bind(new.id)
+        .bind(&c.name)
+        .bind(c.website.as_deref())
+        .bind(new.secret_hash)
+        .bind(c.auth_method.as_str())
+        .bind(&redirect_uris)
+        .bind(&scopes)
+        .bind(&grant_types)
+        .bind(&response_types)
+        .bind(new.owner_id)
+        .bind(new.now)
+        .execute(pool)
+        .await
+        .map(drop))?;
+    Ok(())
+}
+
+const FIND: &str = r"
+select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
+       response_types, owner_id, created_at, updated_at
+from clients where id = $1";
+
+/// The client with this id.
+pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, Error> {
+    let row: Option<ClientRow> =
+        on_db!(db, pool => sqlx::query_as(FIND).bind(id).fetch_optional(pool).await)?;
+    row.map(Client::try_from).transpose()
+}
+
+const LIST: &str = r"
+select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
+       response_types, owner_id, created_at, updated_at
+from clients order by created_at, id";
+
+/// Every client, oldest first.
+pub async fn list(db: &Db) -> Result<Vec<Client>, Error> {
+    let rows: Vec<ClientRow> = on_db!(db, pool => sqlx::query_as(LIST).fetch_all(pool).await)?;
+    rows.into_iter().map(Client::try_from).collect()
+}
+
+const DELETE: &str = "delete from clients where id = $1";
+
+/// Removes a client; false when there was none.
+pub async fn delete(db: &Db, id: &str) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(DELETE)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+const SET_SECRET: &str = r"
+update clients set secret_hash = $1, updated_at = $2
+where id = $3 and secret_hash is not null";
+
+/// Replaces a confidential client's secret digest; false when there is no
+/// such confidential client.
+pub async fn set_secret_hash(
+    db: &Db,
+    id: &str,
+    secret_hash: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(SET_SECRET)
+        .bind(secret_hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+const COUNT: &str = "select count(*) from clients";
+
+/// How many clients exist.
+pub async fn count(db: &Db) -> Result<i64, Error> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(COUNT).fetch_one(pool).await)?)
+}

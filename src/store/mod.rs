@@ -1,0 +1,166 @@
+//! Storage: the only code that speaks SQL.
+//!
+//! One SQL text serves Postgres and SQLite: `$N` placeholders, portable types
+//! (ids TEXT, times BIGINT unix seconds bound from `Clock`, BOOLEAN), no
+//! `now()` in SQL. [`Db`] holds a native pool per backend and [`on_db!`]
+//! expands a body once per driver, so each arm is type-checked by its own
+//! driver. `store` never decides policy: it reads and writes what it is told.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::DatabaseConfig;
+
+pub mod clients;
+pub mod users;
+
+/// A handle to the database: cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// The production store.
+    Postgres(PgPool),
+    /// The embedded default.
+    Sqlite(SqlitePool),
+}
+
+/// Expands `$body` once per backend with `$pool` bound to that backend's pool.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A storage failure. "Not found" is `Ok(None)`, never an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique constraint refused the write.
+    #[error("a row with the same key already exists")]
+    Conflict,
+    /// The database cannot be reached or is out of room or time; worth retrying.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Any other database error: a bug or a broken schema.
+    #[error("database error")]
+    Db(#[source] sqlx::Error),
+    /// Stored data that the code cannot read back.
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                Self::Unavailable(e)
+            }
+            E::Database(db) if db.is_unique_violation() => Self::Conflict,
+            E::Database(db) if db.code().as_deref().is_some_and(is_transient_code) => {
+                Self::Unavailable(e)
+            }
+            _ => Self::Db(e),
+        }
+    }
+}
+
+/// SQLite busy (5), locked (6) and full (13), with their extended forms;
+/// Postgres connection exceptions (08…), insufficient resources (53…) and
+/// operator intervention (57P…).
+fn is_transient_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<i32>() {
+        return matches!(n & 0xff, 5 | 6 | 13);
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+}
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+#[error("migration failed")]
+pub struct MigrateError(#[source] pub sqlx::migrate::MigrateError);
+
+impl Db {
+    /// Opens a pool and checks that one connection works. SQLite files are
+    /// created if missing, in WAL mode with a busy timeout and foreign keys on.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, Error> {
+        let db = Self::connect_lazy(config)?;
+        db.ping().await?;
+        Ok(db)
+    }
+
+    /// Builds a pool that connects on first use: the server can start (and
+    /// report not-ready) while the database is still down.
+    pub fn connect_lazy(config: &DatabaseConfig) -> Result<Self, Error> {
+        if config.is_postgres() {
+            let options = PgConnectOptions::from_str(&config.url).map_err(Error::Db)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_lazy_with(options);
+            Ok(Self::Postgres(pool))
+        } else {
+            let options = SqliteConnectOptions::from_str(&config.url)
+                .map_err(Error::Db)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Safe against process crashes in WAL mode; the last commits
+                // may be lost on power failure (documented in config.example.toml).
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(config.sqlite_busy_timeout)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_lazy_with(options);
+            Ok(Self::Sqlite(pool))
+        }
+    }
+
+    /// Applies every pending migration for this backend.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        match self {
+            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+        .map_err(MigrateError)
+    }
+
+    /// One round trip: is the database answering?
+    pub async fn ping(&self) -> Result<(), Error> {
+        on_db!(self, pool => sqlx::query("select 1").execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// `postgres` or `sqlite`, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Closes every pooled connection; later queries fail as unavailable.
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await);
+    }
+}
+
+/// Joins list values into the space-delimited TEXT the list columns hold.
+pub(crate) fn join_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items.into_iter().collect::<Vec<_>>().join(" ")
+}
+
+/// Splits a space-delimited list column.
+pub(crate) fn split_list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(' ').filter(|s| !s.is_empty())
+}
