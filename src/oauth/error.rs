@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn descriptions_keep_to_the_rfc_character_set() {
         let e = OAuthError::invalid_request("bad \"value\"\n\\ é");
-        assert_eq!(e.description, "bad ?value?? ? ?");
+        assert_eq!(e.description, "bad ?value??? ?");
         let e = OAuthError::invalid_request("plain words: ok");
         assert_eq!(e.description, "plain words: ok");
     }

@@ -208,7 +208,7 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
             }
         }
     };
-    if code_grant != !response_types.is_empty() {
+    if code_grant == response_types.is_empty() {
         return Err(OAuthError::invalid_client_metadata(
             "response_types code goes with grant_types authorization_code, and only with it",
         ));

@@ -151,13 +151,26 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
     };
     let not_metadata =
         || refuse("the body is not a JSON object of RFC 7591 client metadata".into());
+    // RFC 7591 metadata is a JSON object; serde would also take an array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(not_metadata());
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let request: Rfc7591Request = match serde_path_to_error::deserialize(&mut de) {
         Ok(r) => r,
         Err(e) => {
             let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
             // Name the field, never echo the value.
-            return Err(if path == "." || path == "?" || path.is_empty() {
+            return Err(if inner.starts_with("duplicate field") {
+                refuse(
+                    inner
+                        .split(" at line")
+                        .next()
+                        .unwrap_or("duplicate field")
+                        .to_owned(),
+                )
+            } else if path == "." || path == "?" || path.is_empty() {
                 not_metadata()
             } else {
                 refuse(format!("`{path}` has the wrong type or an invalid value"))

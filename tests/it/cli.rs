@@ -1,0 +1,399 @@
+//! Every CLI subcommand, run as the real binary against both databases.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use oauthd::store;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::support::{Backend, TestApp};
+
+both_backends!(
+    migrate_applies_and_is_idempotent,
+    user_commands_manage_accounts,
+    user_add_refuses_bad_input_with_exit_code_2,
+    client_commands_manage_clients,
+    client_add_refuses_bad_input_with_exit_code_2,
+);
+
+/// Runs `oauthd ARGS` with only the given environment, feeding `stdin`.
+pub(crate) fn oauthd(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oauthd"));
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run oauthd");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for oauthd")
+}
+
+fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    oauthd(args, &[("DATABASE_URL", app.database_url.as_str())], stdin)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32, why: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{why}\nstdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+async fn migrate_applies_and_is_idempotent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = run(&app, &["migrate"], None);
+    assert_exit(&first, 0, "migrate");
+    assert!(text(&first.stderr).contains("migrations applied"));
+    assert_exit(&run(&app, &["migrate"], None), 0, "migrate again");
+}
+
+async fn user_commands_manage_accounts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let add = run(
+        &app,
+        &["user", "add", "Alice", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert_exit(&add, 0, "user add");
+    let alice = store::users::find_by_username(&app.db, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(alice.password_hash.starts_with("$argon2id$"));
+    assert!(oauthd::crypto::verify_password(
+        "correct horse battery",
+        &alice.password_hash
+    ));
+    assert!(!alice.disabled);
+
+    assert_exit(
+        &run(
+            &app,
+            &["user", "add", "alice", "--password-stdin"],
+            Some("another password\n"),
+        ),
+        1,
+        "duplicate user",
+    );
+
+    let list = run(&app, &["user", "list"], None);
+    assert_exit(&list, 0, "user list");
+    let listed = text(&list.stdout);
+    assert!(
+        listed.contains("alice") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(!listed.contains("argon2"), "never print hashes");
+
+    assert_exit(
+        &run(
+            &app,
+            &["user", "passwd", "alice", "--password-stdin"],
+            Some("a new passphrase\n"),
+        ),
+        0,
+        "user passwd",
+    );
+    let alice = store::users::find_by_username(&app.db, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(oauthd::crypto::verify_password(
+        "a new passphrase",
+        &alice.password_hash
+    ));
+    assert!(!oauthd::crypto::verify_password(
+        "correct horse battery",
+        &alice.password_hash
+    ));
+
+    assert_exit(
+        &run(&app, &["user", "disable", "alice"], None),
+        0,
+        "user disable",
+    );
+    assert!(
+        store::users::find_by_username(&app.db, "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert!(text(&run(&app, &["user", "list"], None).stdout).contains("disabled"));
+    assert_exit(
+        &run(&app, &["user", "enable", "alice"], None),
+        0,
+        "user enable",
+    );
+    assert!(
+        !store::users::find_by_username(&app.db, "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+
+    for args in [
+        &["user", "disable", "nobody"][..],
+        &["user", "enable", "nobody"],
+    ] {
+        assert_exit(&run(&app, args, None), 1, "unknown user");
+    }
+    assert_exit(
+        &run(
+            &app,
+            &["user", "passwd", "nobody", "--password-stdin"],
+            Some("long enough pw\n"),
+        ),
+        1,
+        "passwd of an unknown user",
+    );
+}
+
+async fn user_add_refuses_bad_input_with_exit_code_2(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let short = run(
+        &app,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_exit(&short, 2, "password under 8 characters");
+    assert!(text(&short.stderr).contains("at least 8"));
+    assert_exit(
+        &run(
+            &app,
+            &["user", "add", "bad name", "--password-stdin"],
+            Some("long enough pw\n"),
+        ),
+        2,
+        "user name with a space",
+    );
+    let no_tty = run(&app, &["user", "add", "bob"], None);
+    assert_exit(&no_tty, 2, "no terminal and no --password-stdin");
+    assert!(text(&no_tty.stderr).contains("--password-stdin"));
+    assert_exit(&run(&app, &["user", "add"], None), 2, "missing name");
+    assert_eq!(app.count("users").await, 0);
+}
+
+async fn client_commands_manage_clients(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let add = run(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "CLI App",
+            "--redirect-uri",
+            "https://cli.example/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--scope",
+            "account:read",
+            "--website",
+            "https://cli.example",
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&add, 0, "client add");
+    let added: Value = serde_json::from_slice(&add.stdout).unwrap();
+    let id = added["client_id"].as_str().unwrap().to_owned();
+    let secret = added["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("ocs_"));
+    assert_eq!(added["redirect_uris"].as_array().unwrap().len(), 2);
+    assert_eq!(added["scope"], "account:read");
+    let stored = store::clients::find(&app.db, &id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.secret_hash.as_deref(),
+        Some(oauthd::crypto::sha256_hex(&secret).as_str())
+    );
+
+    let text_add = run(&app, &["client", "add", "--name", "Plain output"], None);
+    assert_exit(&text_add, 0, "client add (text)");
+    let printed = text(&text_add.stdout);
+    assert!(
+        printed.contains("client_id:") && printed.contains("client_secret: ocs_"),
+        "{printed}"
+    );
+    assert!(text(&text_add.stderr).contains("shown only this once"));
+
+    let public = run(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Native",
+            "--public",
+            "--redirect-uri",
+            "com.example.native:/cb",
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&public, 0, "client add --public");
+    let public: Value = serde_json::from_slice(&public.stdout).unwrap();
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+    let public_id = public["client_id"].as_str().unwrap().to_owned();
+
+    let list = run(&app, &["client", "list", "--json"], None);
+    assert_exit(&list, 0, "client list --json");
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert!(
+        !text(&list.stdout).contains(&secret),
+        "list never shows secrets"
+    );
+    let table = run(&app, &["client", "list"], None);
+    assert_exit(&table, 0, "client list");
+    assert!(text(&table.stdout).contains("CLI App"));
+
+    let show = run(&app, &["client", "show", &id], None);
+    assert_exit(&show, 0, "client show");
+    assert!(text(&show.stdout).contains("https://cli.example/cb"));
+    assert!(
+        !text(&show.stdout).contains(&secret),
+        "show never shows the secret"
+    );
+    assert_exit(
+        &run(&app, &["client", "show", &id, "--json"], None),
+        0,
+        "client show --json",
+    );
+
+    let rotated = run(&app, &["client", "rotate-secret", &id, "--json"], None);
+    assert_exit(&rotated, 0, "client rotate-secret");
+    let rotated: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    let stored = store::clients::find(&app.db, &id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.secret_hash.as_deref(),
+        Some(oauthd::crypto::sha256_hex(new_secret).as_str())
+    );
+    assert_exit(
+        &run(&app, &["client", "rotate-secret", &public_id], None),
+        1,
+        "public clients have no secret",
+    );
+
+    assert_exit(
+        &run(&app, &["client", "remove", &id], None),
+        0,
+        "client remove",
+    );
+    assert!(store::clients::find(&app.db, &id).await.unwrap().is_none());
+    for args in [
+        &["client", "show", "no-such-client"][..],
+        &["client", "remove", "no-such-client"],
+        &["client", "rotate-secret", "no-such-client"],
+    ] {
+        assert_exit(&run(&app, args, None), 1, "unknown client");
+    }
+}
+
+async fn client_add_refuses_bad_input_with_exit_code_2(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (why, args) in [
+        (
+            "javascript redirect",
+            &[
+                "client",
+                "add",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "javascript:alert(1)",
+            ][..],
+        ),
+        (
+            "unknown scope",
+            &["client", "add", "--name", "x", "--scope", "root"],
+        ),
+        (
+            "bad website",
+            &["client", "add", "--name", "x", "--website", "ftp://x"],
+        ),
+        (
+            "private-use scheme on a confidential client",
+            &[
+                "client",
+                "add",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "com.example.app:/cb",
+            ],
+        ),
+        ("empty name", &["client", "add", "--name", " "]),
+        ("missing --name", &["client", "add"]),
+    ] {
+        let output = run(&app, args, None);
+        assert_exit(&output, 2, why);
+        assert!(!text(&output.stderr).trim().is_empty(), "{why}: says why");
+    }
+    assert_eq!(app.count("clients").await, 0);
+}
+
+#[test]
+fn help_works_at_every_level() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["user", "--help"],
+        &["user", "add", "--help"],
+        &["user", "passwd", "--help"],
+        &["user", "list", "--help"],
+        &["user", "disable", "--help"],
+        &["user", "enable", "--help"],
+        &["client", "--help"],
+        &["client", "add", "--help"],
+        &["client", "list", "--help"],
+        &["client", "show", "--help"],
+        &["client", "remove", "--help"],
+        &["client", "rotate-secret", "--help"],
+    ] {
+        let output = oauthd(args, &[], None);
+        assert_exit(&output, 0, &format!("{args:?}"));
+        assert!(text(&output.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_code_2() {
+    for args in [
+        &["frobnicate"][..],
+        &["user"],
+        &["client", "add", "--bogus"],
+        &["--config"],
+    ] {
+        let output = oauthd(args, &[], None);
+        assert_exit(&output, 2, &format!("{args:?}"));
+    }
+}
