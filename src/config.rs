@@ -552,10 +552,22 @@ impl RawConfig {
                         "must be at least 16 characters",
                     ));
                 }
+                // RFC 6750 §2.1 b64token: anything else could never be sent.
+                Some(t)
+                    if !t
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)) =>
+                {
+                    return Err(ConfigError::new(
+                        "registration.initial_access_token",
+                        "may only hold letters, digits and - . _ ~ + / = (it is sent as a bearer token)",
+                    ));
+                }
                 Some(_) => {}
             }
         }
         positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
+        positive("http.shutdown_grace_secs", self.http.shutdown_grace_secs)?;
 
         Ok(Config {
             listen,
