@@ -95,6 +95,40 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// HTTP server limits.
     pub http: HttpConfig,
+    /// Sign-in session lifetimes.
+    pub sessions: SessionConfig,
+    /// Authorization endpoint options.
+    pub authorize: AuthorizeConfig,
+    /// The protected resource (`/account`).
+    pub resource: ResourceConfig,
+}
+
+/// Sign-in session lifetimes.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_lifetime: Duration,
+    /// Most password checks (argon2id) running at once; the rest wait.
+    pub max_concurrent_password_checks: usize,
+}
+
+/// Authorization endpoint options.
+#[derive(Clone, Debug)]
+pub struct AuthorizeConfig {
+    /// Accept `code_challenge_method=plain` (RFC 7636 §4.2); off by default as
+    /// RFC 9700 §2.1.1 advises.
+    pub allow_plain_pkce: bool,
+    /// How long a shown consent page stays valid.
+    pub request_lifetime: Duration,
+}
+
+/// The protected resource.
+#[derive(Clone, Debug)]
+pub struct ResourceConfig {
+    /// The scope a token needs for `GET /account`.
+    pub account_scope: ScopeName,
 }
 
 /// Storage settings.
@@ -210,6 +244,9 @@ struct RawConfig {
     scopes: RawScopes,
     registration: RawRegistration,
     http: RawHttp,
+    sessions: RawSessions,
+    authorize: RawAuthorize,
+    resource: RawResource,
 }
 
 impl Default for RawConfig {
@@ -224,6 +261,9 @@ impl Default for RawConfig {
             scopes: RawScopes::default(),
             registration: RawRegistration::default(),
             http: RawHttp::default(),
+            sessions: RawSessions::default(),
+            authorize: RawAuthorize::default(),
+            resource: RawResource::default(),
         }
     }
 }
@@ -338,6 +378,54 @@ impl Default for RawHttp {
         Self {
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSessions {
+    idle_timeout_secs: u64,
+    absolute_lifetime_secs: u64,
+    max_concurrent_password_checks: usize,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 8 * 3600,
+            absolute_lifetime_secs: 7 * 24 * 3600,
+            max_concurrent_password_checks: 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuthorize {
+    allow_plain_pkce: bool,
+    request_lifetime_secs: u64,
+}
+
+impl Default for RawAuthorize {
+    fn default() -> Self {
+        Self {
+            allow_plain_pkce: false,
+            request_lifetime_secs: 600,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawResource {
+    account_scope: String,
+}
+
+impl Default for RawResource {
+    fn default() -> Self {
+        Self {
+            account_scope: "account:read".into(),
         }
     }
 }
@@ -568,6 +656,31 @@ impl RawConfig {
         }
         positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
         positive("http.shutdown_grace_secs", self.http.shutdown_grace_secs)?;
+        positive(
+            "sessions.idle_timeout_secs",
+            self.sessions.idle_timeout_secs,
+        )?;
+        positive(
+            "sessions.absolute_lifetime_secs",
+            self.sessions.absolute_lifetime_secs,
+        )?;
+        positive(
+            "authorize.request_lifetime_secs",
+            self.authorize.request_lifetime_secs,
+        )?;
+        let account_scope = ScopeName::parse(&self.resource.account_scope)
+            .map_err(|e| ConfigError::new("resource.account_scope", e.to_string()))?;
+        if !scopes.catalogue.contains_key(account_scope.as_str()) {
+            return Err(ConfigError::new(
+                "resource.account_scope",
+                format!("`{account_scope}` is not in scopes.catalogue"),
+            ));
+        }
+        // 0 means one per CPU: argon2id is CPU-bound, more only queue in memory.
+        let max_checks = match self.sessions.max_concurrent_password_checks {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            n => n,
+        };
 
         Ok(Config {
             listen,
@@ -599,6 +712,16 @@ impl RawConfig {
                 request_timeout: Duration::from_secs(self.http.request_timeout_secs),
                 shutdown_grace: Duration::from_secs(self.http.shutdown_grace_secs),
             },
+            sessions: SessionConfig {
+                idle_timeout: Duration::from_secs(self.sessions.idle_timeout_secs),
+                absolute_lifetime: Duration::from_secs(self.sessions.absolute_lifetime_secs),
+                max_concurrent_password_checks: max_checks,
+            },
+            authorize: AuthorizeConfig {
+                allow_plain_pkce: self.authorize.allow_plain_pkce,
+                request_lifetime: Duration::from_secs(self.authorize.request_lifetime_secs),
+            },
+            resource: ResourceConfig { account_scope },
         })
     }
 }
