@@ -20,6 +20,20 @@ use subtle::ConstantTimeEq;
 pub enum SecretKind {
     /// A client secret.
     ClientSecret,
+    /// An authorization code.
+    AuthCode,
+    /// An access token.
+    AccessToken,
+    /// A refresh token.
+    RefreshToken,
+    /// A personal access token.
+    PersonalToken,
+    /// A sign-in session id (the cookie value).
+    Session,
+    /// A pending authorization request, referenced by the consent form.
+    Request,
+    /// The double-submit token of the sign-in form.
+    LoginCsrf,
 }
 
 impl SecretKind {
@@ -27,7 +41,25 @@ impl SecretKind {
     pub fn prefix(self) -> &'static str {
         match self {
             Self::ClientSecret => "ocs_",
+            Self::AuthCode => "oac_",
+            Self::AccessToken => "oat_",
+            Self::RefreshToken => "ort_",
+            Self::PersonalToken => "opt_",
+            Self::Session => "oss_",
+            Self::Request => "orq_",
+            Self::LoginCsrf => "olc_",
         }
+    }
+
+    /// True when `value` looks like a secret of this kind: the prefix and 43
+    /// base64url characters. Lets the wrong kind be refused before any lookup.
+    pub fn matches(self, value: &str) -> bool {
+        value.strip_prefix(self.prefix()).is_some_and(|rest| {
+            rest.len() == 43
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
     }
 }
 
@@ -138,6 +170,15 @@ mod tests {
         );
         assert_eq!(format!("{s:?}"), "Secret(..)");
         assert_eq!(s.digest(), sha256_hex(s.expose()));
+    }
+
+    #[test]
+    fn kinds_are_told_apart_by_prefix() {
+        let code = Secret::generate(SecretKind::AuthCode);
+        assert!(SecretKind::AuthCode.matches(code.expose()));
+        assert!(!SecretKind::AccessToken.matches(code.expose()));
+        assert!(!SecretKind::AuthCode.matches("oac_short"));
+        assert!(!SecretKind::AuthCode.matches(&format!("{}!", &code.expose()[..46])));
     }
 
     #[test]

@@ -11,8 +11,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use super::error::HttpError;
-use crate::oauth::OAuthError;
+use crate::oauth::authorize::{AuthorizeParams, Param};
+use crate::oauth::client_auth::Credentials;
+use crate::oauth::{ErrorCode, OAuthError};
 
 /// Most parameters one form may carry.
 pub const MAX_PARAMS: usize = 64;
@@ -103,6 +108,32 @@ fn printable_key(key: &str) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(40)
         .collect()
+}
+
+impl FormParams {
+    /// One parameter as the protocol layer sees it: absent, once, or repeated.
+    pub fn param(&self, key: &str) -> Param {
+        let mut found = self.all(key);
+        match (found.next(), found.next()) {
+            (None, _) => Param::Absent,
+            (Some(v), None) => Param::One(v.to_owned()),
+            (Some(_), Some(_)) => Param::Repeated,
+        }
+    }
+
+    /// The parameters of an authorization request.
+    pub fn authorize_params(&self) -> AuthorizeParams {
+        AuthorizeParams {
+            client_id: self.param("client_id"),
+            redirect_uri: self.param("redirect_uri"),
+            response_type: self.param("response_type"),
+            scope: self.param("scope"),
+            state: self.param("state"),
+            code_challenge: self.param("code_challenge"),
+            code_challenge_method: self.param("code_challenge_method"),
+            prompt: self.param("prompt"),
+        }
+    }
 }
 
 /// Strict `application/x-www-form-urlencoded` decoding of one name or value.
@@ -202,6 +233,109 @@ pub fn bearer_header(headers: &HeaderMap) -> BearerHeader<'_> {
     }
 }
 
+/// A client-authentication failure, and whether the client tried HTTP Basic
+/// (RFC 6749 §5.2: then the 401 carries a `WWW-Authenticate` challenge).
+#[derive(Debug)]
+pub struct CredentialsError {
+    /// The RFC error.
+    pub error: OAuthError,
+    /// The request carried an `Authorization` header.
+    pub basic: bool,
+}
+
+/// Reads client credentials from HTTP Basic or the body (RFC 6749 §2.3.1).
+/// Basic values are form-urlencoded before base64 and decoded strictly here.
+/// Using both methods at once is `invalid_request` (OAuth 2.1 §2.4).
+pub fn client_credentials(
+    headers: &HeaderMap,
+    params: &FormParams,
+) -> Result<Credentials, CredentialsError> {
+    let invalid_request = |d: &'static str, basic: bool| CredentialsError {
+        error: OAuthError::invalid_request(d),
+        basic,
+    };
+    let duplicate = |e: FormError, basic: bool| CredentialsError {
+        error: OAuthError::invalid_request(e.to_string()),
+        basic,
+    };
+    let mut auth = headers.get_all(AUTHORIZATION).iter();
+    let header = auth.next();
+    if auth.next().is_some() {
+        return Err(invalid_request("send one Authorization header", true));
+    }
+    let body_id = params
+        .single("client_id")
+        .map_err(|e| duplicate(e, header.is_some()))?;
+    let body_secret = params
+        .single("client_secret")
+        .map_err(|e| duplicate(e, header.is_some()))?;
+    if let Some(value) = header {
+        let Some((id, secret)) = value.to_str().ok().and_then(parse_basic) else {
+            return Err(CredentialsError {
+                error: crate::oauth::client_auth::failed(),
+                basic: true,
+            });
+        };
+        if body_secret.is_some() {
+            return Err(invalid_request(
+                "use one client authentication method, not HTTP Basic and client_secret together",
+                true,
+            ));
+        }
+        if body_id.is_some_and(|b| b != id) {
+            return Err(invalid_request(
+                "client_id differs from the HTTP Basic user",
+                true,
+            ));
+        }
+        return Ok(Credentials::Basic { id, secret });
+    }
+    let Some(id) = body_id else {
+        return Err(CredentialsError {
+            error: OAuthError::new(
+                ErrorCode::InvalidClient,
+                "client authentication is required",
+            ),
+            basic: false,
+        });
+    };
+    Ok(match body_secret {
+        Some(secret) => Credentials::Post {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        },
+        None => Credentials::IdOnly { id: id.to_owned() },
+    })
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = STANDARD.decode(encoded.trim()).ok()?;
+    let colon = raw.iter().position(|b| *b == b':')?;
+    let id = decode(&raw[..colon]).ok()?;
+    let secret = decode(&raw[colon + 1..]).ok()?;
+    if id.is_empty() || id.chars().chain(secret.chars()).any(is_forbidden_control) {
+        return None;
+    }
+    Some((id, secret))
+}
+
+/// The value of one cookie in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// RFC 6750 §2.1 b64token characters.
 fn is_b64token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
@@ -249,6 +383,30 @@ mod tests {
             FormParams::parse(many.join("&").as_bytes()).unwrap_err(),
             FormError::TooMany
         );
+    }
+
+    #[test]
+    fn reads_basic_credentials_form_urlencoded() {
+        let encode = |s: &str| STANDARD.encode(s);
+        assert_eq!(
+            parse_basic(&format!("Basic {}", encode("my%3Aid:s%2Bcr%25t+x"))),
+            Some(("my:id".into(), "s+cr%t x".into()))
+        );
+        assert_eq!(
+            parse_basic(&format!("basic {}", encode("id:"))),
+            Some(("id".into(), String::new()))
+        );
+        for bad in [
+            "Basic !!!".to_owned(),
+            format!("Basic {}", encode("no-colon")),
+            format!("Basic {}", encode(":secret")),
+            format!("Bearer {}", encode("id:secret")),
+            format!("Basic {}", STANDARD.encode([0xff, b':', b'x'])),
+            format!("Basic {}", encode("id:%ZZ")),
+            "Basic".to_owned(),
+        ] {
+            assert_eq!(parse_basic(&bad), None, "{bad}");
+        }
     }
 
     #[test]

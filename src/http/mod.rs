@@ -21,8 +21,10 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod oauth;
 pub mod ops;
 pub mod state;
+pub mod web;
 
 use state::AppState;
 
@@ -33,11 +35,37 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn build_app(state: AppState) -> Router {
     let request_timeout: Duration = state.config.http.request_timeout;
     let routes = Router::new()
+        // Protocol
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize::get).post(oauth::authorize::post),
+        )
+        .route("/oauth/token", post(oauth::token::token))
+        // Pages
+        .route("/", get(web::home))
+        .route("/login", get(web::login::show).post(web::login::submit))
+        .route("/logout", post(web::login::logout))
+        .route("/static/oauthd.css", get(web::stylesheet))
         // API
         .route("/api/client", post(api::client::register))
+        .route(
+            "/account",
+            get(api::account::account).post(api::account::account),
+        )
         // Operations
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        // Aliases for clients written against other servers' docs
+        .route(
+            "/authorize",
+            get(oauth::authorize::get).post(oauth::authorize::post),
+        )
+        .route(
+            "/oauth2/authorize/",
+            get(oauth::authorize::get).post(oauth::authorize::post),
+        )
+        .route("/oauth/access_token", post(oauth::token::token))
+        .route("/oauth2/token/", post(oauth::token::token))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
         .with_state(state);

@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::oauth::session::PasswordChecker;
 use crate::store::Db;
 
 /// Config, database and clock, behind one `Arc`: cloning is cheap.
@@ -22,12 +23,20 @@ pub struct Inner {
     pub db: Db,
     /// The clock every time-dependent rule reads.
     pub clock: Clock,
+    /// Bounded argon2 verification for sign-in.
+    pub passwords: PasswordChecker,
 }
 
 impl AppState {
     /// Bundles the parts the server needs.
     pub fn new(config: Config, db: Db, clock: Clock) -> Self {
-        Self(Arc::new(Inner { config, db, clock }))
+        let passwords = PasswordChecker::new(config.sessions.max_concurrent_password_checks);
+        Self(Arc::new(Inner {
+            config,
+            db,
+            clock,
+            passwords,
+        }))
     }
 }
 

@@ -5,9 +5,15 @@
 //! `store` functions; no SQL lives here.
 
 pub mod account;
+pub mod authorize;
+pub mod client_auth;
 pub mod error;
+pub mod grant;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod registration;
 pub mod scope;
+pub mod session;
+pub mod token;
 
 pub use error::{Error, ErrorCode, OAuthError};

@@ -113,6 +113,51 @@ impl fmt::Display for RedirectUri {
     }
 }
 
+/// Does a requested redirect URI match a registered one?
+///
+/// Exact string comparison (RFC 9700 §2.1), with one exception: for a
+/// registered `http` URI on a loopback IP literal (`127.0.0.1` or `[::1]`),
+/// any port is accepted as long as everything else is identical (RFC 8252
+/// §7.3), because native apps listen on an ephemeral port. `localhost` gets
+/// no exception (RFC 8252 §8.3).
+pub fn matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Some(reg), Some(req)) = (split_http(registered), split_http(requested)) else {
+        return false;
+    };
+    matches!(reg.host, "127.0.0.1" | "[::1]") && reg.host == req.host && reg.rest == req.rest
+}
+
+struct HttpParts<'a> {
+    host: &'a str,
+    rest: &'a str,
+}
+
+/// Splits `http://host[:port]rest` as written, without normalising anything.
+fn split_http(uri: &str) -> Option<HttpParts<'_>> {
+    let after = uri.strip_prefix("http://")?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (host, port) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, tail) = authority.split_at(close + 1);
+        (host, tail.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some(HttpParts { host, rest })
+}
+
 fn check_web(raw: &str, url: &Url) -> Result<(), OAuthError> {
     // The URL parser forgives `https:host` and `https:///host`; a registered
     // URI must spell its authority out, since it is compared as written.
@@ -212,6 +257,49 @@ mod tests {
     #[test]
     fn private_use_schemes_are_for_public_clients_only() {
         assert!(check("com.example.app:/cb", ClientType::Confidential).is_err());
+    }
+
+    #[test]
+    fn matching_is_exact_except_for_loopback_ports() {
+        let reg = "https://app.example/cb";
+        assert!(matches(reg, reg));
+        for other in [
+            "https://app.example/cb/",
+            "https://APP.example/cb",
+            "HTTPS://app.example/cb",
+            "https://app.example:443/cb",
+            "https://app.example/%63b",
+            "https://app.example/x/../cb",
+            "https://app.example/cb?x=1",
+            "https://app.example/cb#f",
+            "https://app.example.evil.test/cb",
+            "https://app.example@evil.test/cb",
+        ] {
+            assert!(!matches(reg, other), "{other}");
+        }
+        for reg in ["http://127.0.0.1/cb", "http://127.0.0.1:8000/cb"] {
+            assert!(matches(reg, "http://127.0.0.1:51004/cb"), "{reg}");
+            assert!(matches(reg, "http://127.0.0.1/cb"), "{reg}");
+            for bad in [
+                "http://127.0.0.1:51004/other",
+                "http://127.0.0.1:51004/cb?x",
+                "http://127.000.000.001:51004/cb",
+                "http://127.0.0.2:8888/cb",
+                "https://127.0.0.1:8888/cb",
+                "http://127.0.0.1:/cb",
+                "http://127.0.0.1:99999999/cb",
+                "http://127.0.0.1:80x/cb",
+                "http://u@127.0.0.1:80/cb",
+            ] {
+                assert!(!matches(reg, bad), "{reg} vs {bad}");
+            }
+        }
+        assert!(matches("http://[::1]/cb", "http://[::1]:61023/cb"));
+        assert!(!matches("http://localhost/cb", "http://localhost:3000/cb"));
+        assert!(!matches(
+            "https://app.example:8443/cb",
+            "https://app.example:9443/cb"
+        ));
     }
 
     #[test]

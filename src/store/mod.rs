@@ -15,7 +15,12 @@ use sqlx::sqlite::{
 
 use crate::config::DatabaseConfig;
 
+pub mod auth_requests;
 pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 /// A handle to the database: cheap to clone, shared by every request.
@@ -37,6 +42,44 @@ macro_rules! on_db {
     };
 }
 pub(crate) use on_db;
+
+/// A write transaction on either backend. Keep it short: SQLite has one writer.
+#[derive(Debug)]
+pub enum Tx {
+    /// Postgres.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// SQLite.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// Expands `$body` once per backend with `$conn` bound to the transaction's
+/// connection.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Tx {
+    /// Makes every write of the transaction visible at once.
+    pub async fn commit(self) -> Result<(), Error> {
+        match self {
+            Self::Postgres(t) => t.commit().await?,
+            Self::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -133,6 +176,14 @@ impl Db {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
         }
         .map_err(MigrateError)
+    }
+
+    /// Starts a transaction; dropping it without [`Tx::commit`] rolls back.
+    pub async fn begin(&self) -> Result<Tx, Error> {
+        Ok(match self {
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+        })
     }
 
     /// One round trip: is the database answering?

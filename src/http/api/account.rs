@@ -1,0 +1,167 @@
+//! `GET /account` (and `POST` with a form): the protected resource, the token
+//! owner's account as JSON. Tokens are accepted the three RFC 6750 §2 ways.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::crypto::{SecretKind, sha256_hex};
+use crate::http::error::{HttpError, json_error};
+use crate::http::extract::{BearerHeader, FormParams, bearer_header, media_type};
+use crate::http::state::AppState;
+use crate::oauth::ErrorCode;
+use crate::store;
+use crate::store::tokens::TokenKind;
+
+#[derive(Serialize)]
+struct Account<'a> {
+    id: &'a str,
+    username: &'a str,
+    scope: &'a str,
+}
+
+/// Answers with the account of the token's user.
+pub async fn account(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let token = match presented_token(&method, &headers, &uri, &body) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(challenge(StatusCode::UNAUTHORIZED, None, "")),
+        Err(description) => {
+            return Ok(challenge(
+                StatusCode::BAD_REQUEST,
+                Some(ErrorCode::InvalidRequest),
+                description,
+            ));
+        }
+    };
+    let invalid = || {
+        challenge(
+            StatusCode::UNAUTHORIZED,
+            Some(ErrorCode::InvalidToken),
+            "the access token is invalid, expired or revoked",
+        )
+    };
+    if !(SecretKind::AccessToken.matches(&token) || SecretKind::PersonalToken.matches(&token)) {
+        return Ok(invalid());
+    }
+    let Some(info) = store::tokens::find(&state.db, &sha256_hex(&token)).await? else {
+        return Ok(invalid());
+    };
+    if info.kind == TokenKind::Refresh || !info.is_active(state.clock.now()) {
+        return Ok(invalid());
+    }
+    let (Some(user_id), Some(username)) = (&info.user_id, &info.username) else {
+        return Ok(challenge(
+            StatusCode::FORBIDDEN,
+            Some(ErrorCode::InsufficientScope),
+            "the token belongs to no user",
+        ));
+    };
+    let needed = state.config.resource.account_scope.as_str();
+    if !info.scope.split(' ').any(|s| s == needed) {
+        return Ok(scope_challenge(needed));
+    }
+    let mut response = Json(Account {
+        id: user_id,
+        username,
+        scope: &info.scope,
+    })
+    .into_response();
+    // Personal data, and possibly fetched with the token in the URL
+    // (RFC 6750 §2.3): never cache.
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The token from exactly one of header, form body and query; `Err` when
+/// several are used at once or the header is malformed (RFC 6750 §3.1).
+fn presented_token(
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Option<String>, &'static str> {
+    let mut found: Vec<String> = Vec::new();
+    match bearer_header(headers) {
+        BearerHeader::Absent => {}
+        BearerHeader::Token(t) => found.push(t.to_owned()),
+        BearerHeader::Malformed => {
+            return Err("the Authorization header is not a valid Bearer credential");
+        }
+    }
+    if let Some(q) = uri.query() {
+        let params =
+            FormParams::parse(q.as_bytes()).map_err(|_| "the query string is malformed")?;
+        let mut values = params.all("access_token");
+        if let Some(v) = values.next() {
+            found.push(v.to_owned());
+        }
+        if values.next().is_some() {
+            return Err("access_token is given more than once");
+        }
+    }
+    if method == Method::POST
+        && media_type(headers).as_deref() == Some("application/x-www-form-urlencoded")
+    {
+        let params = FormParams::parse(body).map_err(|_| "the form body is malformed")?;
+        let mut values = params.all("access_token");
+        if let Some(v) = values.next() {
+            found.push(v.to_owned());
+        }
+        if values.next().is_some() {
+            return Err("access_token is given more than once");
+        }
+    }
+    if found.len() > 1 {
+        return Err("use one way to send the access token");
+    }
+    Ok(found.pop())
+}
+
+/// A 401/400/403 with an RFC 6750 §3 challenge.
+fn challenge(status: StatusCode, code: Option<ErrorCode>, description: &str) -> Response {
+    let header = match code {
+        None => "Bearer realm=\"oauthd\"".to_owned(),
+        Some(code) => format!(
+            "Bearer realm=\"oauthd\", error=\"{}\", error_description=\"{description}\"",
+            code.as_str()
+        ),
+    };
+    let mut response = match code {
+        None => json_error(
+            status,
+            ErrorCode::InvalidToken,
+            Some("an access token is required"),
+        ),
+        Some(code) => json_error(status, code, Some(description)),
+    };
+    if let Ok(value) = HeaderValue::from_str(&header) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+fn scope_challenge(needed: &str) -> Response {
+    let mut response = challenge(
+        StatusCode::FORBIDDEN,
+        Some(ErrorCode::InsufficientScope),
+        "the token lacks the scope this resource needs",
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"{needed}\""
+    )) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}

@@ -1,0 +1,320 @@
+//! `GET /oauth/authorize` (and `POST` with the same parameters), and the
+//! consent decision `POST /oauth/authorize`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::crypto::{Secret, SecretKind, sha256_hex};
+use crate::http::error::HttpError;
+use crate::http::extract::{FormParams, media_type};
+use crate::http::state::AppState;
+use crate::http::web::consent::{Consent, consent_page, oob_page};
+use crate::http::web::login::check_csrf;
+use crate::http::web::{ActiveSession, Session, page_error};
+use crate::oauth::authorize::{self, ResolveError, Resolved, Target};
+use crate::oauth::{ErrorCode, OAuthError};
+use crate::store::auth_requests::AuthRequest;
+use crate::store::{self};
+
+/// `GET /oauth/authorize?…`.
+pub async fn get(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let raw = query.unwrap_or_default();
+    let params = FormParams::parse(raw.as_bytes()).map_err(|_| unreadable())?;
+    request(&state, session, &params, &raw, StatusCode::FOUND).await
+}
+
+/// `POST /oauth/authorize`: the consent decision when the form carries a
+/// `request_id`, otherwise an authorization request sent as a form.
+pub async fn post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let body = body.map_err(|_| unreadable())?;
+    if media_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(unreadable());
+    }
+    let params = FormParams::parse(&body).map_err(|_| unreadable())?;
+    if params.all("request_id").next().is_some() || params.all("decision").next().is_some() {
+        return decide(&state, session, &params).await;
+    }
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    request(&state, session, &params, &raw, StatusCode::SEE_OTHER).await
+}
+
+fn unreadable() -> HttpError {
+    page_error(
+        StatusCode::BAD_REQUEST,
+        "Cannot continue",
+        "The authorization request could not be read: it holds malformed or invalid characters.",
+    )
+}
+
+/// An authorization request: validate, sign in if needed, then ask or answer.
+async fn request(
+    state: &AppState,
+    session: Session,
+    params: &FormParams,
+    raw: &str,
+    redirect_status: StatusCode,
+) -> Result<Response, HttpError> {
+    let parsed = params.authorize_params();
+    let resolved = match authorize::resolve(&state.db, &parsed).await {
+        Ok(r) => r,
+        Err(ResolveError::Page(message)) => {
+            tracing::info!(
+                reason = message,
+                "authorization request refused before redirect"
+            );
+            return Err(HttpError::Page {
+                status: StatusCode::BAD_REQUEST,
+                title: "Cannot continue",
+                message: message.into(),
+            });
+        }
+        Err(ResolveError::Store(e)) => return Err(e.into()),
+    };
+    // RFC 9700 §4.11.2: sign the user in before redirecting anything back, so
+    // oauthd cannot be used as an open redirector by a self-registered client.
+    let Some(active) = session.0 else {
+        return Ok(to_login(raw));
+    };
+    let valid = match authorize::validate(&resolved, &parsed, &state.config) {
+        Ok(v) => v,
+        Err(error) => {
+            tracing::info!(client.id = %resolved.client.id, error = %error.code, "authorization request refused");
+            return answer_error(
+                state,
+                &resolved.target,
+                &error,
+                resolved.state.as_deref(),
+                redirect_status,
+            );
+        }
+    };
+    if authorize::consent_remembered(&state.db, &resolved.client, &valid, &active.info.user.id)
+        .await?
+    {
+        let request = authorize::pending(
+            &resolved,
+            &valid,
+            &active.info.id_hash,
+            String::new(),
+            &state.clock,
+            &state.config,
+        );
+        let code = authorize::issue_code(
+            &state.db,
+            &state.clock,
+            &state.config,
+            &request,
+            &active.info.user.id,
+        )
+        .await?;
+        return deliver(state, &resolved, &request, &code, redirect_status);
+    }
+    let request_id = Secret::generate(SecretKind::Request);
+    let request = authorize::pending(
+        &resolved,
+        &valid,
+        &active.info.id_hash,
+        request_id.digest(),
+        &state.clock,
+        &state.config,
+    );
+    store::auth_requests::insert(&state.db, &request).await?;
+    consent_page(
+        &state.config,
+        &active,
+        Consent {
+            client: &resolved.client,
+            scope: &valid.scope,
+            redirect_uri: request.redirect_uri.as_deref(),
+            request_id: request_id.expose(),
+        },
+    )
+}
+
+/// 303 to the sign-in page, coming back to the same request afterwards.
+fn to_login(raw_query: &str) -> Response {
+    let next = if raw_query.is_empty() {
+        "/oauth/authorize".to_owned()
+    } else {
+        format!("/oauth/authorize?{raw_query}")
+    };
+    let mut url = String::from("/login?");
+    url.push_str(
+        &url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &next)
+            .finish(),
+    );
+    see_other(&url)
+}
+
+fn see_other(location: &str) -> Response {
+    redirect(StatusCode::SEE_OTHER, location)
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (status, [(LOCATION, value)]).into_response(),
+        Err(_) => {
+            HttpError::Internal("redirect target is not a header value".into()).into_response()
+        }
+    }
+}
+
+/// Sends an error to the client's redirect URI, or shows it when there is none.
+fn answer_error(
+    state: &AppState,
+    target: &Target,
+    error: &OAuthError,
+    client_state: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, HttpError> {
+    match target {
+        Target::Redirect(uri) => {
+            let url = authorize::error_redirect(uri, error, client_state, state.config.issuer())
+                .ok_or_else(|| {
+                    HttpError::Internal("registered redirect URI does not parse".into())
+                })?;
+            Ok(redirect(status, url.as_str()))
+        }
+        Target::OutOfBand => Err(HttpError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Cannot continue",
+            message: format!(
+                "The application's request was refused: {} ({}).",
+                error.description, error.code
+            )
+            .into(),
+        }),
+    }
+}
+
+/// Hands the code over: a redirect, or the page that shows it.
+fn deliver(
+    state: &AppState,
+    resolved: &Resolved,
+    request: &AuthRequest,
+    code: &Secret,
+    status: StatusCode,
+) -> Result<Response, HttpError> {
+    deliver_to(state, &resolved.client, request, code, status)
+}
+
+fn deliver_to(
+    state: &AppState,
+    client: &store::clients::Client,
+    request: &AuthRequest,
+    code: &Secret,
+    status: StatusCode,
+) -> Result<Response, HttpError> {
+    match &request.redirect_uri {
+        Some(uri) => {
+            let url = authorize::success_redirect(
+                uri,
+                code.expose(),
+                request.state.as_deref(),
+                state.config.issuer(),
+            )
+            .ok_or_else(|| HttpError::Internal("registered redirect URI does not parse".into()))?;
+            Ok(redirect(status, url.as_str()))
+        }
+        None => oob_page(&state.config, client, code.expose()),
+    }
+}
+
+/// The user's decision on the consent page. Only the server-held request
+/// counts: the form carries its id, a CSRF token and the decision, nothing else.
+async fn decide(
+    state: &AppState,
+    session: Session,
+    form: &FormParams,
+) -> Result<Response, HttpError> {
+    let Some(active) = session.0 else {
+        return Err(page_error(
+            StatusCode::FORBIDDEN,
+            "Session ended",
+            "You are no longer signed in. Start again from the application.",
+        ));
+    };
+    check_csrf(&active, form)?;
+    let expired = || {
+        page_error(
+            StatusCode::FORBIDDEN,
+            "Request expired",
+            "This authorization request has expired or was already answered. Start again from the application.",
+        )
+    };
+    let request_id = form
+        .single("request_id")
+        .ok()
+        .flatten()
+        .filter(|id| SecretKind::Request.matches(id))
+        .ok_or_else(expired)?;
+    let approve = match form.single("decision").ok().flatten() {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(page_error(
+                StatusCode::BAD_REQUEST,
+                "Cannot continue",
+                "Choose Approve or Deny.",
+            ));
+        }
+    };
+    let request = store::auth_requests::take(
+        &state.db,
+        &sha256_hex(request_id),
+        &active.info.id_hash,
+        state.clock.now(),
+    )
+    .await?
+    .ok_or_else(expired)?;
+    let Some(client) = store::clients::find(&state.db, &request.client_id).await? else {
+        return Err(page_error(
+            StatusCode::BAD_REQUEST,
+            "Cannot continue",
+            "The application is no longer registered.",
+        ));
+    };
+    decided(state, &active, &client, &request, approve).await
+}
+
+async fn decided(
+    state: &AppState,
+    active: &ActiveSession,
+    client: &store::clients::Client,
+    request: &AuthRequest,
+    approve: bool,
+) -> Result<Response, HttpError> {
+    let user_id = &active.info.user.id;
+    if !approve {
+        tracing::info!(client.id = %client.id, user.id = %user_id, "user denied the authorization request");
+        let target = match &request.redirect_uri {
+            Some(uri) => Target::Redirect(uri.clone()),
+            None => Target::OutOfBand,
+        };
+        let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+        return answer_error(
+            state,
+            &target,
+            &error,
+            request.state.as_deref(),
+            StatusCode::SEE_OTHER,
+        );
+    }
+    let code = authorize::approve(&state.db, &state.clock, &state.config, request, user_id).await?;
+    tracing::info!(client.id = %client.id, user.id = %user_id, scope = %request.scope, "user approved the authorization request");
+    deliver_to(state, client, request, &code, StatusCode::SEE_OTHER)
+}

@@ -1,0 +1,4 @@
+//! Protocol endpoints: parse, call `oauth::`, render.
+
+pub mod authorize;
+pub mod token;

@@ -1,0 +1,88 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3, §3.2.1).
+
+use super::error::{ErrorCode, OAuthError};
+use crate::crypto;
+use crate::store::clients::Client;
+use crate::store::{self, Db};
+
+/// How the client presented itself.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// HTTP Basic: `client_secret_basic`.
+    Basic {
+        /// The client id.
+        id: String,
+        /// The secret.
+        secret: String,
+    },
+    /// `client_id` and `client_secret` in the body: `client_secret_post`.
+    Post {
+        /// The client id.
+        id: String,
+        /// The secret.
+        secret: String,
+    },
+    /// `client_id` alone: a public client.
+    IdOnly {
+        /// The client id.
+        id: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { id, .. } => write!(f, "Basic({id}, ..)"),
+            Self::Post { id, .. } => write!(f, "Post({id}, ..)"),
+            Self::IdOnly { id } => write!(f, "IdOnly({id})"),
+        }
+    }
+}
+
+impl Credentials {
+    /// True when the client used HTTP Basic (the 401 then carries a challenge).
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// The one refusal for every authentication failure: an unknown client and a
+/// wrong secret must look the same.
+pub fn failed() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+}
+
+/// Finds the client and checks its secret. A confidential client must send its
+/// secret (either way); a public client must not send one.
+pub async fn authenticate(db: &Db, credentials: &Credentials) -> Result<Client, AuthError> {
+    let (id, secret) = match credentials {
+        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => {
+            (id, Some(secret.as_str()))
+        }
+        Credentials::IdOnly { id } => (id, None),
+    };
+    let Some(client) = store::clients::find(db, id).await? else {
+        return Err(AuthError::Refused(failed()));
+    };
+    let ok = match (&client.secret_hash, secret) {
+        (Some(stored), Some(given)) => crypto::constant_time_eq(stored, &crypto::sha256_hex(given)),
+        (None, None) => true,
+        _ => false,
+    };
+    if !ok {
+        tracing::info!(client.id = %client.id, "client authentication failed");
+        return Err(AuthError::Refused(failed()));
+    }
+    Ok(client)
+}
+
+/// Why authentication did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// `invalid_client`.
+    #[error(transparent)]
+    Refused(OAuthError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}

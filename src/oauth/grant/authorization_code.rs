@@ -1,0 +1,151 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{SecretKind, sha256_hex};
+use crate::oauth::error::{Error, ErrorCode, OAuthError};
+use crate::oauth::pkce::{self, Challenge};
+use crate::oauth::registration::GrantType;
+use crate::oauth::scope::Scopes;
+use crate::oauth::token::{self, Grant, IssuedTokens};
+use crate::store::clients::Client;
+use crate::store::{self, Db};
+
+/// The token request's parameters for this grant.
+#[derive(Clone, Copy, Debug)]
+pub struct CodeRequest<'a> {
+    /// `code`.
+    pub code: &'a str,
+    /// `redirect_uri`, if sent.
+    pub redirect_uri: Option<&'a str>,
+    /// `code_verifier`, if sent.
+    pub code_verifier: Option<&'a str>,
+}
+
+fn invalid_grant(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, description)
+}
+
+/// Exchanges a code for tokens.
+///
+/// Every check runs before the code is consumed, so a request that fails them
+/// (wrong client, verifier or redirect URI) cannot burn the real client's code.
+/// Then one statement consumes it, in the same transaction that stores the
+/// tokens: of two concurrent exchanges exactly one wins. A valid request for a
+/// code already used is a replay: every token issued from it is revoked
+/// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+pub async fn exchange(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    client: &Client,
+    request: CodeRequest<'_>,
+) -> Result<IssuedTokens, Error> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization_code grant",
+        )
+        .into());
+    }
+    if !SecretKind::AuthCode.matches(request.code) {
+        return Err(invalid_grant("the code is invalid, expired or already used").into());
+    }
+    let code_hash = sha256_hex(request.code);
+    let Some(code) = store::codes::find(db, &code_hash).await? else {
+        return Err(invalid_grant("the code is invalid, expired or already used").into());
+    };
+    if code.client_id != client.id {
+        return Err(invalid_grant("the code was issued to another client").into());
+    }
+    // RFC 6749 §4.1.3: redirect_uri must be identical to the one in the
+    // authorization request when that one carried it.
+    let sent_before = code
+        .redirect_uri_sent
+        .then_some(code.redirect_uri.as_deref());
+    match (sent_before, request.redirect_uri) {
+        (Some(before), Some(now_sent)) if before == Some(now_sent) => {}
+        (Some(None), Some(crate::oauth::authorize::OUT_OF_BAND)) => {}
+        (Some(_), _) => {
+            return Err(invalid_grant(
+                "redirect_uri must be the one sent in the authorization request",
+            )
+            .into());
+        }
+        (None, None) => {}
+        (None, Some(uri)) if code.redirect_uri.as_deref() == Some(uri) => {}
+        (None, Some(crate::oauth::authorize::OUT_OF_BAND)) if code.redirect_uri.is_none() => {}
+        (None, Some(_)) => {
+            return Err(
+                invalid_grant("redirect_uri does not match the authorization request").into(),
+            );
+        }
+    }
+    check_pkce(&code, request.code_verifier)?;
+
+    // A used code stays recognisable as used, expired or not.
+    if code.consumed_at.is_some() {
+        return Err(replayed(db, clock, &code.grant_id).await);
+    }
+    let now = clock.now();
+    if code.expires_at <= now {
+        return Err(invalid_grant("the code is invalid, expired or already used").into());
+    }
+    let scope = Scopes::parse(&code.scope)
+        .map_err(|_| store::Error::Corrupt(format!("scope of code for client {}", client.id)))?;
+    let mut tx = db.begin().await?;
+    if !store::codes::consume(&mut tx, &code_hash, now).await? {
+        drop(tx);
+        return Err(replayed(db, clock, &code.grant_id).await);
+    }
+    let issued = token::issue(
+        &mut tx,
+        clock,
+        config,
+        Grant {
+            grant_id: Some(&code.grant_id),
+            client_id: &client.id,
+            user_id: Some(&code.user_id),
+            scope: &scope,
+        },
+        client.grant_types.contains(&GrantType::RefreshToken),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
+    Ok(issued)
+}
+
+/// RFC 7636 §4.6, and the downgrade rule of RFC 9700 §4.8: a verifier for a
+/// code issued without a challenge is refused.
+fn check_pkce(code: &store::codes::AuthCode, verifier: Option<&str>) -> Result<(), OAuthError> {
+    let challenge = match (&code.code_challenge, &code.code_challenge_method) {
+        (Some(value), Some(method)) => pkce::Method::parse(method).map(|method| Challenge {
+            method,
+            value: value.clone(),
+        }),
+        _ => None,
+    };
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_verifier was sent but the authorization request had no code_challenge",
+        )),
+        (Some(_), None) => Err(invalid_grant("code_verifier is required for this code")),
+        (Some(c), Some(v)) if pkce::verify(&c, v) => Ok(()),
+        (Some(_), Some(_)) => Err(invalid_grant(
+            "code_verifier does not match the code_challenge",
+        )),
+    }
+}
+
+/// A valid request for a used code: revoke what the code issued.
+async fn replayed(db: &Db, clock: &Clock, grant_id: &str) -> Error {
+    match store::tokens::revoke_grant(db, grant_id, clock.now()).await {
+        Ok(n) => {
+            tracing::warn!(grant.id = %grant_id, tokens.revoked = n, "authorization code replayed; revoked the tokens it issued");
+            invalid_grant("the code is invalid, expired or already used").into()
+        }
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,97 @@
+//! Issuing tokens: prefixed opaque strings, stored as digests.
+
+use super::scope::Scopes;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{Secret, SecretKind};
+use crate::store::tokens::{self, NewToken, TokenKind};
+use crate::store::{self, Tx};
+
+/// What the token endpoint hands out.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    /// The access token.
+    pub access_token: Secret,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The refresh token, when the client may refresh.
+    pub refresh_token: Option<Secret>,
+    /// The granted scope.
+    pub scope: Scopes,
+}
+
+/// What the new tokens are for.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    /// The family the tokens join (revoked together on replay or reuse).
+    pub grant_id: Option<&'a str>,
+    /// The client.
+    pub client_id: &'a str,
+    /// The user, if any.
+    pub user_id: Option<&'a str>,
+    /// The granted scope.
+    pub scope: &'a Scopes,
+}
+
+/// Stores an access token (and a refresh token when `with_refresh`) inside `tx`.
+pub async fn issue(
+    tx: &mut Tx,
+    clock: &Clock,
+    config: &Config,
+    grant: Grant<'_>,
+    with_refresh: bool,
+) -> Result<IssuedTokens, store::Error> {
+    let now = clock.now();
+    let scope = grant.scope.to_string();
+    let access_token = Secret::generate(SecretKind::AccessToken);
+    let expires_in = seconds(config.tokens.access_token_lifetime);
+    let access_hash = access_token.digest();
+    tokens::insert(
+        tx,
+        NewToken {
+            token_hash: &access_hash,
+            kind: TokenKind::Access,
+            grant_id: grant.grant_id,
+            client_id: Some(grant.client_id),
+            user_id: grant.user_id,
+            scope: &scope,
+            label: None,
+            created_at: now,
+            expires_at: Some(now.saturating_add(expires_in)),
+        },
+    )
+    .await?;
+    let refresh_token = if with_refresh {
+        let refresh = Secret::generate(SecretKind::RefreshToken);
+        let refresh_hash = refresh.digest();
+        tokens::insert(
+            tx,
+            NewToken {
+                token_hash: &refresh_hash,
+                kind: TokenKind::Refresh,
+                grant_id: grant.grant_id,
+                client_id: Some(grant.client_id),
+                user_id: grant.user_id,
+                scope: &scope,
+                label: None,
+                created_at: now,
+                expires_at: Some(now.saturating_add(seconds(config.tokens.refresh_token_lifetime))),
+            },
+        )
+        .await?;
+        Some(refresh)
+    } else {
+        None
+    };
+    Ok(IssuedTokens {
+        access_token,
+        expires_in,
+        refresh_token,
+        scope: grant.scope.clone(),
+    })
+}
+
+/// A duration in whole seconds as the `i64` the tables store.
+pub fn seconds(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
