@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::crypto::{self, Secret};
 use crate::oauth::account::{Username, check_new_password};
 use crate::oauth::registration::{self, ClientMetadata, Policy};
-use crate::oauth::{self, OAuthError};
+use crate::oauth::{self, OAuthError, personal};
 use crate::store::{self, Db, clients::Client, users::User};
 
 /// Why a CLI operation did not happen.
@@ -154,8 +154,18 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     /// `client_secret_basic`, `client_secret_post` or `none`.
     pub token_endpoint_auth_method: String,
+    /// Browser origins allowed to use CORS.
+    pub allowed_origins: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+impl ClientView {
+    async fn load(db: &Db, c: &Client) -> Result<Self, AdminError> {
+        let mut view = Self::from(c);
+        view.allowed_origins = store::clients::origins(db, &c.id).await?;
+        Ok(view)
+    }
 }
 
 impl From<&Client> for ClientView {
@@ -168,6 +178,7 @@ impl From<&Client> for ClientView {
             scope: c.scopes.to_string(),
             grant_types: c.grant_types.iter().map(ToString::to_string).collect(),
             token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+            allowed_origins: Vec::new(),
             created_at: c.created_at,
         }
     }
@@ -186,6 +197,8 @@ pub struct NewClientArgs {
     pub website: Option<String>,
     /// `--public`.
     pub public: bool,
+    /// `--allowed-origin`, repeated.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -204,13 +217,14 @@ pub async fn add_client(
         scope: args.scope,
         client_uri: args.website,
         token_endpoint_auth_method: args.public.then(|| "none".to_owned()),
+        allowed_origins: args.allowed_origins,
         ..ClientMetadata::default()
     };
     let registered =
         registration::register(db, clock, meta, Policy::from_config(config), None).await?;
     let client = find_client(db, &registered.client_id).await?;
     Ok(IssuedClient {
-        client: ClientView::from(&client),
+        client: ClientView::load(db, &client).await?,
         client_secret: registered.secret.as_ref().map(|s| s.expose().to_owned()),
     })
 }
@@ -226,7 +240,7 @@ pub async fn list_clients(db: &Db) -> Result<Vec<ClientView>, AdminError> {
 
 /// One client, without its secret.
 pub async fn show_client(db: &Db, client_id: &str) -> Result<ClientView, AdminError> {
-    Ok(ClientView::from(&find_client(db, client_id).await?))
+    ClientView::load(db, &find_client(db, client_id).await?).await
 }
 
 /// Removes a client.
@@ -252,7 +266,7 @@ pub async fn rotate_client_secret(
     }
     let secret: Secret = registration::rotate_secret(db, clock, client_id).await?;
     Ok(IssuedClient {
-        client: ClientView::from(&client),
+        client: ClientView::load(db, &client).await?,
         client_secret: Some(secret.expose().to_owned()),
     })
 }
@@ -265,4 +279,80 @@ async fn find_client(db: &Db, client_id: &str) -> Result<Client, AdminError> {
 
 fn no_client(client_id: &str) -> AdminError {
     AdminError::Failed(format!("no client with id {client_id}"))
+}
+
+/// A personal access token as the CLI prints it.
+#[derive(Debug, Serialize)]
+pub struct PersonalTokenView {
+    /// Public id (for `token revoke`).
+    pub id: String,
+    /// The owner's label.
+    pub label: Option<String>,
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Unix seconds of the last use.
+    pub last_used_at: Option<i64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// The token, only right after creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// Makes a personal access token for a user.
+pub async fn create_token(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    user: &str,
+    scope: &str,
+    label: Option<&str>,
+    expires_in_days: Option<u32>,
+) -> Result<PersonalTokenView, AdminError> {
+    let owner = personal::find_user(db, user).await?;
+    let created =
+        personal::create(db, clock, config, &owner, scope, label, expires_in_days).await?;
+    Ok(PersonalTokenView {
+        id: created.public_id,
+        label: label.map(str::to_owned),
+        scope: scope.split_whitespace().collect::<Vec<_>>().join(" "),
+        created_at: clock.now(),
+        expires_at: created.expires_at,
+        last_used_at: None,
+        revoked: false,
+        token: Some(created.token.expose().to_owned()),
+    })
+}
+
+/// A user's personal access tokens.
+pub async fn list_tokens(db: &Db, user: &str) -> Result<Vec<PersonalTokenView>, AdminError> {
+    let owner = personal::find_user(db, user).await?;
+    Ok(personal::list(db, &owner)
+        .await?
+        .into_iter()
+        .map(|t| PersonalTokenView {
+            id: t.public_id,
+            label: t.label,
+            scope: t.scope,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked: t.revoked_at.is_some(),
+            token: None,
+        })
+        .collect())
+}
+
+/// Revokes a personal access token by id.
+pub async fn revoke_token(db: &Db, clock: &Clock, id: &str) -> Result<(), AdminError> {
+    if !personal::revoke(db, clock, id).await? {
+        return Err(AdminError::Failed(format!(
+            "no live personal access token with id {id}"
+        )));
+    }
+    Ok(())
 }

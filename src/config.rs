@@ -101,6 +101,32 @@ pub struct Config {
     pub authorize: AuthorizeConfig,
     /// The protected resource (`/account`).
     pub resource: ResourceConfig,
+    /// Token introspection.
+    pub introspection: IntrospectionConfig,
+    /// The background deletion of expired rows.
+    pub janitor: JanitorConfig,
+}
+
+/// Token introspection (RFC 7662).
+#[derive(Clone, Debug)]
+pub struct IntrospectionConfig {
+    /// A bearer token with this scope may introspect; `None`: only client
+    /// authentication.
+    pub bearer_scope: Option<ScopeName>,
+}
+
+/// The janitor: batched deletion of expired and long-revoked rows.
+#[derive(Clone, Debug)]
+pub struct JanitorConfig {
+    /// Whether `serve` runs it.
+    pub enabled: bool,
+    /// Time between passes.
+    pub interval: Duration,
+    /// Rows deleted per statement.
+    pub batch_size: u32,
+    /// How long used codes, retired refresh tokens and revoked tokens are
+    /// kept past their end, so replays and reuse are recognised as such.
+    pub retention: Duration,
 }
 
 /// Sign-in session lifetimes.
@@ -180,8 +206,13 @@ pub struct TokenConfig {
     pub access_token_lifetime: Duration,
     /// Authorization-code lifetime.
     pub code_lifetime: Duration,
-    /// Refresh-token lifetime.
+    /// Refresh-token lifetime, counted from the original grant (absolute).
     pub refresh_token_lifetime: Duration,
+    /// A refresh token unused this long expires; `None` turns the idle limit off.
+    pub refresh_token_idle: Option<Duration>,
+    /// How long a just-rotated refresh token may be presented again without
+    /// counting as reuse (for clients retrying after a lost response).
+    pub refresh_grace: Duration,
     /// Token endpoint answer format when the client's `Accept` names none.
     pub response_format: ResponseFormat,
 }
@@ -247,6 +278,8 @@ struct RawConfig {
     sessions: RawSessions,
     authorize: RawAuthorize,
     resource: RawResource,
+    introspection: RawIntrospection,
+    janitor: RawJanitor,
 }
 
 impl Default for RawConfig {
@@ -264,6 +297,8 @@ impl Default for RawConfig {
             sessions: RawSessions::default(),
             authorize: RawAuthorize::default(),
             resource: RawResource::default(),
+            introspection: RawIntrospection::default(),
+            janitor: RawJanitor::default(),
         }
     }
 }
@@ -310,6 +345,8 @@ struct RawTokens {
     access_token_lifetime_secs: u64,
     code_lifetime_secs: u64,
     refresh_token_lifetime_secs: u64,
+    refresh_token_idle_secs: u64,
+    refresh_grace_secs: u64,
     response_format: ResponseFormat,
 }
 
@@ -319,6 +356,8 @@ impl Default for RawTokens {
             access_token_lifetime_secs: 3600,
             code_lifetime_secs: 600,
             refresh_token_lifetime_secs: 30 * 24 * 3600,
+            refresh_token_idle_secs: 0,
+            refresh_grace_secs: 0,
             response_format: ResponseFormat::Json,
         }
     }
@@ -426,6 +465,40 @@ impl Default for RawResource {
     fn default() -> Self {
         Self {
             account_scope: "account:read".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawIntrospection {
+    bearer_scope: String,
+}
+
+impl Default for RawIntrospection {
+    fn default() -> Self {
+        Self {
+            bearer_scope: "introspect".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawJanitor {
+    enabled: bool,
+    interval_secs: u64,
+    batch_size: u32,
+    retention_secs: u64,
+}
+
+impl Default for RawJanitor {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 300,
+            batch_size: 1000,
+            retention_secs: 1800,
         }
     }
 }
@@ -676,6 +749,15 @@ impl RawConfig {
                 format!("`{account_scope}` is not in scopes.catalogue"),
             ));
         }
+        let bearer_scope = match self.introspection.bearer_scope.as_str() {
+            "" => None,
+            raw => Some(
+                ScopeName::parse(raw)
+                    .map_err(|e| ConfigError::new("introspection.bearer_scope", e.to_string()))?,
+            ),
+        };
+        positive("janitor.interval_secs", self.janitor.interval_secs)?;
+        positive("janitor.batch_size", u64::from(self.janitor.batch_size))?;
         // 0 means one per CPU: argon2id is CPU-bound, more only queue in memory.
         let max_checks = match self.sessions.max_concurrent_password_checks {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -700,6 +782,9 @@ impl RawConfig {
                 access_token_lifetime: Duration::from_secs(t.access_token_lifetime_secs),
                 code_lifetime: Duration::from_secs(t.code_lifetime_secs),
                 refresh_token_lifetime: Duration::from_secs(t.refresh_token_lifetime_secs),
+                refresh_token_idle: (t.refresh_token_idle_secs > 0)
+                    .then(|| Duration::from_secs(t.refresh_token_idle_secs)),
+                refresh_grace: Duration::from_secs(t.refresh_grace_secs),
                 response_format: t.response_format,
             },
             scopes,
@@ -722,6 +807,13 @@ impl RawConfig {
                 request_lifetime: Duration::from_secs(self.authorize.request_lifetime_secs),
             },
             resource: ResourceConfig { account_scope },
+            introspection: IntrospectionConfig { bearer_scope },
+            janitor: JanitorConfig {
+                enabled: self.janitor.enabled,
+                interval: Duration::from_secs(self.janitor.interval_secs),
+                batch_size: self.janitor.batch_size,
+                retention: Duration::from_secs(self.janitor.retention_secs),
+            },
         })
     }
 }

@@ -14,6 +14,8 @@ pub mod config;
 pub mod crypto;
 /// The HTTP surface: router, middleware, extractors, error rendering, handlers.
 pub mod http;
+/// Batched deletion of expired rows on an interval.
+pub mod janitor;
 /// Protocol rules: scopes, redirect URIs, client registration, RFC error codes.
 pub mod oauth;
 /// Serving: bind, migrate, run until SIGTERM/SIGINT.

@@ -38,6 +38,51 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Delete expired codes, tokens and sessions.
+    Janitor {
+        /// Run one pass and exit (for cron); the server runs it on its own.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a personal access token; prints it once.
+    Create {
+        /// The user it acts for.
+        #[arg(long)]
+        user: String,
+        /// Space-separated scopes from the catalogue.
+        #[arg(long)]
+        scope: String,
+        /// A label to recognise it by.
+        #[arg(long, value_name = "LABEL")]
+        name: Option<String>,
+        /// Days until it expires (default: never).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in: Option<u32>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's personal access tokens (never the tokens themselves).
+    List {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a personal access token by its id.
+    Revoke {
+        /// The id `token list` shows.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +133,10 @@ enum ClientCommand {
         /// A public client (native or browser app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
+        /// A browser origin (scheme://host[:port]) allowed to call the token
+        /// endpoint with CORS (repeat for several).
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -187,6 +236,21 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::User(cmd) => user(cmd, &config).await,
         Command::Client(cmd) => client(cmd, &config).await,
+        Command::Token(cmd) => token(cmd, &config).await,
+        Command::Janitor { once } => {
+            oauthd::telemetry::init(&config.log);
+            let db = open(&config).await?;
+            let clock = Clock::system();
+            if once {
+                let n = oauthd::janitor::run_once(&db, &clock, &config)
+                    .await
+                    .map_err(|e| Failure::Runtime(chain(&e)))?;
+                eprintln!("oauthd: janitor removed {n} expired rows");
+            } else {
+                oauthd::janitor::run_forever(db, clock, config).await;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -256,6 +320,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             scope,
             website,
             public,
+            allowed_origins,
             json,
         } => {
             let args = NewClientArgs {
@@ -264,6 +329,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 scope,
                 website,
                 public,
+                allowed_origins,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;
@@ -308,6 +374,70 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
+async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Failure> {
+    let clock = Clock::system();
+    let db = open(config).await?;
+    match cmd {
+        TokenCommand::Create {
+            user,
+            scope,
+            name,
+            expires_in,
+            json,
+        } => {
+            let created = admin::create_token(
+                &db,
+                &clock,
+                config,
+                &user,
+                &scope,
+                name.as_deref(),
+                expires_in,
+            )
+            .await?;
+            if json {
+                print_json(&created)?;
+            } else {
+                println!("id:      {}", created.id);
+                println!("scope:   {}", created.scope);
+                println!(
+                    "expires: {}",
+                    created.expires_at.map_or("never".to_owned(), format_utc)
+                );
+                println!("token:   {}", created.token.as_deref().unwrap_or(""));
+                eprintln!("oauthd: the token is shown only this once; store it now");
+            }
+        }
+        TokenCommand::List { user, json } => {
+            let tokens = admin::list_tokens(&db, &user).await?;
+            if json {
+                print_json(&tokens)?;
+            } else {
+                println!(
+                    "{:<28} {:<9} {:<24} {:<24} LABEL",
+                    "ID", "STATUS", "SCOPE", "EXPIRES"
+                );
+                for t in tokens {
+                    let status = if t.revoked { "revoked" } else { "active" };
+                    println!(
+                        "{:<28} {:<9} {:<24} {:<24} {}",
+                        t.id,
+                        status,
+                        t.scope,
+                        t.expires_at.map_or("never".to_owned(), format_utc),
+                        t.label.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            admin::revoke_token(&db, &clock, &id).await?;
+            eprintln!("oauthd: token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
 fn client_type(auth_method: &str) -> &'static str {
     if auth_method == "none" {
         "public"
@@ -326,6 +456,9 @@ fn print_client(c: &admin::ClientView) {
     println!("auth method:   {}", c.token_endpoint_auth_method);
     println!("website:       {}", c.client_uri.as_deref().unwrap_or("-"));
     println!("scope:         {}", c.scope);
+    for origin in &c.allowed_origins {
+        println!("CORS origin:   {origin}");
+    }
     println!("grant types:   {}", c.grant_types.join(" "));
     if c.redirect_uris.is_empty() {
         println!("redirect URIs: (none: codes are shown on screen)");

@@ -59,12 +59,22 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         config.listen
     );
     let grace = config.http.shutdown_grace;
+    let janitor = config.janitor.enabled.then(|| {
+        tokio::spawn(crate::janitor::run_forever(
+            db.clone(),
+            Clock::system(),
+            config.clone(),
+        ))
+    });
     let state = AppState::new(config, db.clone(), Clock::system());
     let app = build_app(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(grace))
         .await
         .map_err(ServeError::Io);
+    if let Some(j) = janitor {
+        j.abort();
+    }
     db.close().await;
     tracing::info!("oauthd stopped");
     result

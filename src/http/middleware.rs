@@ -48,3 +48,60 @@ pub fn request_span(request: &Request) -> Span {
         request.id = request_id,
     )
 }
+
+/// CORS for browser clients on the token, revocation and introspection
+/// endpoints and `/account` (never on `/oauth/authorize`): an origin some
+/// client registered gets `Access-Control-Allow-Origin` with that exact origin,
+/// never `*`, and never `Access-Control-Allow-Credentials` (no cookies are
+/// involved: these endpoints take credentials in headers or the body).
+pub async fn cors(
+    axum::extract::State(state): axum::extract::State<crate::http::state::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::http::header::{
+        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+        ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
+    };
+    use axum::http::{Method, StatusCode};
+    use axum::response::IntoResponse;
+
+    let origin = request
+        .headers()
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| o.len() <= 2048)
+        .map(str::to_owned);
+    let preflight = request.method() == Method::OPTIONS;
+    let allowed = match &origin {
+        Some(o) => match crate::store::clients::origin_allowed(&state.db, o).await {
+            Ok(allowed) => allowed,
+            Err(e) => return crate::http::error::HttpError::Store(e).into_response(),
+        },
+        None => false,
+    };
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.append(VARY, HeaderValue::from_static("Origin"));
+    if let (true, Some(origin)) = (allowed, origin)
+        && let Ok(value) = HeaderValue::from_str(&origin)
+    {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        if preflight {
+            h.insert(
+                ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST"),
+            );
+            h.insert(
+                ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, accept"),
+            );
+            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+    }
+    response
+}

@@ -34,13 +34,47 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// The whole router: routes, fallbacks and middleware.
 pub fn build_app(state: AppState) -> Router {
     let request_timeout: Duration = state.config.http.request_timeout;
+    let preflight = || async { StatusCode::NO_CONTENT };
+    // Endpoints browser clients may call cross-origin (CORS), aliases included.
+    // Never /oauth/authorize: that is a top-level navigation, not an API.
+    let cors_routes = Router::new()
+        .route("/oauth/token", post(oauth::token::token).options(preflight))
+        .route(
+            "/oauth/access_token",
+            post(oauth::token::token).options(preflight),
+        )
+        .route(
+            "/oauth2/token/",
+            post(oauth::token::token).options(preflight),
+        )
+        .route(
+            "/oauth/revoke",
+            post(oauth::revoke::revoke).options(preflight),
+        )
+        .route(
+            "/oauth/introspect",
+            post(oauth::introspect::introspect).options(preflight),
+        )
+        .route(
+            "/account",
+            get(api::account::account)
+                .post(api::account::account)
+                .options(preflight),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::cors,
+        ));
     let routes = Router::new()
-        // Protocol
+        // Protocol (token, revoke, introspect and /account are in cors_routes)
         .route(
             "/oauth/authorize",
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
-        .route("/oauth/token", post(oauth::token::token))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata::metadata),
+        )
         // Pages
         .route("/", get(web::home))
         .route("/login", get(web::login::show).post(web::login::submit))
@@ -48,10 +82,6 @@ pub fn build_app(state: AppState) -> Router {
         .route("/static/oauthd.css", get(web::stylesheet))
         // API
         .route("/api/client", post(api::client::register))
-        .route(
-            "/account",
-            get(api::account::account).post(api::account::account),
-        )
         // Operations
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -64,8 +94,7 @@ pub fn build_app(state: AppState) -> Router {
             "/oauth2/authorize/",
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
-        .route("/oauth/access_token", post(oauth::token::token))
-        .route("/oauth2/token/", post(oauth::token::token))
+        .merge(cors_routes)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
         .with_state(state);

@@ -115,6 +115,9 @@ pub struct ClientMetadata {
     pub token_endpoint_auth_method: Option<String>,
     /// The client's home page.
     pub client_uri: Option<String>,
+    /// Browser origins allowed to call the token endpoint and friends with
+    /// CORS (an oauthd extension: RFC 7591 has no such member).
+    pub allowed_origins: Vec<String>,
 }
 
 /// The rules registration applies that come from config.
@@ -143,6 +146,8 @@ pub struct NewClient {
     pub response_types: Vec<&'static str>,
     /// How the client authenticates.
     pub auth_method: AuthMethod,
+    /// Browser origins allowed to use CORS.
+    pub allowed_origins: Vec<String>,
 }
 
 impl NewClient {
@@ -252,6 +257,19 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         .check_known(&policy.scopes.catalogue)
         .map_err(|e| OAuthError::invalid_client_metadata(e.to_string()))?;
 
+    let mut allowed_origins: Vec<String> = Vec::new();
+    for raw in &meta.allowed_origins {
+        let origin = check_origin(raw, policy.allow_http_redirect_uris)?;
+        if !allowed_origins.contains(&origin) {
+            allowed_origins.push(origin);
+        }
+    }
+    if allowed_origins.len() > MAX_ORIGINS {
+        return Err(OAuthError::invalid_client_metadata(
+            "at most 10 allowed_origins may be registered",
+        ));
+    }
+
     Ok(NewClient {
         name,
         website,
@@ -260,7 +278,39 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         grant_types,
         response_types,
         auth_method,
+        allowed_origins,
     })
+}
+
+/// Most browser origins one client may register.
+pub const MAX_ORIGINS: usize = 10;
+
+/// A browser origin exactly as browsers send it: `scheme://host[:port]`, no
+/// path, no trailing slash; https, or http on loopback (or where config allows).
+fn check_origin(raw: &str, allow_http: bool) -> Result<String, OAuthError> {
+    let refuse = || {
+        Err(OAuthError::invalid_client_metadata(
+            "allowed_origins holds scheme://host[:port] origins (https, or http on loopback), without a path",
+        ))
+    };
+    let Ok(url) = Url::parse(raw) else {
+        return refuse();
+    };
+    let origin = url.origin().ascii_serialization();
+    if origin != raw {
+        return refuse();
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(origin),
+        "http" if loopback || allow_http => Ok(origin),
+        _ => refuse(),
+    }
 }
 
 impl<'a> Policy<'a> {

@@ -33,13 +33,30 @@ pub struct Grant<'a> {
     pub scope: &'a Scopes,
 }
 
-/// Stores an access token (and a refresh token when `with_refresh`) inside `tx`.
+/// Whether the new tokens include a refresh token.
+#[derive(Clone, Copy, Debug)]
+pub enum Refresh<'a> {
+    /// Access token only (client credentials, clients without the grant).
+    No,
+    /// A refresh token that starts a family: its absolute lifetime starts now.
+    Start,
+    /// The next refresh token of a family: it keeps the family's scope and end.
+    Rotate {
+        /// The scope of the original grant (a narrower access token does not
+        /// narrow the refresh token, RFC 6749 §6).
+        scope: &'a Scopes,
+        /// The family's absolute end.
+        grant_expires_at: i64,
+    },
+}
+
+/// Stores an access token, and a refresh token as `refresh` says, inside `tx`.
 pub async fn issue(
     tx: &mut Tx,
     clock: &Clock,
     config: &Config,
     grant: Grant<'_>,
-    with_refresh: bool,
+    refresh: Refresh<'_>,
 ) -> Result<IssuedTokens, store::Error> {
     let now = clock.now();
     let scope = grant.scope.to_string();
@@ -58,35 +75,56 @@ pub async fn issue(
             label: None,
             created_at: now,
             expires_at: Some(now.saturating_add(expires_in)),
+            grant_expires_at: None,
+            public_id: None,
         },
     )
     .await?;
-    let refresh_token = if with_refresh {
-        let refresh = Secret::generate(SecretKind::RefreshToken);
-        let refresh_hash = refresh.digest();
-        tokens::insert(
-            tx,
-            NewToken {
-                token_hash: &refresh_hash,
-                kind: TokenKind::Refresh,
-                grant_id: grant.grant_id,
-                client_id: Some(grant.client_id),
-                user_id: grant.user_id,
-                scope: &scope,
-                label: None,
-                created_at: now,
-                expires_at: Some(now.saturating_add(seconds(config.tokens.refresh_token_lifetime))),
-            },
-        )
-        .await?;
-        Some(refresh)
-    } else {
-        None
+    let (refresh_scope, grant_expires_at) = match refresh {
+        Refresh::No => {
+            return Ok(IssuedTokens {
+                access_token,
+                expires_in,
+                refresh_token: None,
+                scope: grant.scope.clone(),
+            });
+        }
+        Refresh::Start => (
+            scope.clone(),
+            now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
+        ),
+        Refresh::Rotate {
+            scope,
+            grant_expires_at,
+        } => (scope.to_string(), grant_expires_at),
     };
+    let expires_at = match config.tokens.refresh_token_idle {
+        Some(idle) => grant_expires_at.min(now.saturating_add(seconds(idle))),
+        None => grant_expires_at,
+    };
+    let refresh_token = Secret::generate(SecretKind::RefreshToken);
+    let refresh_hash = refresh_token.digest();
+    tokens::insert(
+        tx,
+        NewToken {
+            token_hash: &refresh_hash,
+            kind: TokenKind::Refresh,
+            grant_id: grant.grant_id,
+            client_id: Some(grant.client_id),
+            user_id: grant.user_id,
+            scope: &refresh_scope,
+            label: None,
+            created_at: now,
+            expires_at: Some(expires_at),
+            grant_expires_at: Some(grant_expires_at),
+            public_id: None,
+        },
+    )
+    .await?;
     Ok(IssuedTokens {
         access_token,
         expires_in,
-        refresh_token,
+        refresh_token: Some(refresh_token),
         scope: grant.scope.clone(),
     })
 }

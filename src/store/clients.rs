@@ -1,6 +1,6 @@
 //! The `clients` table: registered OAuth clients.
 
-use super::{Db, Error, join_list, on_db, split_list};
+use super::{Db, Error, Tx, join_list, on_db, on_tx, split_list};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::registration::{AuthMethod, GrantType, NewClient};
 use crate::oauth::scope::Scopes;
@@ -107,14 +107,30 @@ pub struct Insert<'a> {
     pub now: i64,
 }
 
-/// Stores a new client.
+/// Stores a new client and its allowed origins in one transaction.
 pub async fn insert(db: &Db, new: Insert<'_>) -> Result<(), Error> {
+    let mut tx = db.begin().await?;
+    insert_row(&mut tx, new).await?;
+    for origin in &new.client.allowed_origins {
+        on_tx!(&mut tx, conn => sqlx::query(INSERT_ORIGIN)
+            .bind(new.id)
+            .bind(origin)
+            .execute(conn)
+            .await
+            .map(drop))?;
+    }
+    tx.commit().await
+}
+
+const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
+
+async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
     let c = new.client;
     let redirect_uris = join_list(c.redirect_uris.iter().map(RedirectUri::as_str));
     let scopes = c.scopes.to_string();
     let grant_types = join_list(c.grant_types.iter().map(|g| g.as_str()));
     let response_types = join_list(c.response_types.iter().copied());
-    on_db!(db, pool => sqlx::query(INSERT)
+    on_tx!(tx, conn => sqlx::query(INSERT)
         .bind(new.id)
         .bind(&c.name)
         .bind(c.website.as_deref())
@@ -126,7 +142,7 @@ pub async fn insert(db: &Db, new: Insert<'_>) -> Result<(), Error> {
         .bind(&response_types)
         .bind(new.owner_id)
         .bind(new.now)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop))?;
     Ok(())
@@ -194,4 +210,20 @@ const COUNT: &str = "select count(*) from clients";
 /// How many clients exist.
 pub async fn count(db: &Db) -> Result<i64, Error> {
     Ok(on_db!(db, pool => sqlx::query_scalar(COUNT).fetch_one(pool).await)?)
+}
+
+const ORIGINS: &str = "select origin from client_origins where client_id = $1 order by origin";
+
+/// The browser origins a client registered.
+pub async fn origins(db: &Db, client_id: &str) -> Result<Vec<String>, Error> {
+    Ok(on_db!(db, pool => sqlx::query_scalar(ORIGINS).bind(client_id).fetch_all(pool).await)?)
+}
+
+const ORIGIN_KNOWN: &str = "select count(*) from client_origins where origin = $1";
+
+/// True when some client registered this browser origin.
+pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
+    let n: i64 =
+        on_db!(db, pool => sqlx::query_scalar(ORIGIN_KNOWN).bind(origin).fetch_one(pool).await)?;
+    Ok(n > 0)
 }

@@ -19,6 +19,7 @@ pub mod auth_requests;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod janitor;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

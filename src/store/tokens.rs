@@ -55,12 +55,17 @@ pub struct NewToken<'a> {
     pub created_at: i64,
     /// Unix seconds; `None` never expires.
     pub expires_at: Option<i64>,
+    /// A refresh family's absolute end.
+    pub grant_expires_at: Option<i64>,
+    /// A personal token's public id.
+    pub public_id: Option<&'a str>,
 }
 
 const INSERT: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
-                    created_at, expires_at, revoked_at, last_used_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, null, null)";
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11)";
 
 /// Stores a token inside a transaction.
 pub async fn insert(tx: &mut Tx, t: NewToken<'_>) -> Result<(), Error> {
@@ -74,6 +79,8 @@ pub async fn insert(tx: &mut Tx, t: NewToken<'_>) -> Result<(), Error> {
         .bind(t.label)
         .bind(t.created_at)
         .bind(t.expires_at)
+        .bind(t.grant_expires_at)
+        .bind(t.public_id)
         .execute(conn)
         .await
         .map(drop))?;
@@ -85,6 +92,8 @@ pub async fn insert(tx: &mut Tx, t: NewToken<'_>) -> Result<(), Error> {
 pub struct TokenInfo {
     /// Access, refresh or personal.
     pub kind: TokenKind,
+    /// The grant (family) it belongs to.
+    pub grant_id: Option<String>,
     /// The client it was issued to.
     pub client_id: Option<String>,
     /// The user it acts for.
@@ -101,18 +110,26 @@ pub struct TokenInfo {
     pub expires_at: Option<i64>,
     /// Unix seconds; `None` while not revoked.
     pub revoked_at: Option<i64>,
+    /// Unix seconds a refresh token was exchanged; `None` while current.
+    pub rotated_at: Option<i64>,
+    /// A refresh family's absolute end.
+    pub grant_expires_at: Option<i64>,
 }
 
 impl TokenInfo {
-    /// Neither revoked, expired, nor belonging to a disabled user.
+    /// Neither revoked, expired, retired, nor belonging to a disabled user.
     pub fn is_active(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now) && !self.user_disabled
+        self.revoked_at.is_none()
+            && self.rotated_at.is_none()
+            && self.expires_at.is_none_or(|e| e > now)
+            && !self.user_disabled
     }
 }
 
 #[derive(sqlx::FromRow)]
 struct InfoRow {
     kind: String,
+    grant_id: Option<String>,
     client_id: Option<String>,
     user_id: Option<String>,
     username: Option<String>,
@@ -121,11 +138,13 @@ struct InfoRow {
     created_at: i64,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
+    rotated_at: Option<i64>,
+    grant_expires_at: Option<i64>,
 }
 
 const FIND: &str = r"
-select t.kind, t.client_id, t.user_id, u.username, u.disabled as user_disabled, t.scope,
-       t.created_at, t.expires_at, t.revoked_at
+select t.kind, t.grant_id, t.client_id, t.user_id, u.username, u.disabled as user_disabled,
+       t.scope, t.created_at, t.expires_at, t.revoked_at, t.rotated_at, t.grant_expires_at
 from tokens t left join users u on u.id = t.user_id
 where t.token_hash = $1";
 
@@ -137,6 +156,7 @@ pub async fn find(db: &Db, token_hash: &str) -> Result<Option<TokenInfo>, Error>
         Ok(TokenInfo {
             kind: TokenKind::parse(&r.kind)
                 .ok_or_else(|| Error::Corrupt(format!("token kind {}", r.kind)))?,
+            grant_id: r.grant_id,
             client_id: r.client_id,
             user_id: r.user_id,
             username: r.username,
@@ -145,6 +165,8 @@ pub async fn find(db: &Db, token_hash: &str) -> Result<Option<TokenInfo>, Error>
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            rotated_at: r.rotated_at,
+            grant_expires_at: r.grant_expires_at,
         })
     })
     .transpose()
@@ -161,4 +183,79 @@ pub async fn revoke_grant(db: &Db, grant_id: &str, now: i64) -> Result<u64, Erro
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?)
+}
+
+// One statement decides which of several concurrent refreshes wins.
+const RETIRE: &str = r"
+update tokens set rotated_at = $1
+where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at is null
+  and expires_at > $1";
+
+/// Marks a current refresh token as exchanged; false when it was not current
+/// (already rotated, revoked or expired): the caller lost a race or reused it.
+pub async fn retire_refresh(tx: &mut Tx, token_hash: &str, now: i64) -> Result<bool, Error> {
+    let n = on_tx!(tx, conn => sqlx::query(RETIRE)
+        .bind(now)
+        .bind(token_hash)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+const REVOKE_ONE: &str =
+    "update tokens set revoked_at = $1 where token_hash = $2 and revoked_at is null";
+
+/// Revokes one token; false when it was unknown or already revoked.
+pub async fn revoke(db: &Db, token_hash: &str, now: i64) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(REVOKE_ONE)
+        .bind(now)
+        .bind(token_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// A personal access token as its owner sees it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PersonalToken {
+    /// Public id, for listing and revoking.
+    pub public_id: String,
+    /// The owner's label.
+    pub label: Option<String>,
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Unix seconds; `None` while not revoked.
+    pub revoked_at: Option<i64>,
+    /// Unix seconds of the last use.
+    pub last_used_at: Option<i64>,
+}
+
+const LIST_PERSONAL: &str = r"
+select public_id, label, scope, created_at, expires_at, revoked_at, last_used_at
+from tokens where kind = 'personal' and user_id = $1 order by created_at, public_id";
+
+/// A user's personal access tokens, oldest first.
+pub async fn list_personal(db: &Db, user_id: &str) -> Result<Vec<PersonalToken>, Error> {
+    Ok(on_db!(db, pool => sqlx::query_as(LIST_PERSONAL).bind(user_id).fetch_all(pool).await)?)
+}
+
+const REVOKE_PERSONAL: &str = r"
+update tokens set revoked_at = $1
+where public_id = $2 and kind = 'personal' and revoked_at is null";
+
+/// Revokes a personal access token by its public id; false when none was live.
+pub async fn revoke_personal(db: &Db, public_id: &str, now: i64) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(REVOKE_PERSONAL)
+        .bind(now)
+        .bind(public_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }

@@ -143,6 +143,8 @@ struct Rfc7591Request {
     response_types: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
     client_uri: Option<String>,
+    /// oauthd extension: browser origins allowed to use CORS.
+    allowed_origins: Option<Vec<String>>,
 }
 
 fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
@@ -187,6 +189,7 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
         response_types: request.response_types,
         token_endpoint_auth_method: request.token_endpoint_auth_method,
         client_uri: request.client_uri,
+        allowed_origins: request.allowed_origins.unwrap_or_default(),
     })
 }
 
@@ -238,6 +241,8 @@ struct Rfc7591Response<'a> {
     token_endpoint_auth_method: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    allowed_origins: &'a [String],
 }
 
 impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
@@ -256,6 +261,7 @@ impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
             response_types: &c.response_types,
             token_endpoint_auth_method: c.auth_method.as_str(),
             client_uri: c.website.as_deref(),
+            allowed_origins: &c.allowed_origins,
         }
     }
 }

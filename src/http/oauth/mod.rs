@@ -1,4 +1,130 @@
 //! Protocol endpoints: parse, call `oauth::`, render.
+//!
+//! The token, revocation and introspection endpoints share how they read
+//! their form and authenticate the client, and how a refusal is answered
+//! (RFC 6749 §5.2), so those live here.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::config::ResponseFormat;
+use crate::http::extract::{FormParams, client_credentials, media_type};
+use crate::http::state::AppState;
+use crate::oauth::client_auth::{self, AuthError};
+use crate::oauth::{self, ErrorCode, OAuthError};
+use crate::store::{self, clients::Client};
 
 pub mod authorize;
+pub mod introspect;
+pub mod metadata;
+pub mod revoke;
 pub mod token;
+
+/// How a token-endpoint-style request failed.
+pub(crate) enum Failure {
+    /// An RFC refusal; `basic` when the client used HTTP Basic.
+    Refused { error: OAuthError, basic: bool },
+    /// Storage failed (503 or 500).
+    Store(store::Error),
+}
+
+impl From<OAuthError> for Failure {
+    fn from(error: OAuthError) -> Self {
+        Self::Refused {
+            error,
+            basic: false,
+        }
+    }
+}
+
+impl From<oauth::Error> for Failure {
+    fn from(e: oauth::Error) -> Self {
+        match e {
+            oauth::Error::Refused(error) => error.into(),
+            oauth::Error::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// Reads the form body of a token-endpoint-style request. Credentials in the
+/// URL are refused (OAuth 2.1 §2.4.1), and their value is never logged.
+pub(crate) fn read_form(
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<FormParams, Failure> {
+    if uri.query().is_some_and(|q| {
+        FormParams::parse(q.as_bytes()).map_or(true, |p| p.all("client_secret").next().is_some())
+    }) {
+        return Err(
+            OAuthError::invalid_request("client credentials must not be sent in the URL").into(),
+        );
+    }
+    let body = body.map_err(|r| {
+        OAuthError::invalid_request(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body is too large"
+        } else {
+            "the request body could not be read"
+        })
+    })?;
+    if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        )
+        .into());
+    }
+    Ok(FormParams::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?)
+}
+
+/// Authenticates the calling client (Basic, post, or id alone for public clients).
+pub(crate) async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<Client, Failure> {
+    let credentials = client_credentials(headers, form).map_err(|e| Failure::Refused {
+        error: e.error,
+        basic: e.basic,
+    })?;
+    let basic = credentials.is_basic();
+    match client_auth::authenticate(&state.db, &credentials).await {
+        Ok(c) => Ok(c),
+        Err(AuthError::Refused(error)) => Err(Failure::Refused { error, basic }),
+        Err(AuthError::Store(e)) => Err(Failure::Store(e)),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// RFC 6749 §5.2: 400, or 401 for `invalid_client` (with a Basic challenge
+/// when the client used HTTP Basic).
+pub(crate) fn refusal(error: &OAuthError, basic: bool, format: ResponseFormat) -> Response {
+    let status = if error.code == ErrorCode::InvalidClient {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut response = token::encode(
+        status,
+        &ErrorBody {
+            error: error.code.as_str(),
+            error_description: &error.description,
+        },
+        format,
+    );
+    if error.code == ErrorCode::InvalidClient && basic {
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"oauthd\", charset=\"UTF-8\""),
+        );
+    }
+    response
+}

@@ -4,20 +4,20 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::{Failure, authenticate_client, read_form, refusal};
 use crate::config::ResponseFormat;
 use crate::http::error::{HttpError, no_store};
-use crate::http::extract::{FormParams, client_credentials, media_type};
 use crate::http::state::AppState;
-use crate::oauth::client_auth::{self, AuthError};
 use crate::oauth::grant::authorization_code::{self, CodeRequest};
+use crate::oauth::grant::client_credentials;
+use crate::oauth::grant::refresh_token::{self, RefreshRequest};
 use crate::oauth::token::IssuedTokens;
-use crate::oauth::{self, ErrorCode, OAuthError};
-use crate::store;
+use crate::oauth::{ErrorCode, OAuthError};
 
 /// The token endpoint.
 pub async fn token(
@@ -34,90 +34,54 @@ pub async fn token(
     }
 }
 
-enum Failure {
-    Refused { error: OAuthError, basic: bool },
-    Store(store::Error),
-}
-
-impl From<OAuthError> for Failure {
-    fn from(error: OAuthError) -> Self {
-        Self::Refused {
-            error,
-            basic: false,
-        }
-    }
-}
-
-impl From<oauth::Error> for Failure {
-    fn from(e: oauth::Error) -> Self {
-        match e {
-            oauth::Error::Refused(error) => error.into(),
-            oauth::Error::Store(e) => Self::Store(e),
-        }
-    }
-}
-
 async fn grant(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<IssuedTokens, Failure> {
-    // OAuth 2.1 §2.4.1: credentials never in the URL. The value is not logged.
-    if uri.query().is_some_and(|q| {
-        FormParams::parse(q.as_bytes()).map_or(true, |p| p.all("client_secret").next().is_some())
-    }) {
-        return Err(
-            OAuthError::invalid_request("client credentials must not be sent in the URL").into(),
-        );
-    }
-    let body = body.map_err(|r| {
-        OAuthError::invalid_request(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "the request body is too large"
-        } else {
-            "the request body could not be read"
-        })
-    })?;
-    if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "the token request must be application/x-www-form-urlencoded",
-        )
-        .into());
-    }
-    let form = FormParams::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let form = read_form(headers, uri, body)?;
     let single = |name: &str| {
         form.single(name)
             .map_err(|e| OAuthError::invalid_request(e.to_string()))
     };
     let grant_type = single("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if grant_type != "authorization_code" {
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "supported grant types: authorization_code",
+            "supported grant types: authorization_code, refresh_token, client_credentials",
         )
         .into());
     }
-    let credentials = client_credentials(headers, &form).map_err(|e| Failure::Refused {
-        error: e.error,
-        basic: e.basic,
-    })?;
-    let basic = credentials.is_basic();
-    let client = match client_auth::authenticate(&state.db, &credentials).await {
-        Ok(c) => c,
-        Err(AuthError::Refused(error)) => return Err(Failure::Refused { error, basic }),
-        Err(AuthError::Store(e)) => return Err(Failure::Store(e)),
+    let client = authenticate_client(state, headers, &form).await?;
+    let (db, clock, config) = (&state.db, &state.clock, &state.config);
+    let issued = match grant_type {
+        "authorization_code" => {
+            let code =
+                single("code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+            let request = CodeRequest {
+                code,
+                redirect_uri: single("redirect_uri")?,
+                code_verifier: single("code_verifier")?,
+            };
+            authorization_code::exchange(db, clock, config, &client, request).await?
+        }
+        "refresh_token" => {
+            let refresh_token = single("refresh_token")?
+                .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            let request = RefreshRequest {
+                refresh_token,
+                scope: single("scope")?,
+            };
+            refresh_token::exchange(db, clock, config, &client, request).await?
+        }
+        _ => client_credentials::issue(db, clock, config, &client, single("scope")?).await?,
     };
-    let code = single("code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let request = CodeRequest {
-        code,
-        redirect_uri: single("redirect_uri")?,
-        code_verifier: single("code_verifier")?,
-    };
-    Ok(
-        authorization_code::exchange(&state.db, &state.clock, &state.config, &client, request)
-            .await?,
-    )
+    Ok(issued)
 }
 
 /// JSON unless the client prefers form encoding (or sends no preference and
@@ -179,38 +143,11 @@ fn success(issued: &IssuedTokens, format: ResponseFormat) -> Response {
     encode(StatusCode::OK, &body, format)
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
-
-/// RFC 6749 §5.2: 400, or 401 with a challenge for `invalid_client` when the
-/// client used HTTP Basic.
-fn refusal(error: &OAuthError, basic: bool, format: ResponseFormat) -> Response {
-    let status = if error.code == ErrorCode::InvalidClient {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    let mut response = encode(
-        status,
-        &ErrorBody {
-            error: error.code.as_str(),
-            error_description: &error.description,
-        },
-        format,
-    );
-    if error.code == ErrorCode::InvalidClient && basic {
-        response.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"oauthd\", charset=\"UTF-8\""),
-        );
-    }
-    response
-}
-
-fn encode<T: Serialize>(status: StatusCode, body: &T, format: ResponseFormat) -> Response {
+pub(super) fn encode<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    format: ResponseFormat,
+) -> Response {
     let encoded = match format {
         ResponseFormat::Json => serde_json::to_string(body).map(|s| (s, "application/json")),
         ResponseFormat::Form => serde_urlencoded::to_string(body)

@@ -7,7 +7,7 @@ use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::pkce::{self, Challenge};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
-use crate::oauth::token::{self, Grant, IssuedTokens};
+use crate::oauth::token::{self, Grant, IssuedTokens, Refresh};
 use crate::store::clients::Client;
 use crate::store::{self, Db};
 
@@ -108,7 +108,11 @@ pub async fn exchange(
             user_id: Some(&code.user_id),
             scope: &scope,
         },
-        client.grant_types.contains(&GrantType::RefreshToken),
+        if client.grant_types.contains(&GrantType::RefreshToken) {
+            Refresh::Start
+        } else {
+            Refresh::No
+        },
     )
     .await?;
     tx.commit().await?;

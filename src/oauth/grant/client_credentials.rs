@@ -1,0 +1,60 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client
+//! acting for itself. No user, no refresh token (§4.4.3).
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oauth::error::{Error, ErrorCode, OAuthError};
+use crate::oauth::registration::GrantType;
+use crate::oauth::scope::Scopes;
+use crate::oauth::token::{self, Grant, IssuedTokens, Refresh};
+use crate::store::Db;
+use crate::store::clients::Client;
+
+/// Issues an access token for the client itself. `scope` must be within the
+/// client's registered scopes; omitted means all of them.
+pub async fn issue(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    client: &Client,
+    scope: Option<&str>,
+) -> Result<IssuedTokens, Error> {
+    if client.is_public() || !client.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the client_credentials grant",
+        )
+        .into());
+    }
+    let scope = match scope.map(Scopes::parse).transpose() {
+        Err(e) => return Err(OAuthError::new(ErrorCode::InvalidScope, e.to_string()).into()),
+        Ok(Some(s)) if !s.is_empty() => {
+            if let Some(extra) = s.iter().find(|n| !client.scopes.contains(n.as_str())) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{extra}` is unknown or not allowed for this client"),
+                )
+                .into());
+            }
+            s
+        }
+        Ok(_) => client.scopes.clone(),
+    };
+    let mut tx = db.begin().await?;
+    let issued = token::issue(
+        &mut tx,
+        clock,
+        config,
+        Grant {
+            grant_id: None,
+            client_id: &client.id,
+            user_id: None,
+            scope: &scope,
+        },
+        Refresh::No,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(client.id = %client.id, "issued a client_credentials token");
+    Ok(issued)
+}

@@ -1,0 +1,112 @@
+//! Personal access tokens: long-lived bearer tokens a user makes for their
+//! own use. Stored and checked like access tokens; never refreshed.
+
+use super::account::Username;
+use super::error::{Error, ErrorCode, OAuthError};
+use super::scope::Scopes;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{self, Secret, SecretKind};
+use crate::store::tokens::{NewToken, PersonalToken, TokenKind};
+use crate::store::users::User;
+use crate::store::{self, Db};
+
+/// Longest label, in characters.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// A new personal token: shown once.
+#[derive(Debug)]
+pub struct Created {
+    /// The token itself.
+    pub token: Secret,
+    /// Its public id.
+    pub public_id: String,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+/// The enabled user with this name.
+pub async fn find_user(db: &Db, name: &str) -> Result<User, Error> {
+    let username = Username::parse(name)?;
+    match store::users::find_by_username(db, username.as_str()).await? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(OAuthError::invalid_request(format!(
+            "no enabled user named {}",
+            username.as_str()
+        ))
+        .into()),
+    }
+}
+
+/// Makes a personal token for `user` with scopes from the catalogue.
+pub async fn create(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    user: &User,
+    scope: &str,
+    label: Option<&str>,
+    expires_in_days: Option<u32>,
+) -> Result<Created, Error> {
+    let scope = Scopes::parse(scope)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    if scope.is_empty() {
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "name at least one scope").into());
+    }
+    scope
+        .check_known(&config.scopes.catalogue)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    if label.is_some_and(|l| l.chars().count() > MAX_LABEL_CHARS || l.chars().any(char::is_control))
+    {
+        return Err(OAuthError::invalid_request(
+            "labels are at most 100 characters, without control characters",
+        )
+        .into());
+    }
+    let now = clock.now();
+    let expires_at = expires_in_days.map(|d| now.saturating_add(i64::from(d) * 86_400));
+    let token = Secret::generate(SecretKind::PersonalToken);
+    let public_id = format!("pat_{}", crypto::random_id());
+    let hash = token.digest();
+    let scope = scope.to_string();
+    let mut tx = db.begin().await?;
+    store::tokens::insert(
+        &mut tx,
+        NewToken {
+            token_hash: &hash,
+            kind: TokenKind::Personal,
+            grant_id: None,
+            client_id: None,
+            user_id: Some(&user.id),
+            scope: &scope,
+            label,
+            created_at: now,
+            expires_at,
+            grant_expires_at: None,
+            public_id: Some(&public_id),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user.id = %user.id, token.id = %public_id, "created a personal access token");
+    Ok(Created {
+        token,
+        public_id,
+        expires_at,
+    })
+}
+
+/// A user's personal tokens.
+pub async fn list(db: &Db, user: &User) -> Result<Vec<PersonalToken>, store::Error> {
+    store::tokens::list_personal(db, &user.id).await
+}
+
+/// Revokes a personal token by public id; false when there was no live one.
+pub async fn revoke(db: &Db, clock: &Clock, public_id: &str) -> Result<bool, store::Error> {
+    let done = store::tokens::revoke_personal(db, public_id, clock.now()).await?;
+    if done {
+        tracing::info!(token.id = %public_id, "revoked a personal access token");
+    }
+    Ok(done)
+}

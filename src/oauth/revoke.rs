@@ -1,0 +1,37 @@
+//! Token revocation (RFC 7009).
+
+use super::error::{Error, ErrorCode, OAuthError};
+use crate::clock::Clock;
+use crate::crypto::sha256_hex;
+use crate::store::clients::Client;
+use crate::store::tokens::TokenKind;
+use crate::store::{self, Db};
+
+/// Revokes `token` for `client`. Unknown and already-revoked tokens succeed
+/// silently (§2.2); another client's token is refused and left alone (§2.1).
+/// Revoking a refresh token revokes every token of its grant, access tokens
+/// included. The database is the only truth, so every replica sees it at once.
+pub async fn revoke(db: &Db, clock: &Clock, client: &Client, token: &str) -> Result<(), Error> {
+    let hash = sha256_hex(token);
+    let Some(found) = store::tokens::find(db, &hash).await? else {
+        return Ok(());
+    };
+    if found.client_id.as_deref() != Some(client.id.as_str()) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        )
+        .into());
+    }
+    let now = clock.now();
+    match (found.kind, found.grant_id.as_deref()) {
+        (TokenKind::Refresh, Some(grant_id)) => {
+            store::tokens::revoke_grant(db, grant_id, now).await?;
+        }
+        _ => {
+            store::tokens::revoke(db, &hash, now).await?;
+        }
+    }
+    tracing::info!(client.id = %client.id, token.kind = found.kind.as_str(), "revoked a token");
+    Ok(())
+}
