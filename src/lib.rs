@@ -16,7 +16,8 @@ pub mod crypto;
 pub mod http;
 /// Batched deletion of expired rows on an interval.
 pub mod janitor;
-/// Protocol rules: scopes, redirect URIs, client registration, RFC error codes.
+/// Protocol rules: authorization requests, grants, tokens, client auth, PKCE,
+/// scopes, redirect URIs, registration, sessions, RFC error codes.
 pub mod oauth;
 /// Serving: bind, migrate, run until SIGTERM/SIGINT.
 pub mod server;

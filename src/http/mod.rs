@@ -1,5 +1,6 @@
 //! The HTTP surface: every route in [`build_app`], the middleware stack, and
-//! the handlers grouped by audience (`api`, later `oauth` and `web`).
+//! the handlers grouped by audience: `oauth` (protocol endpoints), `web`
+//! (pages), `api` (registration and the protected resource), `ops`.
 //!
 //! Handlers extract, call one `oauth::` or `store::` function, and render.
 

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +12,9 @@ use serde::Serialize;
 
 use crate::crypto::{SecretKind, sha256_hex};
 use crate::http::error::{HttpError, json_error};
-use crate::http::extract::{BearerHeader, FormParams, bearer_header, media_type};
+use crate::http::extract::{BearerHeader, FormParams, bearer_header, body_or_error, media_type};
 use crate::http::state::AppState;
-use crate::oauth::ErrorCode;
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::store;
 use crate::store::tokens::TokenKind;
 
@@ -30,8 +31,9 @@ pub async fn account(
     method: Method,
     headers: HeaderMap,
     uri: Uri,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
+    let body = body_or_error(body, OAuthError::invalid_request)?;
     let token = match presented_token(&method, &headers, &uri, &body) {
         Ok(Some(t)) => t,
         Ok(None) => return Ok(challenge(StatusCode::UNAUTHORIZED, None, "")),

@@ -1,4 +1,4 @@
-//! JSON API endpoints: client registration (later: the protected resource).
+//! JSON API endpoints: client registration and the protected resource.
 
 pub mod account;
 pub mod client;
