@@ -10,5 +10,6 @@ mod support;
 
 mod cli;
 mod config;
+mod lifecycle;
 mod ops;
 mod registration;
