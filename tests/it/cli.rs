@@ -15,6 +15,8 @@ both_backends!(
     user_add_refuses_bad_input_with_exit_code_2,
     client_commands_manage_clients,
     client_add_refuses_bad_input_with_exit_code_2,
+    token_commands_manage_personal_access_tokens,
+    janitor_once_runs_one_pass,
 );
 
 /// Runs `oauthd ARGS` with only the given environment, feeding `stdin`.
@@ -360,6 +362,154 @@ async fn client_add_refuses_bad_input_with_exit_code_2(backend: Backend) {
     assert_eq!(app.count("clients").await, 0);
 }
 
+async fn token_commands_manage_personal_access_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_exit(
+        &run(
+            &app,
+            &["user", "add", "alice", "--password-stdin"],
+            Some("correct horse battery\n"),
+        ),
+        0,
+        "user add",
+    );
+    let created = run(
+        &app,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--scope",
+            "account:read",
+            "--name",
+            "laptop",
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&created, 0, "token create");
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("opt_"));
+    assert_eq!(created["scope"], "account:read");
+    assert_eq!(created["label"], "laptop");
+    assert_eq!(
+        created["expires_at"],
+        Value::Null,
+        "no --expires-in: never expires"
+    );
+
+    let account = app
+        .http
+        .get(app.url("/account"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), reqwest::StatusCode::OK);
+
+    // The CLI reads the system clock while the test server's stands in 2027,
+    // so only the stored expiry is checked here, not its effect.
+    let plain = run(
+        &app,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--scope",
+            "event:write",
+            "--expires-in",
+            "30",
+        ],
+        None,
+    );
+    assert_exit(&plain, 0, "token create (text)");
+    assert!(text(&plain.stdout).contains("token:   opt_"));
+    assert!(text(&plain.stderr).contains("shown only this once"));
+    assert!(
+        !text(&plain.stdout).contains("expires: never"),
+        "30 days set an expiry"
+    );
+
+    let list = run(&app, &["token", "list", "--user", "alice", "--json"], None);
+    assert_exit(&list, 0, "token list --json");
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !text(&list.stdout).contains("opt_"),
+        "lists never show tokens"
+    );
+    let table = run(&app, &["token", "list", "--user", "alice"], None);
+    assert_exit(&table, 0, "token list");
+    assert!(text(&table.stdout).contains("laptop"));
+
+    assert_exit(
+        &run(&app, &["token", "revoke", &id], None),
+        0,
+        "token revoke",
+    );
+    let account = app
+        .http
+        .get(app.url("/account"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_exit(
+        &run(&app, &["token", "revoke", &id], None),
+        1,
+        "already revoked",
+    );
+
+    for (why, args, code) in [
+        (
+            "unknown user",
+            &[
+                "token",
+                "create",
+                "--user",
+                "nobody",
+                "--scope",
+                "account:read",
+            ][..],
+            2,
+        ),
+        (
+            "unknown scope",
+            &["token", "create", "--user", "alice", "--scope", "root"],
+            2,
+        ),
+        (
+            "zero days",
+            &[
+                "token",
+                "create",
+                "--user",
+                "alice",
+                "--scope",
+                "account:read",
+                "--expires-in",
+                "0",
+            ],
+            2,
+        ),
+        ("missing scope", &["token", "create", "--user", "alice"], 2),
+    ] {
+        assert_exit(&run(&app, args, None), code, why);
+    }
+}
+
+async fn janitor_once_runs_one_pass(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let output = run(&app, &["janitor", "--once"], None);
+    assert_exit(&output, 0, "janitor --once");
+    assert!(text(&output.stderr).contains("janitor removed 0 expired rows"));
+}
+
 #[test]
 fn help_works_at_every_level() {
     for args in [
@@ -378,6 +528,11 @@ fn help_works_at_every_level() {
         &["client", "show", "--help"],
         &["client", "remove", "--help"],
         &["client", "rotate-secret", "--help"],
+        &["token", "--help"],
+        &["token", "create", "--help"],
+        &["token", "list", "--help"],
+        &["token", "revoke", "--help"],
+        &["janitor", "--help"],
     ] {
         let output = oauthd(args, &[], None);
         assert_exit(&output, 0, &format!("{args:?}"));

@@ -11,5 +11,7 @@ mod support;
 mod cli;
 mod config;
 mod lifecycle;
+mod logs;
 mod ops;
+mod refresh;
 mod registration;

@@ -250,7 +250,19 @@ impl TestApp {
 
     /// Row counts of every table a request could write.
     pub async fn snapshot(&self) -> Vec<i64> {
-        vec![self.count("users").await, self.count("clients").await]
+        let mut counts = Vec::new();
+        for table in [
+            "users",
+            "clients",
+            "sessions",
+            "authorization_requests",
+            "consents",
+            "auth_codes",
+            "tokens",
+        ] {
+            counts.push(self.count(table).await);
+        }
+        counts
     }
 }
 
@@ -269,3 +281,5 @@ fn init_logging() {
         }
     });
 }
+
+pub mod flow;

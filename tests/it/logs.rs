@@ -1,0 +1,248 @@
+//! No secret reaches a log line: the real binary at trace level, driven
+//! through a whole flow (query-string tokens included), then its log grepped.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_ever_reaches_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_oauthd");
+    let password = "correct horse battery staple";
+    let mut add = Command::new(bin)
+        .args(["user", "add", "alice", "--password-stdin"])
+        .env_clear()
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut add.stdin.take().unwrap(),
+        format!("{password}\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let mut server = Command::new(bin)
+        .env_clear()
+        .env("OAUTHD_LISTEN", &listen)
+        .env("RUST_LOG", "trace")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let mut secrets: Vec<String> = vec![password.to_owned()];
+    let registered: Value = http
+        .post(format!("{base}/api/client"))
+        .form(&[
+            ("client_name", "Logged"),
+            ("redirect_uris", "https://app.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let client_secret = registered["client_secret"].as_str().unwrap().to_owned();
+    secrets.push(client_secret.clone());
+
+    let authorize = format!(
+        "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=s3cr3t-state"
+    );
+    let login = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let login_csrf = hidden(&login, "csrf");
+    secrets.push(login_csrf.clone());
+    let signed_in = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", "alice"),
+            ("password", password),
+            ("csrf", &login_csrf),
+            ("next", &authorize),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("oauthd_session="))
+        .unwrap()
+        .trim_start_matches("oauthd_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    secrets.push(session);
+    // A failed sign-in with a password-like value must not be logged either.
+    http.post(format!("{base}/login"))
+        .form(&[
+            ("username", "alice"),
+            ("password", "wrong-but-secret-pw"),
+            ("csrf", &login_csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    secrets.push("wrong-but-secret-pw".into());
+
+    let consent = http
+        .get(format!("{base}{authorize}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request_id = hidden(&consent, "request_id");
+    let csrf = hidden(&consent, "csrf");
+    secrets.extend([request_id.clone(), csrf.clone()]);
+    let approved = http
+        .post(format!("{base}/oauth/authorize"))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("csrf", &csrf),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(approved.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    secrets.push(code.clone());
+
+    let tokens: Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&client_id, Some(&client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    secrets.extend([access.clone(), refresh.clone()]);
+    // Replay (logged as a warning) and a refresh.
+    http.post(format!("{base}/oauth/token"))
+        .basic_auth(&client_id, Some(&client_secret))
+        .form(&[("grant_type", "authorization_code"), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    // The token in the query string, the form and the header.
+    http.get(format!("{base}/account?access_token={access}"))
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{base}/account"))
+        .form(&[("access_token", &access)])
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{base}/account"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{base}/oauth/introspect"))
+        .basic_auth(&client_id, Some(&client_secret))
+        .form(&[("token", &refresh)])
+        .send()
+        .await
+        .unwrap();
+    // Credentials in the URL are refused, and not logged.
+    http.post(format!("{base}/oauth/token?client_secret={client_secret}"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.lines().count() > 20,
+        "trace logging produced output:\n{log}"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret ({}…) reached the log",
+            &secret[..6.min(secret.len())]
+        );
+    }
+    assert!(
+        !log.contains("s3cr3t-state"),
+        "query strings are never logged"
+    );
+}
