@@ -105,6 +105,28 @@ pub struct Config {
     pub introspection: IntrospectionConfig,
     /// The background deletion of expired rows.
     pub janitor: JanitorConfig,
+    /// What every page shows of the operator's product.
+    pub ui: UiConfig,
+    /// Who can get an account.
+    pub accounts: AccountsConfig,
+}
+
+/// Branding on every page.
+#[derive(Clone, Debug)]
+pub struct UiConfig {
+    /// The operator's product name, shown beside "oauthd".
+    pub product_name: String,
+    /// A logo image URL (https, or a path on this server); `None`: no logo.
+    pub logo_url: Option<String>,
+}
+
+/// Account creation.
+#[derive(Clone, Debug)]
+pub struct AccountsConfig {
+    /// Whether `/signup` lets anyone make an account.
+    pub signup: bool,
+    /// Whether `serve` makes an `admin` user when there are no users at all.
+    pub create_admin_on_first_run: bool,
 }
 
 /// Token introspection (RFC 7662).
@@ -280,6 +302,8 @@ struct RawConfig {
     resource: RawResource,
     introspection: RawIntrospection,
     janitor: RawJanitor,
+    ui: RawUi,
+    accounts: RawAccounts,
 }
 
 impl Default for RawConfig {
@@ -299,6 +323,8 @@ impl Default for RawConfig {
             resource: RawResource::default(),
             introspection: RawIntrospection::default(),
             janitor: RawJanitor::default(),
+            ui: RawUi::default(),
+            accounts: RawAccounts::default(),
         }
     }
 }
@@ -499,6 +525,38 @@ impl Default for RawJanitor {
             interval_secs: 300,
             batch_size: 1000,
             retention_secs: 1800,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawUi {
+    product_name: String,
+    logo_url: String,
+}
+
+impl Default for RawUi {
+    fn default() -> Self {
+        Self {
+            product_name: "oauthd".into(),
+            logo_url: String::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAccounts {
+    signup: bool,
+    create_admin_on_first_run: bool,
+}
+
+impl Default for RawAccounts {
+    fn default() -> Self {
+        Self {
+            signup: false,
+            create_admin_on_first_run: true,
         }
     }
 }
@@ -757,6 +815,29 @@ impl RawConfig {
             ),
         };
         positive("janitor.interval_secs", self.janitor.interval_secs)?;
+        let product_name = self.ui.product_name.trim().to_owned();
+        if product_name.is_empty()
+            || product_name.chars().count() > 60
+            || product_name.chars().any(char::is_control)
+        {
+            return Err(ConfigError::new(
+                "ui.product_name",
+                "must be 1 to 60 characters without control characters",
+            ));
+        }
+        let logo_url = match self.ui.logo_url.trim() {
+            "" => None,
+            raw if raw.starts_with('/') && !raw.starts_with("//") => Some(raw.to_owned()),
+            raw => match Url::parse(raw) {
+                Ok(u) if u.scheme() == "https" && u.host().is_some() => Some(raw.to_owned()),
+                _ => {
+                    return Err(ConfigError::new(
+                        "ui.logo_url",
+                        "must be an https URL or a path on this server (the pages allow no other images)",
+                    ));
+                }
+            },
+        };
         positive("janitor.batch_size", u64::from(self.janitor.batch_size))?;
         // 0 means one per CPU: argon2id is CPU-bound, more only queue in memory.
         let max_checks = match self.sessions.max_concurrent_password_checks {
@@ -808,6 +889,14 @@ impl RawConfig {
             },
             resource: ResourceConfig { account_scope },
             introspection: IntrospectionConfig { bearer_scope },
+            ui: UiConfig {
+                product_name,
+                logo_url,
+            },
+            accounts: AccountsConfig {
+                signup: self.accounts.signup,
+                create_admin_on_first_run: self.accounts.create_admin_on_first_run,
+            },
             janitor: JanitorConfig {
                 enabled: self.janitor.enabled,
                 interval: Duration::from_secs(self.janitor.interval_secs),

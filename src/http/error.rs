@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use askama::Template;
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -20,6 +20,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
+use crate::http::state::AppState;
+use crate::http::web::layout::Layout;
 use crate::oauth::{self, ErrorCode, OAuthError};
 use crate::store;
 
@@ -82,6 +84,15 @@ impl From<oauth::Error> for HttpError {
 #[derive(Clone, Debug)]
 pub struct ErrorDetail(pub String);
 
+/// What an error page says, carried on the response to [`finish_errors`].
+#[derive(Clone, Debug)]
+pub struct PageMessage {
+    /// The heading.
+    pub title: &'static str,
+    /// The explanation.
+    pub message: Cow<'static, str>,
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -124,11 +135,19 @@ impl IntoResponse for HttpError {
                 }
                 response
             }
+            // The page itself is drawn by `finish_errors`, which has the
+            // config the layout needs.
             Self::Page {
                 status,
                 title,
                 message,
-            } => error_page(status, title, &message, None),
+            } => {
+                let mut response = status.into_response();
+                response
+                    .extensions_mut()
+                    .insert(PageMessage { title, message });
+                response
+            }
             Self::Store(e) => {
                 let status = match e {
                     store::Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -152,6 +171,7 @@ impl IntoResponse for HttpError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    layout: Layout,
     title: &'a str,
     message: &'a str,
     request_id: Option<&'a str>,
@@ -159,12 +179,14 @@ struct ErrorPage<'a> {
 
 /// Renders the error page. A template failure falls back to plain text.
 pub fn error_page(
+    layout: Layout,
     status: StatusCode,
     title: &str,
     message: &str,
     request_id: Option<&str>,
 ) -> Response {
     let page = ErrorPage {
+        layout,
         title,
         message,
         request_id,
@@ -212,7 +234,11 @@ pub fn is_api_path(path: &str) -> bool {
 /// Writes the body of any error response that has none yet (router 404/405,
 /// timeouts, panics, storage failures) in the shape the path calls for, and
 /// logs the detail of unexpected failures once, inside the request span.
-pub async fn finish_errors(request: Request, next: Next) -> Response {
+pub async fn finish_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let api = is_api_path(request.uri().path());
     let request_id = request
         .headers()
@@ -233,6 +259,7 @@ pub async fn finish_errors(request: Request, next: Next) -> Response {
             tracing::error!(error.detail = %detail, "request failed");
         }
     }
+    let page = response.extensions().get::<PageMessage>().cloned();
     let (code, title, message): (ErrorCode, &str, Cow<'static, str>) = match status {
         StatusCode::NOT_FOUND => (
             ErrorCode::InvalidRequest,
@@ -270,6 +297,10 @@ pub async fn finish_errors(request: Request, next: Next) -> Response {
             "The request is not valid.".into(),
         ),
     };
+    let (title, message) = match page {
+        Some(p) => (p.title, p.message),
+        None => (title, message),
+    };
     let message = match (&request_id, status.is_server_error()) {
         (Some(id), true) => format!("{message} Request id: {id}").into(),
         _ => message,
@@ -277,7 +308,13 @@ pub async fn finish_errors(request: Request, next: Next) -> Response {
     let mut rendered = if api {
         json_error(status, code, Some(&message))
     } else {
-        error_page(status, title, &message, request_id.as_deref())
+        error_page(
+            Layout::anonymous(&state.config),
+            status,
+            title,
+            &message,
+            request_id.as_deref(),
+        )
     };
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(CONTENT_TYPE);

@@ -98,7 +98,7 @@ pub fn build_app(state: AppState) -> Router {
         .merge(cors_routes)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
-        .with_state(state);
+        .with_state(state.clone());
 
     // Outermost first: ids, the span and headers wrap everything; errors get
     // their bodies after panics and timeouts have become plain statuses.
@@ -111,7 +111,10 @@ pub fn build_app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(axum::middleware::from_fn(error::finish_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            error::finish_errors,
+        ))
         .layer(CatchPanicLayer::custom(|_panic| {
             error::HttpError::Internal("handler panicked".into()).into_response()
         }))

@@ -8,10 +8,14 @@
 
 mod support;
 
+mod account;
+mod authorize;
 mod cli;
 mod config;
 mod lifecycle;
+mod login;
 mod logs;
 mod ops;
 mod refresh;
 mod registration;
+mod token;

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::header::LOCATION;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use crate::crypto::{Secret, SecretKind, sha256_hex};
@@ -15,7 +15,7 @@ use crate::http::state::AppState;
 use crate::http::web::consent::{Consent, consent_page, oob_page};
 use crate::http::web::login::check_csrf;
 use crate::http::web::{ActiveSession, Session, page_error};
-use crate::oauth::authorize::{self, ResolveError, Resolved, Target};
+use crate::oauth::authorize::{self, ResolveError, Target};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::auth_requests::AuthRequest;
 use crate::store::{self};
@@ -24,11 +24,23 @@ use crate::store::{self};
 pub async fn get(
     State(state): State<AppState>,
     session: Session,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let raw = query.unwrap_or_default();
     let params = FormParams::parse(raw.as_bytes()).map_err(|_| unreadable())?;
-    request(&state, session, &params, &raw, StatusCode::FOUND).await
+    let back = Back {
+        path: uri.path(),
+        query: &raw,
+    };
+    request(&state, session, &params, back, StatusCode::FOUND).await
+}
+
+/// Where sign-in returns to: the same endpoint (alias included) and query.
+#[derive(Clone, Copy)]
+struct Back<'a> {
+    path: &'a str,
+    query: &'a str,
 }
 
 /// `POST /oauth/authorize`: the consent decision when the form carries a
@@ -36,6 +48,7 @@ pub async fn get(
 pub async fn post(
     State(state): State<AppState>,
     session: Session,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -48,7 +61,11 @@ pub async fn post(
         return decide(&state, session, &params).await;
     }
     let raw = String::from_utf8_lossy(&body).into_owned();
-    request(&state, session, &params, &raw, StatusCode::SEE_OTHER).await
+    let back = Back {
+        path: uri.path(),
+        query: &raw,
+    };
+    request(&state, session, &params, back, StatusCode::SEE_OTHER).await
 }
 
 fn unreadable() -> HttpError {
@@ -64,7 +81,7 @@ async fn request(
     state: &AppState,
     session: Session,
     params: &FormParams,
-    raw: &str,
+    back: Back<'_>,
     redirect_status: StatusCode,
 ) -> Result<Response, HttpError> {
     let parsed = params.authorize_params();
@@ -86,7 +103,7 @@ async fn request(
     // RFC 9700 §4.11.2: sign the user in before redirecting anything back, so
     // oauthd cannot be used as an open redirector by a self-registered client.
     let Some(active) = session.0 else {
-        return Ok(to_login(raw));
+        return Ok(to_login(back));
     };
     let valid = match authorize::validate(&resolved, &parsed, &state.config) {
         Ok(v) => v,
@@ -120,7 +137,14 @@ async fn request(
             &active.info.user.id,
         )
         .await?;
-        return deliver(state, &resolved, &request, &code, redirect_status);
+        return deliver_to(
+            state,
+            &active,
+            &resolved.client,
+            &request,
+            &code,
+            redirect_status,
+        );
     }
     let request_id = Secret::generate(SecretKind::Request);
     let request = authorize::pending(
@@ -145,11 +169,11 @@ async fn request(
 }
 
 /// 303 to the sign-in page, coming back to the same request afterwards.
-fn to_login(raw_query: &str) -> Response {
-    let next = if raw_query.is_empty() {
-        "/oauth/authorize".to_owned()
+fn to_login(back: Back<'_>) -> Response {
+    let next = if back.query.is_empty() {
+        back.path.to_owned()
     } else {
-        format!("/oauth/authorize?{raw_query}")
+        format!("{}?{}", back.path, back.query)
     };
     let mut url = String::from("/login?");
     url.push_str(
@@ -202,18 +226,9 @@ fn answer_error(
 }
 
 /// Hands the code over: a redirect, or the page that shows it.
-fn deliver(
-    state: &AppState,
-    resolved: &Resolved,
-    request: &AuthRequest,
-    code: &Secret,
-    status: StatusCode,
-) -> Result<Response, HttpError> {
-    deliver_to(state, &resolved.client, request, code, status)
-}
-
 fn deliver_to(
     state: &AppState,
+    active: &ActiveSession,
     client: &store::clients::Client,
     request: &AuthRequest,
     code: &Secret,
@@ -230,7 +245,7 @@ fn deliver_to(
             .ok_or_else(|| HttpError::Internal("registered redirect URI does not parse".into()))?;
             Ok(redirect(status, url.as_str()))
         }
-        None => oob_page(&state.config, client, code.expose()),
+        None => oob_page(&state.config, active, client, code.expose()),
     }
 }
 
@@ -316,5 +331,5 @@ async fn decided(
     }
     let code = authorize::approve(&state.db, &state.clock, &state.config, request, user_id).await?;
     tracing::info!(client.id = %client.id, user.id = %user_id, scope = %request.scope, "user approved the authorization request");
-    deliver_to(state, client, request, &code, StatusCode::SEE_OTHER)
+    deliver_to(state, active, client, request, &code, StatusCode::SEE_OTHER)
 }

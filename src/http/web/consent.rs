@@ -4,6 +4,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::layout::Layout;
 use super::{ActiveSession, render};
 use crate::config::Config;
 use crate::http::error::HttpError;
@@ -19,6 +20,7 @@ struct ScopeLine<'a> {
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
+    layout: Layout,
     client_name: &'a str,
     website: Option<&'a str>,
     self_registered: bool,
@@ -65,6 +67,7 @@ pub fn consent_page(
     render(
         StatusCode::OK,
         &ConsentPage {
+            layout: Layout::signed_in(config, active),
             client_name: display_name(client),
             website: client.website.as_deref(),
             // Clients from the API or CLI have no owner; they vouch for themselves.
@@ -104,16 +107,23 @@ fn destination_host(uri: &str) -> String {
 #[derive(Template)]
 #[template(path = "oob.html")]
 struct OobPage<'a> {
+    layout: Layout,
     client_name: &'a str,
     code: &'a str,
     minutes: u64,
 }
 
 /// The page that shows a code for the user to copy (no redirect URI).
-pub fn oob_page(config: &Config, client: &Client, code: &str) -> Result<Response, HttpError> {
+pub fn oob_page(
+    config: &Config,
+    active: &ActiveSession,
+    client: &Client,
+    code: &str,
+) -> Result<Response, HttpError> {
     render(
         StatusCode::OK,
         &OobPage {
+            layout: Layout::signed_in(config, active),
             client_name: display_name(client),
             code,
             minutes: config.tokens.code_lifetime.as_secs().div_ceil(60),

@@ -28,6 +28,7 @@ const FAILED: &str = "Incorrect user name or password.";
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    layout: super::layout::Layout,
     csrf: &'a str,
     next: &'a str,
     username: &'a str,
@@ -63,6 +64,7 @@ fn login_form(
     let mut response = render(
         status,
         &LoginPage {
+            layout: super::layout::Layout::anonymous(&state.config),
             csrf: csrf.expose(),
             next,
             username,

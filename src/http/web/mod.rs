@@ -16,6 +16,7 @@ use crate::oauth::session;
 use crate::store::sessions::SessionUser;
 
 pub mod consent;
+pub mod layout;
 pub mod login;
 
 /// Renders a page with a status; a template failure is an internal error.
@@ -148,21 +149,20 @@ pub async fn stylesheet() -> Response {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
+    layout: layout::Layout,
     username: &'a str,
-    csrf: &'a str,
 }
 
 /// `GET /`: who is signed in, or the way to sign in.
-pub async fn home(State(_state): State<AppState>, session: Session) -> Result<Response, HttpError> {
+pub async fn home(State(state): State<AppState>, session: Session) -> Result<Response, HttpError> {
     let Some(active) = session.0 else {
         return Ok(axum::response::Redirect::to("/login").into_response());
     };
-    let csrf = active.csrf();
     render(
         StatusCode::OK,
         &HomePage {
+            layout: layout::Layout::signed_in(&state.config, &active),
             username: &active.info.user.username,
-            csrf: &csrf,
         },
     )
 }
