@@ -296,8 +296,8 @@ pub struct PersonalTokenView {
     pub expires_at: Option<i64>,
     /// Unix seconds of the last use.
     pub last_used_at: Option<i64>,
-    /// Whether it was revoked.
-    pub revoked: bool,
+    /// `active`, `revoked` or `expired`.
+    pub status: &'static str,
     /// The token, only right after creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -313,24 +313,29 @@ pub async fn create_token(
     label: Option<&str>,
     expires_in_days: Option<u32>,
 ) -> Result<PersonalTokenView, AdminError> {
-    let owner = personal::find_user(db, user).await?;
+    let owner = token_owner(db, user).await?;
     let created =
         personal::create(db, clock, config, &owner, scope, label, expires_in_days).await?;
     Ok(PersonalTokenView {
         id: created.public_id,
         label: label.map(str::to_owned),
-        scope: scope.split_whitespace().collect::<Vec<_>>().join(" "),
+        scope: created.scope,
         created_at: clock.now(),
         expires_at: created.expires_at,
         last_used_at: None,
-        revoked: false,
+        status: "active",
         token: Some(created.token.expose().to_owned()),
     })
 }
 
 /// A user's personal access tokens.
-pub async fn list_tokens(db: &Db, user: &str) -> Result<Vec<PersonalTokenView>, AdminError> {
-    let owner = personal::find_user(db, user).await?;
+pub async fn list_tokens(
+    db: &Db,
+    clock: &Clock,
+    user: &str,
+) -> Result<Vec<PersonalTokenView>, AdminError> {
+    let owner = token_owner(db, user).await?;
+    let now = clock.now();
     Ok(personal::list(db, &owner)
         .await?
         .into_iter()
@@ -341,10 +346,34 @@ pub async fn list_tokens(db: &Db, user: &str) -> Result<Vec<PersonalTokenView>, 
             created_at: t.created_at,
             expires_at: t.expires_at,
             last_used_at: t.last_used_at,
-            revoked: t.revoked_at.is_some(),
+            status: token_status(t.revoked_at, t.expires_at, now),
             token: None,
         })
         .collect())
+}
+
+/// `active`, `revoked` or `expired`.
+fn token_status(revoked_at: Option<i64>, expires_at: Option<i64>, now: i64) -> &'static str {
+    if revoked_at.is_some() {
+        "revoked"
+    } else if expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+/// The enabled user a token is for; an unknown name is a failed operation
+/// (exit 1), as for the `user` commands.
+async fn token_owner(db: &Db, name: &str) -> Result<User, AdminError> {
+    let username = Username::parse(name)?;
+    match store::users::find_by_username(db, username.as_str()).await? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(AdminError::Failed(format!(
+            "no enabled user named {}",
+            username.as_str()
+        ))),
+    }
 }
 
 /// Revokes a personal access token by id.

@@ -409,7 +409,7 @@ async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Failure> {
             }
         }
         TokenCommand::List { user, json } => {
-            let tokens = admin::list_tokens(&db, &user).await?;
+            let tokens = admin::list_tokens(&db, &clock, &user).await?;
             if json {
                 print_json(&tokens)?;
             } else {
@@ -418,11 +418,10 @@ async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Failure> {
                     "ID", "STATUS", "SCOPE", "EXPIRES"
                 );
                 for t in tokens {
-                    let status = if t.revoked { "revoked" } else { "active" };
                     println!(
                         "{:<28} {:<9} {:<24} {:<24} {}",
                         t.id,
-                        status,
+                        t.status,
                         t.scope,
                         t.expires_at.map_or("never".to_owned(), format_utc),
                         t.label.as_deref().unwrap_or("")

@@ -1,7 +1,6 @@
 //! Personal access tokens: long-lived bearer tokens a user makes for their
 //! own use. Stored and checked like access tokens; never refreshed.
 
-use super::account::Username;
 use super::error::{Error, ErrorCode, OAuthError};
 use super::scope::Scopes;
 use crate::clock::Clock;
@@ -23,19 +22,8 @@ pub struct Created {
     pub public_id: String,
     /// Unix seconds; `None` never expires.
     pub expires_at: Option<i64>,
-}
-
-/// The enabled user with this name.
-pub async fn find_user(db: &Db, name: &str) -> Result<User, Error> {
-    let username = Username::parse(name)?;
-    match store::users::find_by_username(db, username.as_str()).await? {
-        Some(u) if !u.disabled => Ok(u),
-        _ => Err(OAuthError::invalid_request(format!(
-            "no enabled user named {}",
-            username.as_str()
-        ))
-        .into()),
-    }
+    /// The stored scope (duplicates collapsed).
+    pub scope: String,
 }
 
 /// Makes a personal token for `user` with scopes from the catalogue.
@@ -94,6 +82,7 @@ pub async fn create(
         token,
         public_id,
         expires_at,
+        scope,
     })
 }
 

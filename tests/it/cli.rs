@@ -476,7 +476,7 @@ async fn token_commands_manage_personal_access_tokens(backend: Backend) {
                 "--scope",
                 "account:read",
             ][..],
-            2,
+            1,
         ),
         (
             "unknown scope",

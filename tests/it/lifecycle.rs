@@ -465,36 +465,35 @@ async fn introspection_requires_an_authenticated_caller(backend: Backend) {
     )
     .await;
     let token = cc_token(&app, &id, &secret, None).await;
-    for (why, request) in [
-        (
-            "nobody",
-            app.http
-                .post(app.url("/oauth/introspect"))
-                .form(&[("token", token.as_str())]),
-        ),
+    let introspect = || app.http.post(app.url("/oauth/introspect"));
+    let form = [("token", token.as_str())];
+    for (why, request, status) in [
+        ("nobody", introspect().form(&form), StatusCode::UNAUTHORIZED),
         (
             "public client",
-            app.http
-                .post(app.url("/oauth/introspect"))
-                .form(&[("token", token.as_str()), ("client_id", public_id.as_str())]),
+            introspect().form(&[("token", token.as_str()), ("client_id", public_id.as_str())]),
+            StatusCode::UNAUTHORIZED,
         ),
         (
             "wrong secret",
-            app.http
-                .post(app.url("/oauth/introspect"))
-                .basic_auth(&id, Some("ocs_nope"))
-                .form(&[("token", token.as_str())]),
+            introspect().basic_auth(&id, Some("ocs_nope")).form(&form),
+            StatusCode::UNAUTHORIZED,
         ),
         (
             "bearer token without the introspect scope",
-            app.http
-                .post(app.url("/oauth/introspect"))
-                .bearer_auth(&token)
-                .form(&[("token", token.as_str())]),
+            introspect().bearer_auth(&token).form(&form),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "unknown bearer token",
+            introspect()
+                .bearer_auth("oat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+                .form(&form),
+            StatusCode::UNAUTHORIZED,
         ),
     ] {
         let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
+        assert_eq!(response.status(), status, "{why}");
         let body: Value = response.json().await.unwrap();
         assert!(
             body.get("active").is_none(),

@@ -17,6 +17,7 @@ use crate::http::state::AppState;
 use crate::oauth::client_auth;
 use crate::oauth::introspect::{self, Active};
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::store::tokens::TokenKind;
 
 /// RFC 7662 §2.2. An inactive token answers `{"active": false}` and nothing else.
 #[derive(Serialize)]
@@ -88,25 +89,26 @@ async fn authorize_caller(
         let caller = introspect::lookup(&state.db, &state.clock, bearer)
             .await
             .map_err(Failure::Store)?;
+        let challenge = |status, code: ErrorCode, description, header| {
+            let mut r = json_error(status, code, Some(description));
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(header));
+            r
+        };
         return Ok(match caller {
-            Some(c)
-                if c.info.kind != crate::store::tokens::TokenKind::Refresh
-                    && c.has_scope(scope.as_str()) =>
-            {
-                None
-            }
-            _ => {
-                let mut r = json_error(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::InvalidToken,
-                    Some("the bearer token may not introspect"),
-                );
-                r.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"oauthd\", error=\"invalid_token\""),
-                );
-                Some(r)
-            }
+            Some(c) if c.info.kind != TokenKind::Refresh && c.has_scope(scope.as_str()) => None,
+            Some(c) if c.info.kind != TokenKind::Refresh => Some(challenge(
+                StatusCode::FORBIDDEN,
+                ErrorCode::InsufficientScope,
+                "the bearer token lacks the introspection scope",
+                "Bearer realm=\"oauthd\", error=\"insufficient_scope\"",
+            )),
+            _ => Some(challenge(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidToken,
+                "the bearer token is invalid, expired or revoked",
+                "Bearer realm=\"oauthd\", error=\"invalid_token\"",
+            )),
         });
     }
     let client = authenticate_client(state, headers, form).await?;

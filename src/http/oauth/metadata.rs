@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
+use crate::config::RegistrationPolicy;
 use crate::http::state::AppState;
 
 #[derive(Serialize)]
@@ -11,7 +12,8 @@ struct Metadata {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
-    registration_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
     revocation_endpoint: String,
     introspection_endpoint: String,
     scopes_supported: Vec<String>,
@@ -38,7 +40,9 @@ pub async fn metadata(State(state): State<AppState>) -> Json<impl Serialize> {
     Json(Metadata {
         authorization_endpoint: url("/oauth/authorize"),
         token_endpoint: url("/oauth/token"),
-        registration_endpoint: url("/api/client"),
+        // Advertised only when callers can use it.
+        registration_endpoint: (state.config.registration.policy != RegistrationPolicy::Closed)
+            .then(|| url("/api/client")),
         revocation_endpoint: url("/oauth/revoke"),
         introspection_endpoint: url("/oauth/introspect"),
         service_documentation: url("/"),
