@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{self, Secret};
-use crate::oauth::account::{Username, check_new_password};
+use crate::crypto::Secret;
+use crate::oauth::account::{self, AccountError, Username, check_new_password};
 use crate::oauth::registration::{self, ClientMetadata, Policy};
+use crate::oauth::session::PasswordChecker;
 use crate::oauth::{self, OAuthError, personal};
 use crate::store::{self, Db, clients::Client, users::User};
 
@@ -57,26 +58,20 @@ pub async fn add_user(
     name: &str,
     password: &str,
 ) -> Result<User, AdminError> {
-    let username = Username::parse(name)?;
-    check_new_password(password)?;
-    let password_hash = hash(password).await?;
-    let now = clock.now();
-    let user = User {
-        id: crypto::random_id(),
-        username: username.as_str().to_owned(),
-        password_hash,
-        is_admin: false,
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-    };
-    match store::users::insert(db, &user).await {
-        Err(store::Error::Conflict) => Err(AdminError::Failed(format!(
+    match account::create_user(db, clock, &cli_hasher(), name, password, false).await {
+        Ok(user) => Ok(user),
+        Err(AccountError::Refused(m)) => Err(AdminError::Usage(m)),
+        Err(AccountError::Taken) => Err(AdminError::Failed(format!(
             "user {} already exists",
-            user.username
+            name.trim().to_ascii_lowercase()
         ))),
-        other => other.map(|()| user).map_err(Into::into),
+        Err(AccountError::Failed(e)) => Err(e.into()),
     }
+}
+
+/// The CLI hashes one password at a time.
+fn cli_hasher() -> PasswordChecker {
+    PasswordChecker::new(1)
 }
 
 /// Replaces a user's password.
@@ -118,10 +113,9 @@ fn no_user(username: &Username) -> AdminError {
 }
 
 async fn hash(password: &str) -> Result<String, AdminError> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+    cli_hasher()
+        .hash(password)
         .await
-        .map_err(|_| AdminError::Failed("password hashing was interrupted".into()))?
         .map_err(|e| AdminError::Failed(e.to_string()))
 }
 

@@ -59,6 +59,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         config.listen
     );
     let grace = config.http.shutdown_grace;
+    if config.accounts.create_admin_on_first_run {
+        first_run(&db, &config).await;
+    }
     let janitor = config.janitor.enabled.then(|| {
         tokio::spawn(crate::janitor::run_forever(
             db.clone(),
@@ -117,4 +120,24 @@ async fn shutdown_signal(grace: std::time::Duration) {
         tracing::warn!("shutdown grace period over; exiting");
         std::process::exit(0);
     });
+}
+
+/// On an empty database, makes the `admin` user and prints its password once,
+/// on stderr and not through the log pipeline (which may ship it elsewhere).
+async fn first_run(db: &Db, config: &Config) {
+    let checker = crate::oauth::session::PasswordChecker::new(1);
+    match crate::oauth::account::first_run_admin(db, &Clock::system(), &checker).await {
+        Ok(Some(password)) => {
+            let change = format!("{}/settings/password", config.issuer());
+            eprintln!(
+                "\noauthd: first run: created the user \"admin\" with the password\n\n    {password}\n\n\
+                 oauthd: it is shown only this once. Sign in and change it at {change}\n"
+            );
+            tracing::warn!(change_at = %change, "first run: created the admin user; its password was printed once on stderr");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %crate::telemetry::error_chain(&e), "first run: could not create the admin user")
+        }
+    }
 }

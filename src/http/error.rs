@@ -47,6 +47,11 @@ pub enum HttpError {
         /// One or two sentences for the user.
         message: Cow<'static, str>,
     },
+    /// The page needs a signed-in user: 303 to `/login?next=…`.
+    SignIn {
+        /// The local path to come back to.
+        next: String,
+    },
     /// Storage failed: 503 when it is unreachable, 500 otherwise.
     Store(store::Error),
     /// Anything else unexpected: 500.
@@ -147,6 +152,12 @@ impl IntoResponse for HttpError {
                     .extensions_mut()
                     .insert(PageMessage { title, message });
                 response
+            }
+            Self::SignIn { next } => {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", &next)
+                    .finish();
+                axum::response::Redirect::to(&format!("/login?{query}")).into_response()
             }
             Self::Store(e) => {
                 let status = match e {

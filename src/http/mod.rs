@@ -81,6 +81,46 @@ pub fn build_app(state: AppState) -> Router {
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
         .route("/static/oauthd.css", get(web::stylesheet))
+        .route("/static/copy.js", get(web::copy_script))
+        .route("/signup", get(web::signup::show).post(web::signup::submit))
+        .route("/settings", get(web::settings::index))
+        .route(
+            "/settings/tokens",
+            get(web::settings::tokens).post(web::settings::create_token),
+        )
+        .route(
+            "/settings/tokens/{id}/revoke",
+            get(web::settings::confirm_revoke_token).post(web::settings::revoke_token),
+        )
+        .route(
+            "/settings/authorizations",
+            get(web::settings::authorizations),
+        )
+        .route(
+            "/settings/authorizations/{client_id}/revoke",
+            get(web::settings::confirm_revoke_authorization)
+                .post(web::settings::revoke_authorization),
+        )
+        .route(
+            "/settings/developers",
+            get(web::settings::developers).post(web::settings::create_app),
+        )
+        .route(
+            "/settings/developers/{client_id}",
+            get(web::settings::app).post(web::settings::update_app),
+        )
+        .route(
+            "/settings/developers/{client_id}/secret",
+            post(web::settings::regenerate_secret),
+        )
+        .route(
+            "/settings/developers/{client_id}/delete",
+            get(web::settings::confirm_delete_app).post(web::settings::delete_app),
+        )
+        .route(
+            "/settings/password",
+            get(web::settings::password).post(web::settings::change_password),
+        )
         // API
         .route("/api/client", post(api::client::register))
         // Operations

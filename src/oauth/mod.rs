@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod grant;
+pub mod grants;
 pub mod introspect;
 pub mod personal;
 pub mod pkce;

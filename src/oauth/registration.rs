@@ -384,6 +384,48 @@ pub async fn rotate_secret(db: &Db, clock: &Clock, client_id: &str) -> Result<Se
     Ok(secret)
 }
 
+/// Changes a client's name, website and redirect URIs under the registration
+/// rules; the rest of its registration stays as it was.
+pub async fn update(
+    db: &Db,
+    clock: &Clock,
+    policy: Policy<'_>,
+    client: &crate::store::clients::Client,
+    name: &str,
+    website: Option<&str>,
+    redirect_uris: Vec<String>,
+) -> Result<NewClient, Error> {
+    let meta = ClientMetadata {
+        client_name: Some(name.to_owned()),
+        redirect_uris,
+        scope: Some(client.scopes.to_string()),
+        grant_types: Some(
+            client
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+        ),
+        response_types: Some(client.response_types.clone()),
+        token_endpoint_auth_method: Some(client.auth_method.as_str().to_owned()),
+        client_uri: website.map(str::to_owned),
+        allowed_origins: Vec::new(),
+    };
+    let updated = validate(meta, policy)?;
+    store::clients::update(db, &client.id, &updated, clock.now()).await?;
+    tracing::info!(client.id = %client.id, "updated client {}", client.id);
+    Ok(updated)
+}
+
+/// Deletes a client; its codes, tokens and consents go with it.
+pub async fn delete(db: &Db, client_id: &str) -> Result<bool, Error> {
+    let deleted = store::clients::delete(db, client_id).await?;
+    if deleted {
+        tracing::info!(client.id = %client_id, "deleted client {client_id}");
+    }
+    Ok(deleted)
+}
+
 /// A client name: trimmed, 1 to 200 characters, no control or bidi-override
 /// characters (they can make a consent page lie about who is asking).
 fn check_name(raw: &str) -> Result<String, OAuthError> {

@@ -91,6 +91,22 @@ impl PasswordChecker {
     }
 }
 
+impl PasswordChecker {
+    /// argon2id-hashes a new password, within the same concurrency bound.
+    pub async fn hash(&self, password: &str) -> Result<String, CheckError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CheckError::Interrupted)?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+            .await
+            .map_err(|_| CheckError::Interrupted)?
+            .map_err(|_| CheckError::Interrupted)
+    }
+}
+
 /// Starts a session for `user`: a new random id every time, so a session id
 /// known before sign-in is worthless after it (no fixation).
 pub async fn start(

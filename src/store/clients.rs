@@ -227,3 +227,45 @@ pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
         on_db!(db, pool => sqlx::query_scalar(ORIGIN_KNOWN).bind(origin).fetch_one(pool).await)?;
     Ok(n > 0)
 }
+
+const LIST_OWNED: &str = r"
+select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
+       response_types, owner_id, created_at, updated_at
+from clients where owner_id = $1 order by created_at, id";
+
+/// The clients a portal user registered, oldest first.
+pub async fn list_owned(db: &Db, owner_id: &str) -> Result<Vec<Client>, Error> {
+    let rows: Vec<ClientRow> =
+        on_db!(db, pool => sqlx::query_as(LIST_OWNED).bind(owner_id).fetch_all(pool).await)?;
+    rows.into_iter().map(Client::try_from).collect()
+}
+
+const LIST_UNOWNED: &str = r"
+select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
+       response_types, owner_id, created_at, updated_at
+from clients where owner_id is null order by created_at, id";
+
+/// The clients registered through the API or the CLI, oldest first.
+pub async fn list_unowned(db: &Db) -> Result<Vec<Client>, Error> {
+    let rows: Vec<ClientRow> =
+        on_db!(db, pool => sqlx::query_as(LIST_UNOWNED).fetch_all(pool).await)?;
+    rows.into_iter().map(Client::try_from).collect()
+}
+
+const UPDATE: &str = r"
+update clients set name = $1, website = $2, redirect_uris = $3, updated_at = $4 where id = $5";
+
+/// Changes a client's name, website and redirect URIs; false when it is gone.
+pub async fn update(db: &Db, id: &str, client: &NewClient, now: i64) -> Result<bool, Error> {
+    let redirect_uris = join_list(client.redirect_uris.iter().map(RedirectUri::as_str));
+    let n = on_db!(db, pool => sqlx::query(UPDATE)
+        .bind(&client.name)
+        .bind(client.website.as_deref())
+        .bind(&redirect_uris)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}

@@ -84,3 +84,16 @@ pub async fn consume(tx: &mut Tx, code_hash: &str, now: i64) -> Result<bool, Err
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+const DELETE_UNUSED: &str =
+    "delete from auth_codes where user_id = $1 and client_id = $2 and consumed_at is null";
+
+/// Deletes a user's not-yet-exchanged codes for a client.
+pub async fn delete_unused(tx: &mut Tx, user_id: &str, client_id: &str) -> Result<u64, Error> {
+    Ok(on_tx!(tx, conn => sqlx::query(DELETE_UNUSED)
+        .bind(user_id)
+        .bind(client_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

@@ -88,3 +88,15 @@ pub async fn delete(db: &Db, id_hash: &str) -> Result<(), Error> {
     on_db!(db, pool => sqlx::query(DELETE).bind(id_hash).execute(pool).await.map(drop))?;
     Ok(())
 }
+
+const DELETE_OTHERS: &str = "delete from sessions where user_id = $1 and id_hash <> $2";
+
+/// Ends every session of a user except one.
+pub async fn delete_others(db: &Db, user_id: &str, keep: &str) -> Result<u64, Error> {
+    Ok(on_db!(db, pool => sqlx::query(DELETE_OTHERS)
+        .bind(user_id)
+        .bind(keep)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?)
+}

@@ -259,3 +259,44 @@ pub async fn revoke_personal(db: &Db, public_id: &str, now: i64) -> Result<bool,
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+const REVOKE_USER_CLIENT: &str = r"
+update tokens set revoked_at = $1
+where user_id = $2 and client_id = $3 and revoked_at is null";
+
+/// Revokes every token a client holds for a user.
+pub async fn revoke_for_user_client(
+    tx: &mut Tx,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, Error> {
+    Ok(on_tx!(tx, conn => sqlx::query(REVOKE_USER_CLIENT)
+        .bind(now)
+        .bind(user_id)
+        .bind(client_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?)
+}
+
+const REVOKE_PERSONAL_OF: &str = r"
+update tokens set revoked_at = $1
+where public_id = $2 and user_id = $3 and kind = 'personal' and revoked_at is null";
+
+/// Revokes one of this user's personal tokens; false when none was live.
+pub async fn revoke_personal_of(
+    db: &Db,
+    user_id: &str,
+    public_id: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(REVOKE_PERSONAL_OF)
+        .bind(now)
+        .bind(public_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}

@@ -110,3 +110,23 @@ const COUNT: &str = "select count(*) from users";
 pub async fn count(db: &Db) -> Result<i64, Error> {
     Ok(on_db!(db, pool => sqlx::query_scalar(COUNT).fetch_one(pool).await)?)
 }
+
+const SET_PASSWORD_BY_ID: &str =
+    "update users set password_hash = $1, updated_at = $2 where id = $3";
+
+/// Replaces the password hash of the user with this id.
+pub async fn set_password_by_id(
+    db: &Db,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(SET_PASSWORD_BY_ID)
+        .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}

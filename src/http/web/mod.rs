@@ -18,6 +18,8 @@ use crate::store::sessions::SessionUser;
 pub mod consent;
 pub mod layout;
 pub mod login;
+pub mod settings;
+pub mod signup;
 
 /// Renders a page with a status; a template failure is an internal error.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<Response, HttpError> {
@@ -128,6 +130,24 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// `GET /static/copy.js`: the few lines behind the copy buttons.
+pub async fn copy_script() -> Response {
+    (
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../../static/copy.js"),
+    )
+        .into_response()
+}
+
 /// `GET /static/oauthd.css`: the one stylesheet, compiled into the binary.
 pub async fn stylesheet() -> Response {
     (
@@ -147,6 +167,14 @@ pub async fn stylesheet() -> Response {
 }
 
 #[derive(Template)]
+#[template(path = "landing.html")]
+struct LandingPage<'a> {
+    layout: layout::Layout,
+    issuer: &'a str,
+    signup: bool,
+}
+
+#[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
     layout: layout::Layout,
@@ -156,7 +184,15 @@ struct HomePage<'a> {
 /// `GET /`: who is signed in, or the way to sign in.
 pub async fn home(State(state): State<AppState>, session: Session) -> Result<Response, HttpError> {
     let Some(active) = session.0 else {
-        return Ok(axum::response::Redirect::to("/login").into_response());
+        // Also the metadata's service_documentation: what a developer needs.
+        return render(
+            StatusCode::OK,
+            &LandingPage {
+                layout: layout::Layout::anonymous(&state.config),
+                issuer: state.config.issuer(),
+                signup: state.config.accounts.signup,
+            },
+        );
     };
     render(
         StatusCode::OK,
