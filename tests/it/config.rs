@@ -165,4 +165,14 @@ fn serve_creates_its_sqlite_file_answers_and_stops_on_sigterm() {
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("first run: created the user \"admin\" with the password"),
+        "an empty database gets an admin whose password is printed once:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("/settings/password"),
+        "and where to change it"
+    );
 }

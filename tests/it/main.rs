@@ -18,4 +18,5 @@ mod logs;
 mod ops;
 mod refresh;
 mod registration;
+mod settings;
 mod token;
