@@ -109,6 +109,39 @@ pub struct Config {
     pub ui: UiConfig,
     /// Who can get an account.
     pub accounts: AccountsConfig,
+    /// Abuse limits.
+    pub limits: LimitsConfig,
+}
+
+/// A rate: at most `requests` per `per`, refilled evenly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed per period (also the burst).
+    pub requests: u32,
+    /// The period.
+    pub per: Duration,
+}
+
+/// Per-client-address rate limits and failure throttles.
+#[derive(Clone, Debug)]
+pub struct LimitsConfig {
+    /// `POST /login` and `POST /signup`; `None` is off.
+    pub login: Option<Rate>,
+    /// The token endpoint and its aliases.
+    pub token: Option<Rate>,
+    /// `POST /oauth/introspect`.
+    pub introspect: Option<Rate>,
+    /// `POST /oauth/revoke`.
+    pub revoke: Option<Rate>,
+    /// `POST /api/client`.
+    pub register: Option<Rate>,
+    /// Failed sign-ins per user name and address before each further try
+    /// must wait (doubling, capped by `max_lockout`); 0 turns this off.
+    pub free_failed_logins: u32,
+    /// Failed client authentications per client and address before the same.
+    pub free_failed_client_auths: u32,
+    /// The longest wait a failure throttle imposes.
+    pub max_lockout: Duration,
 }
 
 /// Branding on every page.
@@ -304,6 +337,7 @@ struct RawConfig {
     janitor: RawJanitor,
     ui: RawUi,
     accounts: RawAccounts,
+    limits: RawLimits,
 }
 
 impl Default for RawConfig {
@@ -325,6 +359,7 @@ impl Default for RawConfig {
             janitor: RawJanitor::default(),
             ui: RawUi::default(),
             accounts: RawAccounts::default(),
+            limits: RawLimits::default(),
         }
     }
 }
@@ -557,6 +592,36 @@ impl Default for RawAccounts {
         Self {
             signup: false,
             create_admin_on_first_run: true,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    enabled: bool,
+    login_per_minute: u32,
+    token_per_minute: u32,
+    introspect_per_minute: u32,
+    revoke_per_minute: u32,
+    register_per_minute: u32,
+    free_failed_logins: u32,
+    free_failed_client_auths: u32,
+    max_lockout_secs: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_per_minute: 30,
+            token_per_minute: 1200,
+            introspect_per_minute: 6000,
+            revoke_per_minute: 600,
+            register_per_minute: 10,
+            free_failed_logins: 5,
+            free_failed_client_auths: 10,
+            max_lockout_secs: 900,
         }
     }
 }
@@ -839,6 +904,28 @@ impl RawConfig {
             },
         };
         positive("janitor.batch_size", u64::from(self.janitor.batch_size))?;
+        let l = &self.limits;
+        let rate = |per_minute: u32| {
+            (l.enabled && per_minute > 0).then_some(Rate {
+                requests: per_minute,
+                per: Duration::from_secs(60),
+            })
+        };
+        let limits = LimitsConfig {
+            login: rate(l.login_per_minute),
+            token: rate(l.token_per_minute),
+            introspect: rate(l.introspect_per_minute),
+            revoke: rate(l.revoke_per_minute),
+            register: rate(l.register_per_minute),
+            free_failed_logins: if l.enabled { l.free_failed_logins } else { 0 },
+            free_failed_client_auths: if l.enabled {
+                l.free_failed_client_auths
+            } else {
+                0
+            },
+            max_lockout: Duration::from_secs(l.max_lockout_secs),
+        };
+        positive("limits.max_lockout_secs", l.max_lockout_secs)?;
         // 0 means one per CPU: argon2id is CPU-bound, more only queue in memory.
         let max_checks = match self.sessions.max_concurrent_password_checks {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -889,6 +976,7 @@ impl RawConfig {
             },
             resource: ResourceConfig { account_scope },
             introspection: IntrospectionConfig { bearer_scope },
+            limits,
             ui: UiConfig {
                 product_name,
                 logo_url,

@@ -70,6 +70,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ))
     });
     let state = AppState::new(config, db.clone(), Clock::system());
+    let shrinker = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.limits.shrink();
+            }
+        })
+    };
     let app = build_app(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(grace))
@@ -78,6 +88,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(j) = janitor {
         j.abort();
     }
+    shrinker.abort();
     db.close().await;
     tracing::info!("oauthd stopped");
     result

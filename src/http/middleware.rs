@@ -46,6 +46,7 @@ pub fn request_span(request: &Request) -> Span {
         http.method = %request.method(),
         http.route = route,
         request.id = request_id,
+        client.ip = tracing::field::Empty,
     )
 }
 

@@ -21,6 +21,7 @@ use tracing::Level;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod middleware;
 pub mod oauth;
 pub mod ops;
@@ -136,6 +137,10 @@ pub fn build_app(state: AppState) -> Router {
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
         .merge(cors_routes)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
         .with_state(state.clone());
@@ -150,6 +155,10 @@ pub fn build_app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::client_ip,
+        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state,

@@ -7,7 +7,9 @@ use axum::extract::FromRef;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http::limits::RateLimits;
 use crate::oauth::session::PasswordChecker;
+use crate::oauth::throttle::FailureThrottle;
 use crate::store::Db;
 
 /// Config, database and clock, behind one `Arc`: cloning is cheap.
@@ -25,17 +27,31 @@ pub struct Inner {
     pub clock: Clock,
     /// Bounded argon2 verification for sign-in.
     pub passwords: PasswordChecker,
+    /// Per-address rate limits.
+    pub limits: RateLimits,
+    /// Failed sign-ins per user name and address.
+    pub login_failures: FailureThrottle,
+    /// Failed client authentications per client id and address.
+    pub client_failures: FailureThrottle,
 }
 
 impl AppState {
     /// Bundles the parts the server needs.
     pub fn new(config: Config, db: Db, clock: Clock) -> Self {
         let passwords = PasswordChecker::new(config.sessions.max_concurrent_password_checks);
+        let limits = RateLimits::new(&config.limits);
+        let max_lockout = i64::try_from(config.limits.max_lockout.as_secs()).unwrap_or(i64::MAX);
+        let login_failures = FailureThrottle::new(config.limits.free_failed_logins, max_lockout);
+        let client_failures =
+            FailureThrottle::new(config.limits.free_failed_client_auths, max_lockout);
         Self(Arc::new(Inner {
             config,
             db,
             clock,
             passwords,
+            limits,
+            login_failures,
+            client_failures,
         }))
     }
 }

@@ -40,6 +40,13 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// The client id the caller claims.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { id, .. } | Self::Post { id, .. } | Self::IdOnly { id } => id,
+        }
+    }
+
     /// True when the client used HTTP Basic (the 401 then carries a challenge).
     pub fn is_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     ServerError,
     /// The server is overloaded or its storage is unreachable; try again later.
     TemporarilyUnavailable,
+    /// Too many requests from this client; wait before trying again
+    /// (RFC 8628 §3.5, registered in the OAuth error registry).
+    SlowDown,
 }
 
 impl ErrorCode {
@@ -54,6 +57,7 @@ impl ErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::SlowDown => "slow_down",
         }
     }
 }

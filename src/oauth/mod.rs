@@ -18,6 +18,7 @@ pub mod registration;
 pub mod revoke;
 pub mod scope;
 pub mod session;
+pub mod throttle;
 pub mod token;
 
 pub use error::{Error, ErrorCode, OAuthError};

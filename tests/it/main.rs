@@ -13,6 +13,7 @@ mod authorize;
 mod cli;
 mod config;
 mod lifecycle;
+mod limits;
 mod login;
 mod logs;
 mod ops;

@@ -1,5 +1,6 @@
 //! `POST /oauth/introspect` (RFC 7662): for resource servers.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,10 +10,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{Failure, authenticate_client, read_form, refusal};
+use super::{Failure, authenticate_client, read_form};
 use crate::config::ResponseFormat;
-use crate::http::error::{HttpError, json_error, no_store};
+use crate::http::error::{json_error, no_store};
 use crate::http::extract::{BearerHeader, bearer_header};
+use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::oauth::client_auth;
 use crate::oauth::introspect::{self, Active};
@@ -47,6 +49,7 @@ struct Details<'a> {
 /// a bearer token that holds the configured introspection scope.
 pub async fn introspect(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
@@ -60,7 +63,7 @@ pub async fn introspect(
         let token =
             single("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         single("token_type_hint")?;
-        if let Some(refused) = authorize_caller(&state, &headers, &form).await? {
+        if let Some(refused) = authorize_caller(&state, ip, &headers, &form).await? {
             return Ok(Err(refused));
         }
         Ok::<_, Failure>(Ok(introspect::lookup(&state.db, &state.clock, token)
@@ -71,14 +74,14 @@ pub async fn introspect(
     match result {
         Ok(Ok(found)) => answer(&state, found.as_ref()),
         Ok(Err(refused)) => refused,
-        Err(Failure::Refused { error, basic }) => refusal(&error, basic, ResponseFormat::Json),
-        Err(Failure::Store(e)) => HttpError::Store(e).into_response(),
+        Err(failure) => failure.into_response(uri.path(), ResponseFormat::Json),
     }
 }
 
 /// `None` when the caller may introspect, else the refusal to send.
 async fn authorize_caller(
     state: &AppState,
+    ip: std::net::IpAddr,
     headers: &HeaderMap,
     form: &crate::http::extract::FormParams,
 ) -> Result<Option<Response>, Failure> {
@@ -111,7 +114,7 @@ async fn authorize_caller(
             )),
         });
     }
-    let client = authenticate_client(state, headers, form).await?;
+    let client = authenticate_client(state, ip, headers, form).await?;
     // Only clients that can keep a secret may ask about tokens.
     if client.is_public() {
         return Err(Failure::Refused {

@@ -8,6 +8,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use std::net::IpAddr;
+
 use axum::response::Response;
 use serde::Serialize;
 
@@ -28,8 +30,23 @@ pub mod token;
 pub(crate) enum Failure {
     /// An RFC refusal; `basic` when the client used HTTP Basic.
     Refused { error: OAuthError, basic: bool },
+    /// Too many failed authentications from this address: wait this long.
+    Throttled(u64),
     /// Storage failed (503 or 500).
     Store(store::Error),
+}
+
+impl Failure {
+    /// The response for this failure, errors in `format`.
+    pub(crate) fn into_response(self, path: &str, format: ResponseFormat) -> Response {
+        match self {
+            Self::Refused { error, basic } => refusal(&error, basic, format),
+            Self::Throttled(wait) => crate::http::limits::too_many(path, wait),
+            Self::Store(e) => {
+                axum::response::IntoResponse::into_response(crate::http::error::HttpError::Store(e))
+            }
+        }
+    }
 }
 
 impl From<OAuthError> for Failure {
@@ -81,8 +98,13 @@ pub(crate) fn read_form(
 }
 
 /// Authenticates the calling client (Basic, post, or id alone for public clients).
+///
+/// Repeated wrong secrets for one client id from one address make further
+/// attempts from that address wait (429), without touching the client's
+/// traffic from anywhere else.
 pub(crate) async fn authenticate_client(
     state: &AppState,
+    ip: IpAddr,
     headers: &HeaderMap,
     form: &FormParams,
 ) -> Result<Client, Failure> {
@@ -91,9 +113,20 @@ pub(crate) async fn authenticate_client(
         basic: e.basic,
     })?;
     let basic = credentials.is_basic();
+    let id = credentials.client_id().to_owned();
+    let now = state.clock.now();
+    if let Some(wait) = state.client_failures.check(&id, ip, now) {
+        return Err(Failure::Throttled(wait));
+    }
     match client_auth::authenticate(&state.db, &credentials).await {
-        Ok(c) => Ok(c),
-        Err(AuthError::Refused(error)) => Err(Failure::Refused { error, basic }),
+        Ok(c) => {
+            state.client_failures.succeeded(&id, ip);
+            Ok(c)
+        }
+        Err(AuthError::Refused(error)) => {
+            state.client_failures.failed(&id, ip, now);
+            Err(Failure::Refused { error, basic })
+        }
         Err(AuthError::Store(e)) => Err(Failure::Store(e)),
     }
 }

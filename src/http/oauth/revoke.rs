@@ -1,14 +1,16 @@
 //! `POST /oauth/revoke` (RFC 7009).
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::{Failure, authenticate_client, read_form, refusal};
+use super::{Failure, authenticate_client, read_form};
 use crate::config::ResponseFormat;
-use crate::http::error::{HttpError, no_store};
+use crate::http::error::no_store;
+use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::oauth::{OAuthError, revoke};
 
@@ -17,6 +19,7 @@ use crate::oauth::{OAuthError, revoke};
 /// then assume the token still lives).
 pub async fn revoke(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
@@ -32,7 +35,7 @@ pub async fn revoke(
         // token_type_hint is optional and only a hint (§2.1): the lookup finds
         // any kind, so its value changes nothing.
         single("token_type_hint")?;
-        let client = authenticate_client(&state, &headers, &form).await?;
+        let client = authenticate_client(&state, ip, &headers, &form).await?;
         revoke::revoke(&state.db, &state.clock, &client, token).await?;
         Ok::<_, Failure>(())
     }
@@ -43,7 +46,6 @@ pub async fn revoke(
             no_store(&mut response);
             response
         }
-        Err(Failure::Refused { error, basic }) => refusal(&error, basic, ResponseFormat::Json),
-        Err(Failure::Store(e)) => HttpError::Store(e).into_response(),
+        Err(failure) => failure.into_response(uri.path(), ResponseFormat::Json),
     }
 }

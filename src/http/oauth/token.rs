@@ -1,6 +1,7 @@
 //! `POST /oauth/token`: parse, authenticate the client, run the grant, answer
 //! in the negotiated format (JSON by default, form-encoded on request).
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -9,9 +10,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{Failure, authenticate_client, read_form, refusal};
+use super::{Failure, authenticate_client, read_form};
 use crate::config::ResponseFormat;
 use crate::http::error::{HttpError, no_store};
+use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::oauth::grant::authorization_code::{self, CodeRequest};
 use crate::oauth::grant::client_credentials;
@@ -22,20 +24,21 @@ use crate::oauth::{ErrorCode, OAuthError};
 /// The token endpoint.
 pub async fn token(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let format = negotiate(&headers, state.config.tokens.response_format);
-    match grant(&state, &headers, &uri, body).await {
+    match grant(&state, ip, &headers, &uri, body).await {
         Ok(issued) => success(&issued, format),
-        Err(Failure::Refused { error, basic }) => refusal(&error, basic, format),
-        Err(Failure::Store(e)) => HttpError::Store(e).into_response(),
+        Err(failure) => failure.into_response(uri.path(), format),
     }
 }
 
 async fn grant(
     state: &AppState,
+    ip: std::net::IpAddr,
     headers: &HeaderMap,
     uri: &Uri,
     body: Result<Bytes, BytesRejection>,
@@ -57,7 +60,7 @@ async fn grant(
         )
         .into());
     }
-    let client = authenticate_client(state, headers, &form).await?;
+    let client = authenticate_client(state, ip, headers, &form).await?;
     let (db, clock, config) = (&state.db, &state.clock, &state.config);
     let issued = match grant_type {
         "authorization_code" => {

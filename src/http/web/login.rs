@@ -6,6 +6,7 @@
 //! is worthless (no fixation). Every failure shows the same message.
 
 use askama::Template;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -19,6 +20,7 @@ use super::{
 use crate::crypto::{Secret, SecretKind, constant_time_eq};
 use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, cookie, media_type};
+use crate::http::limits::{ClientIp, too_many};
 use crate::http::state::AppState;
 use crate::oauth::session;
 
@@ -95,6 +97,7 @@ pub async fn show(
 /// `POST /login`.
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     session: Session,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -126,6 +129,13 @@ pub async fn submit(
     }
     let username = field("username")?.unwrap_or("");
     let password = field("password")?.unwrap_or("");
+    // Checked before the password, for every name, existing or not: the
+    // right password inside the wait is refused too, so the wait is no oracle.
+    let now = state.clock.now();
+    if let Some(wait) = state.login_failures.check(username, ip, now) {
+        tracing::info!(client.ip = %ip, "sign-in throttled");
+        return Ok(too_many("/login", wait));
+    }
     let user = state
         .passwords
         .verify(&state.db, username, password)
@@ -135,7 +145,8 @@ pub async fn submit(
             session::CheckError::Interrupted => HttpError::Internal(e.to_string()),
         })?;
     let Some(user) = user else {
-        tracing::info!("sign-in failed");
+        state.login_failures.failed(username, ip, now);
+        tracing::info!(client.ip = %ip, "sign-in failed");
         let shown_name: String = username.chars().take(64).collect();
         return login_form(
             &state,
@@ -145,6 +156,7 @@ pub async fn submit(
             Some(FAILED),
         );
     };
+    state.login_failures.succeeded(username, ip);
     if let Some(old) = &session.0 {
         session::end(&state.db, &old.info.id_hash).await?;
     }

@@ -1,0 +1,267 @@
+//! Abuse limits: per-address rate limits, failure throttles for sign-in and
+//! client authentication, forwarded addresses from trusted proxies only, and
+//! the URL length cap.
+
+use std::time::Duration;
+
+use oauthd::config::{Config, Rate};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::support::flow::{self, PASSWORD};
+use crate::support::{Backend, TestApp};
+
+both_backends!(
+    rate_limits_answer_429_with_retry_after_and_then_release,
+    forwarded_addresses_count_only_from_trusted_proxies,
+    failed_sign_ins_slow_down_one_name_from_one_address_only,
+    failed_client_authentications_slow_down_that_client_from_that_address,
+    over_long_urls_get_414,
+);
+
+fn rate(requests: u32, per: Duration) -> Option<Rate> {
+    Some(Rate { requests, per })
+}
+
+async fn cc(app: &TestApp, xff: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth("nobody", Some("ocs_nope"))
+        .form(&[("grant_type", "client_credentials")]);
+    if let Some(x) = xff {
+        request = request.header("x-forwarded-for", x);
+    }
+    request.send().await.unwrap()
+}
+
+async fn rate_limits_answer_429_with_retry_after_and_then_release(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.token = rate(3, Duration::from_secs(1));
+        c.limits.register = rate(2, Duration::from_secs(60));
+        c.limits.login = rate(2, Duration::from_secs(60));
+    })
+    .await;
+    for i in 0..3 {
+        assert_eq!(
+            cc(&app, None).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "request {i}"
+        );
+    }
+    let limited = cc(&app, None).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = flow::header(&limited, "retry-after")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    assert_eq!(
+        flow::header(&limited, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+    // The limit releases as the bucket refills (3 per second).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        cc(&app, None).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "released"
+    );
+
+    for _ in 0..2 {
+        let r = app
+            .http
+            .post(app.url("/api/client"))
+            .form(&[("client_name", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = app
+        .http
+        .post(app.url("/api/client"))
+        .form(&[("client_name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        app.count("clients").await,
+        2,
+        "the limited registration stored nothing"
+    );
+
+    let browser = app.browser();
+    for _ in 0..2 {
+        browser
+            .post_login(&[("username", "a"), ("password", "b"), ("csrf", "c")])
+            .await;
+    }
+    let page = browser
+        .post_login(&[("username", "a"), ("password", "b"), ("csrf", "c")])
+        .await;
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        flow::header(&page, "content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    // GET /login is never limited: it only shows the form.
+    assert_eq!(browser.get("/login").await.status(), StatusCode::OK);
+}
+
+async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
+    let trusted = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.token = rate(2, Duration::from_secs(60));
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        cc(&trusted, Some("203.0.113.1")).await;
+    }
+    assert_eq!(
+        cc(&trusted, Some("203.0.113.1")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        cc(&trusted, Some("203.0.113.2")).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "behind a trusted proxy, another client address has its own budget"
+    );
+    assert_eq!(
+        cc(&trusted, Some("6.6.6.6, 203.0.113.1")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right-most untrusted hop counts, not what the client prepends"
+    );
+
+    let untrusted = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.token = rate(2, Duration::from_secs(60));
+    })
+    .await;
+    for i in 0..2 {
+        cc(&untrusted, Some(&format!("198.51.100.{i}"))).await;
+    }
+    assert_eq!(
+        cc(&untrusted, Some("198.51.100.99")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rotating X-Forwarded-For from an untrusted peer changes nothing"
+    );
+}
+
+async fn failed_sign_ins_slow_down_one_name_from_one_address_only(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.free_failed_logins = 3;
+        c.limits.max_lockout = Duration::from_secs(60);
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    flow::create_user(&app, "alice").await;
+    flow::create_user(&app, "bob").await;
+    let attempt = |name: &'static str, password: &'static str, from: &'static str| {
+        let browser = app.new_browser();
+        async move {
+            let (csrf, _) = browser.login_page(None).await;
+            browser
+                .http
+                .post(browser.url("/login"))
+                .header("x-forwarded-for", from)
+                .form(&[
+                    ("username", name),
+                    ("password", password),
+                    ("csrf", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for name in ["alice", "nobody"] {
+        for i in 0..4 {
+            assert_eq!(
+                attempt(name, "wrong password", "203.0.113.5").await,
+                StatusCode::UNAUTHORIZED,
+                "{name}: failure {i}"
+            );
+        }
+        assert_eq!(
+            attempt(name, PASSWORD, "203.0.113.5").await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{name}: after the free failures even the right password waits (no oracle; \
+             unknown names behave the same)"
+        );
+    }
+    assert_eq!(
+        attempt("bob", PASSWORD, "203.0.113.5").await,
+        StatusCode::SEE_OTHER,
+        "other names are unaffected"
+    );
+    assert_eq!(
+        attempt("alice", PASSWORD, "198.51.100.7").await,
+        StatusCode::SEE_OTHER,
+        "the real user elsewhere is not locked out"
+    );
+    app.clock.advance(2);
+    assert_eq!(
+        attempt("alice", PASSWORD, "203.0.113.5").await,
+        StatusCode::SEE_OTHER,
+        "the wait ends"
+    );
+}
+
+async fn failed_client_authentications_slow_down_that_client_from_that_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.free_failed_client_auths = 2;
+        c.limits.max_lockout = Duration::from_secs(60);
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let client = flow::register_json(
+        &app,
+        &serde_json::json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let try_secret = |secret: String, from: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/oauth/token"))
+            .basic_auth(client.id.clone(), Some(secret))
+            .header("x-forwarded-for", from)
+            .form(&[("grant_type", "client_credentials")]);
+        async move { request.send().await.unwrap().status() }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            try_secret("ocs_wrong".into(), "203.0.113.9").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        try_secret(client.secret().to_owned(), "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "that address waits, even with the right secret"
+    );
+    assert_eq!(
+        try_secret(client.secret().to_owned(), "198.51.100.1").await,
+        StatusCode::OK,
+        "the client's own traffic from elsewhere is untouched"
+    );
+    app.clock.advance(2);
+    assert_eq!(
+        try_secret(client.secret().to_owned(), "203.0.113.9").await,
+        StatusCode::OK
+    );
+}
+
+async fn over_long_urls_get_414(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let long = format!("/oauth/authorize?state={}", "a".repeat(16 * 1024));
+    let response = app.http.get(app.url(&long)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+    assert!(flow::header(&response, "location").is_none());
+}
