@@ -107,20 +107,25 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-/// A random identifier (not a secret): 128 bits in base64url, 22 characters.
+/// A random identifier (not a secret): 128 bits as 32 lower-case hex digits.
+/// Hex, not base64url: an id starting with `-` would read as a flag on the
+/// command line.
 pub fn random_id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+    hex(&random_bytes::<16>())
 }
 
-/// Lower-case hex SHA-256 of `value`.
-pub fn sha256_hex(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     out
+}
+
+/// Lower-case hex SHA-256 of `value`.
+pub fn sha256_hex(value: &str) -> String {
+    hex(&Sha256::digest(value.as_bytes()))
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -6,6 +6,8 @@
 
 /// Command-line operations shared by `main.rs`: users and clients from the shell.
 pub mod admin;
+/// The audit trail: security events as tracing events and stored rows.
+pub mod audit;
 /// The one wall-clock read; settable in tests.
 pub mod clock;
 /// Typed configuration: defaults, then the file, then the environment.

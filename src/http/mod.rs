@@ -118,6 +118,7 @@ pub fn build_app(state: AppState) -> Router {
             "/settings/developers/{client_id}/delete",
             get(web::settings::confirm_delete_app).post(web::settings::delete_app),
         )
+        .route("/settings/activity", get(web::settings::activity))
         .route(
             "/settings/password",
             get(web::settings::password).post(web::settings::change_password),

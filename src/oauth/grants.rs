@@ -1,6 +1,7 @@
 //! What a user has granted, and taking it back.
 
 use super::error::Error;
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::store::{self, Db};
 
@@ -20,5 +21,11 @@ pub async fn revoke_authorization(
     store::codes::delete_unused(&mut tx, user_id, client_id).await?;
     tx.commit().await?;
     tracing::info!(user.id = %user_id, client.id = %client_id, tokens.revoked = tokens, "user revoked an application");
+    Event::new(Kind::TokenRevoked)
+        .user(user_id)
+        .client(client_id)
+        .detail("authorization revoked by the user")
+        .record(db, clock)
+        .await;
     Ok(had_consent || tokens > 0)
 }

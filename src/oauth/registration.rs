@@ -10,6 +10,7 @@ use url::Url;
 use super::error::{Error, ErrorCode, OAuthError};
 use super::redirect_uri::{self, ClientType, RedirectUri};
 use super::scope::Scopes;
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::{Config, ScopeConfig};
 use crate::crypto::{self, Secret, SecretKind};
@@ -362,6 +363,12 @@ pub async fn register(
     )
     .await?;
     tracing::info!(client.id = %client_id, client.public = client.is_public(), "registered client {client_id}");
+    Event::new(Kind::ClientRegistered)
+        .maybe_user(owner_id)
+        .client(&client_id)
+        .detail(client.name.clone())
+        .record(db, clock)
+        .await;
     Ok(Registered {
         client_id,
         secret,
@@ -381,6 +388,10 @@ pub async fn rotate_secret(db: &Db, clock: &Clock, client_id: &str) -> Result<Se
         .into());
     }
     tracing::info!(client.id = %client_id, "rotated the secret of client {client_id}");
+    Event::new(Kind::SecretRotated)
+        .client(client_id)
+        .record(db, clock)
+        .await;
     Ok(secret)
 }
 

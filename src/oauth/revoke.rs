@@ -1,6 +1,7 @@
 //! Token revocation (RFC 7009).
 
 use super::error::{Error, ErrorCode, OAuthError};
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::crypto::sha256_hex;
 use crate::store::clients::Client;
@@ -33,5 +34,14 @@ pub async fn revoke(db: &Db, clock: &Clock, client: &Client, token: &str) -> Res
         }
     }
     tracing::info!(client.id = %client.id, token.kind = found.kind.as_str(), "revoked a token");
+    Event::new(Kind::TokenRevoked)
+        .maybe_user(found.user_id.as_deref())
+        .client(&client.id)
+        .detail(format!(
+            "{} token revoked by the client",
+            found.kind.as_str()
+        ))
+        .record(db, clock)
+        .await;
     Ok(())
 }

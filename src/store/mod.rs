@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 
 use crate::config::DatabaseConfig;
 
+pub mod audit;
 pub mod auth_requests;
 pub mod clients;
 pub mod codes;

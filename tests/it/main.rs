@@ -9,6 +9,7 @@
 mod support;
 
 mod account;
+mod audit;
 mod authorize;
 mod cli;
 mod config;

@@ -8,6 +8,7 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use crate::audit::{Event, Kind};
 use crate::crypto::{Secret, SecretKind, sha256_hex};
 use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, media_type};
@@ -316,6 +317,11 @@ async fn decided(
     let user_id = &active.info.user.id;
     if !approve {
         tracing::info!(client.id = %client.id, user.id = %user_id, "user denied the authorization request");
+        Event::new(Kind::ConsentDenied)
+            .user(user_id)
+            .client(&client.id)
+            .record(&state.db, &state.clock)
+            .await;
         let target = match &request.redirect_uri {
             Some(uri) => Target::Redirect(uri.clone()),
             None => Target::OutOfBand,
@@ -330,6 +336,12 @@ async fn decided(
         );
     }
     let code = authorize::approve(&state.db, &state.clock, &state.config, request, user_id).await?;
+    Event::new(Kind::ConsentGranted)
+        .user(user_id)
+        .client(&client.id)
+        .detail(&request.scope)
+        .record(&state.db, &state.clock)
+        .await;
     tracing::info!(client.id = %client.id, user.id = %user_id, scope = %request.scope, "user approved the authorization request");
     deliver_to(state, active, client, request, &code, StatusCode::SEE_OTHER)
 }

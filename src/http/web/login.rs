@@ -17,6 +17,7 @@ use super::{
     ActiveSession, Session, add_cookie, clear_cookie, login_csrf_cookie, page_error, render,
     session_cookie, set_cookie,
 };
+use crate::audit::{Event, Kind};
 use crate::crypto::{Secret, SecretKind, constant_time_eq};
 use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, cookie, media_type};
@@ -147,6 +148,18 @@ pub async fn submit(
     let Some(user) = user else {
         state.login_failures.failed(username, ip, now);
         tracing::info!(client.ip = %ip, "sign-in failed");
+        // The audit row goes to the named user, if there is one; the response
+        // is the same either way.
+        let named = match crate::oauth::account::Username::parse(username) {
+            Ok(n) => crate::store::users::find_by_username(&state.db, n.as_str()).await?,
+            Err(_) => None,
+        };
+        Event::new(Kind::SigninFailed)
+            .maybe_user(named.as_ref().map(|u| u.id.as_str()))
+            .ip(ip)
+            .detail(username)
+            .record(&state.db, &state.clock)
+            .await;
         let shown_name: String = username.chars().take(64).collect();
         return login_form(
             &state,
@@ -157,6 +170,11 @@ pub async fn submit(
         );
     };
     state.login_failures.succeeded(username, ip);
+    Event::new(Kind::SigninSucceeded)
+        .user(&user.id)
+        .ip(ip)
+        .record(&state.db, &state.clock)
+        .await;
     if let Some(old) = &session.0 {
         session::end(&state.db, &old.info.id_hash).await?;
     }

@@ -848,3 +848,66 @@ pub async fn change_password(
         Err(AccountError::Failed(e)) => Err(e.into()),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Activity (the audit trail)
+
+struct ActivityLine {
+    kind: String,
+    what: &'static str,
+    when: String,
+    client: String,
+    ip: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings_activity.html")]
+struct ActivityPage {
+    layout: Layout,
+    events: Vec<ActivityLine>,
+}
+
+fn describe(kind: &str) -> &'static str {
+    match kind {
+        "signin_succeeded" => "Signed in",
+        "signin_failed" => "Failed sign-in",
+        "consent_granted" => "Approved an application",
+        "consent_denied" => "Denied an application",
+        "token_issued" => "Token issued",
+        "token_refreshed" => "Token refreshed",
+        "token_revoked" => "Token revoked",
+        "code_replayed" => "Authorization code replayed (tokens revoked)",
+        "refresh_reused" => "Refresh token reused (tokens revoked)",
+        "client_registered" => "Application registered",
+        "secret_rotated" => "Application secret replaced",
+        _ => "Event",
+    }
+}
+
+/// `GET /settings/activity`: the user's last 100 audit events.
+pub async fn activity(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, HttpError> {
+    let active = require(session, "/settings/activity")?;
+    let events = store::audit::list_for_user(&state.db, &active.info.user.id, 100)
+        .await?
+        .into_iter()
+        .map(|e| ActivityLine {
+            what: describe(&e.kind),
+            kind: e.kind,
+            when: when(e.at),
+            client: e.client_id.unwrap_or_default(),
+            ip: e.ip.unwrap_or_default(),
+            detail: e.detail.unwrap_or_default(),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &ActivityPage {
+            layout: Layout::signed_in(&state.config, &active),
+            events,
+        },
+    )
+}

@@ -1,5 +1,6 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
 
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{SecretKind, sha256_hex};
@@ -85,6 +86,7 @@ pub async fn exchange(
 
     // A used code stays recognisable as used, expired or not.
     if code.consumed_at.is_some() {
+        audit_replay(db, clock, &code).await;
         return Err(replayed(db, clock, &code.grant_id).await);
     }
     let now = clock.now();
@@ -96,6 +98,7 @@ pub async fn exchange(
     let mut tx = db.begin().await?;
     if !store::codes::consume(&mut tx, &code_hash, now).await? {
         drop(tx);
+        audit_replay(db, clock, &code).await;
         return Err(replayed(db, clock, &code.grant_id).await);
     }
     let issued = token::issue(
@@ -117,6 +120,12 @@ pub async fn exchange(
     .await?;
     tx.commit().await?;
     tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
+    Event::new(Kind::TokenIssued)
+        .user(&code.user_id)
+        .client(&client.id)
+        .detail(code.scope.as_str())
+        .record(db, clock)
+        .await;
     Ok(issued)
 }
 
@@ -141,6 +150,14 @@ fn check_pkce(code: &store::codes::AuthCode, verifier: Option<&str>) -> Result<(
             "code_verifier does not match the code_challenge",
         )),
     }
+}
+
+async fn audit_replay(db: &Db, clock: &Clock, code: &store::codes::AuthCode) {
+    Event::new(Kind::CodeReplayed)
+        .user(&code.user_id)
+        .client(&code.client_id)
+        .record(db, clock)
+        .await;
 }
 
 /// A valid request for a used code: revoke what the code issued.

@@ -1,6 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client
 //! acting for itself. No user, no refresh token (§4.4.3).
 
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
@@ -56,5 +57,10 @@ pub async fn issue(
     .await?;
     tx.commit().await?;
     tracing::info!(client.id = %client.id, "issued a client_credentials token");
+    Event::new(Kind::TokenIssued)
+        .client(&client.id)
+        .detail(scope.to_string())
+        .record(db, clock)
+        .await;
     Ok(issued)
 }

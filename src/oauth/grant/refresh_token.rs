@@ -8,6 +8,7 @@
 //! count as reuse. `tokens.refresh_grace_secs` lets a client that lost a
 //! response present the just-retired token again for a few seconds.
 
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{SecretKind, sha256_hex};
@@ -117,6 +118,11 @@ pub async fn exchange(
     .await?;
     tx.commit().await?;
     tracing::info!(client.id = %client.id, in_grace, "refreshed tokens");
+    Event::new(Kind::TokenRefreshed)
+        .maybe_user(found.user_id.as_deref())
+        .client(&client.id)
+        .record(db, clock)
+        .await;
     Ok(issued)
 }
 
@@ -125,6 +131,10 @@ async fn reused(db: &Db, clock: &Clock, grant_id: Option<&str>, client_id: &str)
     let Some(grant_id) = grant_id else {
         return invalid_grant();
     };
+    Event::new(Kind::RefreshReused)
+        .client(client_id)
+        .record(db, clock)
+        .await;
     match store::tokens::revoke_grant(db, grant_id, clock.now()).await {
         Ok(n) => {
             tracing::warn!(client.id = %client_id, grant.id = %grant_id, tokens.revoked = n, "refresh token reused; revoked its family");
