@@ -310,6 +310,9 @@ impl fmt::Debug for RegistrationConfig {
 pub struct HttpConfig {
     /// Whole-request deadline; a request still running after it gets 408.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers (slowloris);
+    /// the connection is closed after it.
+    pub header_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
@@ -470,6 +473,7 @@ impl Default for RawRegistration {
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     request_timeout_secs: u64,
+    header_read_timeout_secs: u64,
     shutdown_grace_secs: u64,
 }
 
@@ -477,6 +481,7 @@ impl Default for RawHttp {
     fn default() -> Self {
         Self {
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
             shutdown_grace_secs: 30,
         }
     }
@@ -851,6 +856,10 @@ impl RawConfig {
             }
         }
         positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
+        positive(
+            "http.header_read_timeout_secs",
+            self.http.header_read_timeout_secs,
+        )?;
         positive("http.shutdown_grace_secs", self.http.shutdown_grace_secs)?;
         positive(
             "sessions.idle_timeout_secs",
@@ -963,6 +972,7 @@ impl RawConfig {
             },
             http: HttpConfig {
                 request_timeout: Duration::from_secs(self.http.request_timeout_secs),
+                header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
                 shutdown_grace: Duration::from_secs(self.http.shutdown_grace_secs),
             },
             sessions: SessionConfig {

@@ -27,9 +27,6 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// The server failed while running.
-    #[error("server error")]
-    Io(#[source] std::io::Error),
 }
 
 /// Opens the database, applies migrations, and serves until a shutdown signal;
@@ -80,18 +77,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             }
         })
     };
-    let app = build_app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(grace))
-        .await
-        .map_err(ServeError::Io);
+    let http = state.config.http.clone();
+    crate::http::listener::serve(listener, build_app(state), &http, shutdown_signal(grace)).await;
     if let Some(j) = janitor {
         j.abort();
     }
     shrinker.abort();
     db.close().await;
     tracing::info!("oauthd stopped");
-    result
+    Ok(())
 }
 
 fn is_loopback_url(url: &url::Url) -> bool {

@@ -8,7 +8,9 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 
 use base64::Engine;
@@ -21,6 +23,11 @@ use crate::oauth::{ErrorCode, OAuthError};
 
 /// Most parameters one form may carry.
 pub const MAX_PARAMS: usize = 64;
+
+/// Longest decoded value, in bytes, any one parameter may carry. Each field
+/// has its own tighter rule where it is validated (state, redirect URIs,
+/// scopes); this bounds what the parser holds before those rules run.
+pub const MAX_VALUE_LEN: usize = 4096;
 
 /// Why a form body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +44,9 @@ pub enum FormError {
     /// More than [`MAX_PARAMS`] parameters.
     #[error("the form body holds too many parameters")]
     TooMany,
+    /// A value longer than [`MAX_VALUE_LEN`].
+    #[error("parameter `{0}` is too long")]
+    TooLong(String),
     /// A parameter given more than once where one is allowed.
     #[error("parameter `{0}` is given more than once")]
     Duplicate(String),
@@ -66,6 +76,9 @@ impl FormParams {
             }
             if params.len() == MAX_PARAMS {
                 return Err(FormError::TooMany);
+            }
+            if value.len() > MAX_VALUE_LEN || key.len() > MAX_VALUE_LEN {
+                return Err(FormError::TooLong(printable_key(&key)));
             }
             params.push((key, value));
         }
@@ -336,6 +349,33 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// One path segment that names a row (a client id, a token id): decoded
+/// UTF-8 without control characters, or the 404 page a wrong id gets anyway.
+/// axum's own `Path` rejection is plain text, and a NUL would reach the
+/// database, where Postgres refuses it in text and SQLite looks it up; this
+/// keeps both backends' answers alike.
+#[derive(Debug)]
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
+        let not_found = || HttpError::Page {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            message: "There is nothing here, or it is not yours.".into(),
+        };
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found())?;
+        if id.chars().any(char::is_control) {
+            return Err(not_found());
+        }
+        Ok(Self(id))
+    }
+}
+
 /// RFC 6750 §2.1 b64token characters.
 fn is_b64token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
@@ -382,6 +422,17 @@ mod tests {
         assert_eq!(
             FormParams::parse(many.join("&").as_bytes()).unwrap_err(),
             FormError::TooMany
+        );
+    }
+
+    #[test]
+    fn caps_the_length_of_one_value() {
+        let at_cap = format!("state={}", "s".repeat(MAX_VALUE_LEN));
+        assert!(FormParams::parse(at_cap.as_bytes()).is_ok());
+        let over = format!("state={}", "s".repeat(MAX_VALUE_LEN + 1));
+        assert_eq!(
+            FormParams::parse(over.as_bytes()).unwrap_err(),
+            FormError::TooLong("state".into())
         );
     }
 

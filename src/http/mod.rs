@@ -22,6 +22,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod listener;
 pub mod middleware;
 pub mod oauth;
 pub mod ops;

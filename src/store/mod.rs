@@ -111,9 +111,7 @@ impl From<sqlx::Error> for Error {
                 Self::Unavailable(e)
             }
             E::Database(db) if db.is_unique_violation() => Self::Conflict,
-            E::Database(db) if db.code().as_deref().is_some_and(is_transient_code) => {
-                Self::Unavailable(e)
-            }
+            E::Database(db) if is_transient(db.as_ref()) => Self::Unavailable(e),
             _ => Self::Db(e),
         }
     }
@@ -121,12 +119,21 @@ impl From<sqlx::Error> for Error {
 
 /// SQLite busy (5), locked (6) and full (13), with their extended forms;
 /// Postgres connection exceptions (08…), insufficient resources (53…) and
-/// operator intervention (57P…).
-fn is_transient_code(code: &str) -> bool {
-    if let Ok(n) = code.parse::<i32>() {
-        return matches!(n & 0xff, 5 | 6 | 13);
+/// operator intervention (57P…). Which rule applies depends on the driver:
+/// most Postgres SQLSTATEs are digits too (22021, a NUL in text, would read
+/// as SQLite's busy code 5 in its low byte).
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return code.starts_with("08") || code.starts_with("53") || code.starts_with("57P");
     }
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+    code.parse::<i32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
 }
 
 /// Why the schema could not be brought up to date.

@@ -136,10 +136,10 @@ impl Server {
             .expect("connect the test database");
         db.migrate().await.expect("migrate the test database");
         let clock = Clock::system();
-        let app = build_app(AppState::new(config.clone(), db.clone(), clock.clone()))
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = build_app(AppState::new(config.clone(), db.clone(), clock.clone()));
+        let http = config.http.clone();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            oauthd::http::listener::serve(listener, app, &http, std::future::pending()).await;
         });
         Self {
             base: format!("http://{addr}"),

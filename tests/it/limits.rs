@@ -18,6 +18,8 @@ both_backends!(
     failed_sign_ins_slow_down_one_name_from_one_address_only,
     failed_client_authentications_slow_down_that_client_from_that_address,
     over_long_urls_get_414,
+    over_long_parameters_get_invalid_request_and_store_nothing,
+    slow_headers_are_cut_off_after_the_header_read_timeout,
 );
 
 fn rate(requests: u32, per: Duration) -> Option<Rate> {
@@ -264,4 +266,83 @@ async fn over_long_urls_get_414(backend: Backend) {
     let response = app.http.get(app.url(&long)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
     assert!(flow::header(&response, "location").is_none());
+}
+
+async fn over_long_parameters_get_invalid_request_and_store_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = flow::register_confidential(&app, &["http://127.0.0.1:9/cb"]).await;
+    let before = app.snapshot().await;
+    let response = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&client.id, Some(client.secret()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &"a".repeat(5000)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("too long"),
+        "{body}"
+    );
+    assert_eq!(app.snapshot().await, before);
+}
+
+/// A client that trickles its request headers (slowloris) loses the
+/// connection once `http.header_read_timeout` passes, while a prompt client
+/// on the same server is served.
+async fn slow_headers_are_cut_off_after_the_header_read_timeout(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.http.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(app.config.listen)
+        .await
+        .unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Keep trickling one header byte every 200 ms; the server must hang up.
+    let mut closed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if slow.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                let answer = String::from_utf8_lossy(&buf[..n]);
+                assert!(
+                    !answer.contains(" 200 "),
+                    "slow request was served: {answer}"
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the server kept a trickling connection open");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the trickling connection stayed open for {waited:?}"
+    );
+    let ok = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
 }

@@ -34,6 +34,8 @@ pub(crate) enum Failure {
     Throttled(u64),
     /// Storage failed (503 or 500).
     Store(store::Error),
+    /// The body is over the limit: 413, like every other endpoint.
+    TooLarge,
 }
 
 impl Failure {
@@ -45,6 +47,11 @@ impl Failure {
             Self::Store(e) => {
                 axum::response::IntoResponse::into_response(crate::http::error::HttpError::Store(e))
             }
+            Self::TooLarge => crate::http::error::json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidRequest,
+                Some("the request body is too large"),
+            ),
         }
     }
 }
@@ -82,11 +89,11 @@ pub(crate) fn read_form(
         );
     }
     let body = body.map_err(|r| {
-        OAuthError::invalid_request(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "the request body is too large"
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::TooLarge
         } else {
-            "the request body could not be read"
-        })
+            OAuthError::invalid_request("the request body could not be read").into()
+        }
     })?;
     if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request(

@@ -6,8 +6,8 @@
 
 use askama::Template;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -16,7 +16,7 @@ use super::login::check_csrf;
 use super::{ActiveSession, Session, page_error, render};
 use crate::clock::format_utc;
 use crate::http::error::HttpError;
-use crate::http::extract::{FormParams, media_type};
+use crate::http::extract::{FormParams, PathId, media_type};
 use crate::http::state::AppState;
 use crate::oauth::account::{self, AccountError};
 use crate::oauth::registration::{self, AuthMethod, ClientMetadata, Policy};
@@ -261,7 +261,7 @@ pub async fn create_token(
 pub async fn confirm_revoke_token(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, HttpError> {
     let active = require(session, "/settings/tokens")?;
     let tokens = personal::list(&state.db, &active.info.user).await?;
@@ -292,7 +292,7 @@ pub async fn confirm_revoke_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -360,7 +360,7 @@ pub async fn authorizations(
 pub async fn confirm_revoke_authorization(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
 ) -> Result<Response, HttpError> {
     let active = require(session, "/settings/authorizations")?;
     let apps = store::consents::list_for_user(&state.db, &active.info.user.id).await?;
@@ -392,7 +392,7 @@ pub async fn confirm_revoke_authorization(
 pub async fn revoke_authorization(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -642,7 +642,7 @@ async fn managed(
 pub async fn app(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
 ) -> Result<Response, HttpError> {
     let active = require(session, "/settings/developers")?;
     let client = managed(&state, &active, &client_id).await?;
@@ -653,7 +653,7 @@ pub async fn app(
 pub async fn update_app(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -703,7 +703,7 @@ pub async fn update_app(
 pub async fn regenerate_secret(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -732,7 +732,7 @@ pub async fn regenerate_secret(
 pub async fn confirm_delete_app(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
 ) -> Result<Response, HttpError> {
     let active = require(session, "/settings/developers")?;
     let client = managed(&state, &active, &client_id).await?;
@@ -757,7 +757,7 @@ pub async fn confirm_delete_app(
 pub async fn delete_app(
     State(state): State<AppState>,
     session: Session,
-    Path(client_id): Path<String>,
+    PathId(client_id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {

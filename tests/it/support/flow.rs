@@ -1228,9 +1228,10 @@ pub async fn spawn_with_public_url(backend: Backend, public_url: &str) -> TestAp
     config.public_url = Url::parse(public_url).expect("public url");
     let clock = Clock::manual(1_800_000_000);
     let state = AppState::new(config.clone(), db.clone(), clock.clone());
-    let app = build_app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = build_app(state);
+    let http = config.http.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        oauthd::http::listener::serve(listener, app, &http, std::future::pending()).await;
     });
     TestApp {
         base: format!("http://{addr}"),

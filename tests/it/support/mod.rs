@@ -222,9 +222,10 @@ impl TestApp {
         config.public_url = url::Url::parse(&format!("http://{addr}/")).expect("url");
         let clock = Clock::manual(1_800_000_000);
         let state = AppState::new(config.clone(), db.clone(), clock.clone());
-        let app = build_app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = build_app(state);
+        let http = config.http.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            oauthd::http::listener::serve(listener, app, &http, std::future::pending()).await;
         });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
