@@ -13,6 +13,7 @@ mod audit;
 mod authorize;
 mod cli;
 mod config;
+mod hostile;
 mod lifecycle;
 mod limits;
 mod login;
