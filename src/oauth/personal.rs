@@ -3,6 +3,7 @@
 
 use super::error::{Error, ErrorCode, OAuthError};
 use super::scope::Scopes;
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{self, Secret, SecretKind};
@@ -78,6 +79,11 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     tracing::info!(user.id = %user.id, token.id = %public_id, "created a personal access token");
+    Event::new(Kind::TokenIssued)
+        .user(&user.id)
+        .detail(format!("personal access token {public_id} ({scope})"))
+        .record(db, clock)
+        .await;
     Ok(Created {
         token,
         public_id,
@@ -91,11 +97,37 @@ pub async fn list(db: &Db, user: &User) -> Result<Vec<PersonalToken>, store::Err
     store::tokens::list_personal(db, &user.id).await
 }
 
-/// Revokes a personal token by public id; false when there was no live one.
+/// Revokes a personal token by public id (the CLI); false when there was no
+/// live one.
 pub async fn revoke(db: &Db, clock: &Clock, public_id: &str) -> Result<bool, store::Error> {
-    let done = store::tokens::revoke_personal(db, public_id, clock.now()).await?;
-    if done {
-        tracing::info!(token.id = %public_id, "revoked a personal access token");
+    let Some(owner) = store::tokens::revoke_personal(db, public_id, clock.now()).await? else {
+        return Ok(false);
+    };
+    tracing::info!(token.id = %public_id, "revoked a personal access token");
+    revoked_event(db, clock, &owner, public_id).await;
+    Ok(true)
+}
+
+/// Revokes one of `user_id`'s personal tokens (their settings page); false
+/// when they hold no live token with that id.
+pub async fn revoke_of(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    public_id: &str,
+) -> Result<bool, store::Error> {
+    if !store::tokens::revoke_personal_of(db, user_id, public_id, clock.now()).await? {
+        return Ok(false);
     }
-    Ok(done)
+    tracing::info!(user.id = %user_id, token.id = %public_id, "user revoked a personal access token");
+    revoked_event(db, clock, user_id, public_id).await;
+    Ok(true)
+}
+
+async fn revoked_event(db: &Db, clock: &Clock, user_id: &str, public_id: &str) {
+    Event::new(Kind::TokenRevoked)
+        .user(user_id)
+        .detail(format!("personal access token {public_id}"))
+        .record(db, clock)
+        .await;
 }

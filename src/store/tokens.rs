@@ -247,17 +247,18 @@ pub async fn list_personal(db: &Db, user_id: &str) -> Result<Vec<PersonalToken>,
 
 const REVOKE_PERSONAL: &str = r"
 update tokens set revoked_at = $1
-where public_id = $2 and kind = 'personal' and revoked_at is null";
+where public_id = $2 and kind = 'personal' and revoked_at is null
+returning user_id";
 
-/// Revokes a personal access token by its public id; false when none was live.
-pub async fn revoke_personal(db: &Db, public_id: &str, now: i64) -> Result<bool, Error> {
-    let n = on_db!(db, pool => sqlx::query(REVOKE_PERSONAL)
+/// Revokes a personal access token by its public id; the owner's id, or
+/// `None` when no such token was live.
+pub async fn revoke_personal(db: &Db, public_id: &str, now: i64) -> Result<Option<String>, Error> {
+    let owner: Option<(Option<String>,)> = on_db!(db, pool => sqlx::query_as(REVOKE_PERSONAL)
         .bind(now)
         .bind(public_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(n == 1)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(owner.and_then(|(user_id,)| user_id))
 }
 
 const REVOKE_USER_CLIENT: &str = r"

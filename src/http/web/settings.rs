@@ -299,10 +299,9 @@ pub async fn revoke_token(
     let active = require(session, "/settings/tokens")?;
     form(&active, &headers, body)?;
     let user_id = &active.info.user.id;
-    if !store::tokens::revoke_personal_of(&state.db, user_id, &id, state.clock.now()).await? {
+    if !personal::revoke_of(&state.db, &state.clock, user_id, &id).await? {
         return Err(not_found());
     }
-    tracing::info!(user.id = %user_id, token.id = %id, "user revoked a personal access token");
     Ok(Redirect::to("/settings/tokens").into_response())
 }
 

@@ -17,7 +17,7 @@ use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Refresh, seconds};
 use crate::store::clients::Client;
-use crate::store::tokens::TokenKind;
+use crate::store::tokens::{TokenInfo, TokenKind};
 use crate::store::{self, Db};
 
 /// The token request's parameters for this grant.
@@ -72,7 +72,7 @@ pub async fn exchange(
     let in_grace = match found.rotated_at {
         None => false,
         Some(at) if grace > 0 && now - at <= grace => true,
-        Some(_) => return Err(reused(db, clock, found.grant_id.as_deref(), &client.id).await),
+        Some(_) => return Err(reused(db, clock, &found, &client.id).await),
     };
     if found.expires_at.is_none_or(|e| e <= now) {
         return Err(invalid_grant());
@@ -98,7 +98,7 @@ pub async fn exchange(
     let mut tx = db.begin().await?;
     if !in_grace && !store::tokens::retire_refresh(&mut tx, &hash, now).await? {
         drop(tx);
-        return Err(reused(db, clock, found.grant_id.as_deref(), &client.id).await);
+        return Err(reused(db, clock, &found, &client.id).await);
     }
     let issued = token::issue(
         &mut tx,
@@ -127,11 +127,12 @@ pub async fn exchange(
 }
 
 /// A retired refresh token came back: revoke its whole family.
-async fn reused(db: &Db, clock: &Clock, grant_id: Option<&str>, client_id: &str) -> Error {
-    let Some(grant_id) = grant_id else {
+async fn reused(db: &Db, clock: &Clock, found: &TokenInfo, client_id: &str) -> Error {
+    let Some(grant_id) = found.grant_id.as_deref() else {
         return invalid_grant();
     };
     Event::new(Kind::RefreshReused)
+        .maybe_user(found.user_id.as_deref())
         .client(client_id)
         .record(db, clock)
         .await;
