@@ -297,7 +297,7 @@ fn table(f: &Fixture) -> Vec<Case> {
     let form = "application/x-www-form-urlencoded";
     // Long, but under every per-parameter cap: what a lookup does with it.
     let long = "a".repeat(3 * 1024);
-    // Huge: only where no form parser stands in front (JSON, headers).
+    // Huge: over the form parser's per-parameter cap.
     let huge = "a".repeat(60 * 1024);
     let mut rows = Vec::new();
 
@@ -776,6 +776,12 @@ fn table(f: &Fixture) -> Vec<Case> {
         format!("grant_type=authorization_code&code={long}&redirect_uri={cb}"),
         400,
         "invalid_grant",
+    );
+    token(
+        "60 KiB code (over the per-parameter cap)",
+        format!("grant_type=authorization_code&code={huge}&redirect_uri={cb}"),
+        400,
+        "invalid_request",
     );
     token(
         "javascript: redirect_uri with the code",
@@ -1563,6 +1569,14 @@ fn table(f: &Fixture) -> Vec<Case> {
             form,
             format!("username={long}&password=x&csrf={lf}"),
             401,
+            Page,
+            false,
+        ),
+        (
+            "60 KiB username (over the per-parameter cap)",
+            form,
+            format!("username={huge}&password=x&csrf={lf}"),
+            400,
             Page,
             false,
         ),

@@ -13,6 +13,7 @@ mod audit;
 mod authorize;
 mod cli;
 mod config;
+mod faults;
 mod hostile;
 mod lifecycle;
 mod limits;

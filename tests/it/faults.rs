@@ -1,0 +1,662 @@
+//! Database faults: a TCP proxy between oauthd and Postgres that the test cuts
+//! (every live connection closed, new ones refused) and restores, and a
+//! SQLite database held locked by another connection.
+//!
+//! What must hold: during the fault every answer that needs the database is
+//! a 503 (JSON with `Retry-After` on API paths, a page on HTML paths), never
+//! another 5xx and never slower than the pool's acquire timeout allows;
+//! `/readyz` follows the database; service resumes by itself within a stated
+//! bound; every token ever answered with a 200 is active afterwards; and no
+//! code exchange or refresh rotation is half-applied.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use oauthd::store::Db;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, SqliteConnection};
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::support::flow::{self, CB, Client, PASSWORD, Params, basic, hidden};
+use crate::support::{Backend, TestApp, TestDb, test_config};
+
+/// How long a request may wait for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The slowest a failing request may be: the acquire timeout plus slack
+/// for a 2-core machine running the rest of the suite.
+const SLOWEST_FAILURE: Duration = Duration::from_secs(6);
+/// Service must be back this soon after the database is.
+const RECOVERY_BOUND: Duration = Duration::from_secs(10);
+/// Cut-and-restore cycles in the Postgres test.
+const CUTS: usize = 2;
+
+/// A TCP proxy to Postgres that can be cut and restored.
+struct FaultProxy {
+    addr: SocketAddr,
+    cut: watch::Sender<bool>,
+    /// Live connections closed by a cut.
+    killed: Arc<AtomicUsize>,
+    /// New connections refused while cut.
+    refused: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (cut, watch_cut) = watch::channel(false);
+        let killed = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (k, r) = (killed.clone(), refused.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut is_cut = watch_cut.clone();
+                if *is_cut.borrow() {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    drop(inbound);
+                    continue;
+                }
+                let (upstream, k) = (upstream.clone(), k.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = is_cut.wait_for(|cut| *cut) => {
+                            k.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    // Dropping both sockets closes them under the pool.
+                });
+            }
+        });
+        Self {
+            addr,
+            cut,
+            killed,
+            refused,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: SocketAddr) -> String {
+    let mut parsed = url::Url::parse(url).expect("database URL");
+    parsed.set_host(Some(&addr.ip().to_string())).expect("host");
+    parsed.set_port(Some(addr.port())).expect("port");
+    parsed.to_string()
+}
+
+fn upstream_of(url: &str) -> String {
+    let parsed = url::Url::parse(url).expect("database URL");
+    format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or("127.0.0.1"),
+        parsed.port().unwrap_or(5432)
+    )
+}
+
+/// One answer, as the load workers and probes record it.
+#[derive(Debug)]
+struct Seen {
+    what: &'static str,
+    status: StatusCode,
+    elapsed: Duration,
+    content_type: String,
+    retry_after: bool,
+    body: String,
+}
+
+async fn seen(what: &'static str, request: reqwest::RequestBuilder) -> Seen {
+    let started = Instant::now();
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let content_type = flow::header(&response, "content-type").unwrap_or_default();
+    let retry_after = response.headers().contains_key("retry-after");
+    let body = response.text().await.unwrap_or_default();
+    Seen {
+        what,
+        status,
+        elapsed: started.elapsed(),
+        content_type,
+        retry_after,
+        body,
+    }
+}
+
+/// Asserts a clean outage answer: 503, in time, in the path's shape.
+fn assert_clean_503(s: &Seen, html: bool) {
+    let why = format!("{} during the cut", s.what);
+    assert_eq!(
+        s.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{why}: 503, got {}: {}",
+        s.status,
+        s.body
+    );
+    assert!(
+        s.elapsed <= SLOWEST_FAILURE,
+        "{why}: fails fast, took {:?}",
+        s.elapsed
+    );
+    assert!(s.retry_after, "{why}: Retry-After");
+    if html {
+        assert!(
+            s.content_type.starts_with("text/html"),
+            "{why}: a page, got {:?}",
+            s.content_type
+        );
+    } else {
+        assert!(
+            s.content_type.starts_with("application/json"),
+            "{why}: JSON, got {:?}",
+            s.content_type
+        );
+        let body: Value = serde_json::from_str(&s.body).expect("JSON error");
+        assert_eq!(body["error"], "temporarily_unavailable", "{why}: {body}");
+    }
+}
+
+fn cc_request(app: &TestApp, client: &Client) -> reqwest::RequestBuilder {
+    app.http
+        .post(app.url("/oauth/token"))
+        .header("authorization", basic(&client.id, client.secret()))
+        .form(&[("grant_type", "client_credentials")])
+}
+
+fn introspect_request(app: &TestApp, client: &Client, token: &str) -> reqwest::RequestBuilder {
+    app.http
+        .post(app.url("/oauth/introspect"))
+        .header("authorization", basic(&client.id, client.secret()))
+        .form(&[("token", token)])
+}
+
+async fn is_active(app: &TestApp, client: &Client, token: &str) -> bool {
+    let response = introspect_request(app, client, token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "introspection answers");
+    let body: Value = response.json().await.unwrap();
+    body["active"] == json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let proxy = FaultProxy::start(upstream_of(&test_db.url)).await;
+    let mut config = test_config(&through(&test_db.url, proxy.addr));
+    config.database.acquire_timeout = ACQUIRE_TIMEOUT;
+    config.database.max_connections = 4;
+    let db = Db::connect(&config.database).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    let app = TestApp::serve(config, db, test_db).await;
+
+    let service = flow::register_json(
+        &app,
+        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let web = flow::register_json(
+        &app,
+        &json!({
+            "client_name": "web",
+            "redirect_uris": [CB],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        }),
+    )
+    .await;
+    flow::create_user(&app, "alice").await;
+    let browser = app.browser();
+    let session = browser.login("alice", PASSWORD).await;
+    let cookie = format!("{}={session}", flow::SESSION_COOKIE);
+
+    // Load through every cut: two workers issuing tokens back to back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let request = cc_request(&app, &service);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let s = seen(
+                        "token (load)",
+                        request.try_clone().expect("cloneable request"),
+                    )
+                    .await;
+                    answers.push(s);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                answers
+            })
+        })
+        .collect();
+
+    // A refresh chain used straight through the cuts: each 200 moves it on,
+    // each 503 retries the same token later. A rotation that committed but
+    // answered 503 would leave a chain whose next refresh is a reuse.
+    let first = flow::tokens_for(&app, &browser, &web, &Params::code(&web), None).await;
+    let mut chain = first.refresh.clone().expect("a refresh token");
+    let mut rotations = 0;
+    let mut issued: Vec<String> = vec![first.access.clone()];
+    let mut checked_503s = 0;
+    let mut code_outcomes = Vec::new();
+    let mut rotation_outcomes = Vec::new();
+
+    for cycle in 0..CUTS {
+        let before = tokens(&app, &service, 3).await;
+        issued.extend(before);
+        // Codes redeemed as the cut lands: each either redeems (before the
+        // cut or, rolled back, after it) or was consumed with its tokens.
+        let mut codes = Vec::new();
+        for _ in 0..3 {
+            codes.push(browser.code(&Params::code(&web)).await);
+        }
+        let exchanges: Vec<_> = codes
+            .iter()
+            .map(|code| {
+                let request = app
+                    .http
+                    .post(app.url("/oauth/token"))
+                    .header("authorization", basic(&web.id, web.secret()))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", CB),
+                    ]);
+                tokio::spawn(async move { seen("code exchange at the cut", request).await })
+            })
+            .collect();
+        let rotation = {
+            let request = app
+                .http
+                .post(app.url("/oauth/token"))
+                .header("authorization", basic(&web.id, web.secret()))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", chain.as_str()),
+                ]);
+            tokio::spawn(async move { seen("refresh at the cut", request).await })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        proxy.cut();
+        let rotation = rotation.await.unwrap();
+        assert!(
+            matches!(rotation.status.as_u16(), 200 | 503),
+            "cycle {cycle}: a rotation at the cut answers 200 or 503: {rotation:?}"
+        );
+        let mut at_cut = Vec::new();
+        for (code, exchange) in codes.into_iter().zip(exchanges) {
+            let s = exchange.await.unwrap();
+            assert!(
+                matches!(s.status.as_u16(), 200 | 503),
+                "cycle {cycle}: an exchange at the cut answers 200 or 503: {s:?}"
+            );
+            at_cut.push((code, s));
+        }
+
+        // During the cut: every kind of request fails fast and cleanly.
+        let probes = [
+            ("token", cc_request(&app, &service), false),
+            (
+                "introspect",
+                introspect_request(&app, &service, &first.access),
+                false,
+            ),
+            (
+                "refresh",
+                app.http
+                    .post(app.url("/oauth/token"))
+                    .header("authorization", basic(&web.id, web.secret()))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", chain.as_str()),
+                    ]),
+                false,
+            ),
+            (
+                "revoke",
+                app.http
+                    .post(app.url("/oauth/revoke"))
+                    .header("authorization", basic(&web.id, web.secret()))
+                    .form(&[("token", "oat_not-a-token")]),
+                false,
+            ),
+            (
+                "account",
+                app.http
+                    .get(app.url("/account"))
+                    .header("authorization", format!("Bearer {}", first.access)),
+                false,
+            ),
+            (
+                "register",
+                app.http
+                    .post(app.url("/api/client"))
+                    .json(&json!({"client_name": "during the cut"})),
+                false,
+            ),
+            ("readyz", app.http.get(app.url("/readyz")), false),
+            (
+                "settings page",
+                flow::cookieless()
+                    .get(app.url("/settings/tokens"))
+                    .header("cookie", &cookie),
+                true,
+            ),
+            (
+                "authorize page",
+                flow::cookieless()
+                    .get(app.url(&format!("/oauth/authorize?{}", Params::code(&web).query())))
+                    .header("cookie", &cookie),
+                true,
+            ),
+        ];
+        for (what, request, html) in probes {
+            let s = seen(what, request).await;
+            if what == "readyz" {
+                assert_eq!(s.status, StatusCode::SERVICE_UNAVAILABLE, "readyz: {s:?}");
+                assert!(s.elapsed <= SLOWEST_FAILURE, "readyz fails fast: {s:?}");
+            } else {
+                assert_clean_503(&s, html);
+            }
+            checked_503s += 1;
+        }
+        let healthz = app.http.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(
+            healthz.status(),
+            StatusCode::OK,
+            "liveness does not need the database"
+        );
+
+        // Restore and time the recovery.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.restore();
+        let restored = Instant::now();
+        loop {
+            let s = seen("token after restore", cc_request(&app, &service)).await;
+            if s.status == StatusCode::OK {
+                let body: Value = serde_json::from_str(&s.body).unwrap();
+                issued.push(body["access_token"].as_str().unwrap().to_owned());
+                break;
+            }
+            assert_eq!(
+                s.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cycle {cycle}: only 503 until recovered: {s:?}"
+            );
+            assert!(
+                restored.elapsed() < RECOVERY_BOUND,
+                "cycle {cycle}: service resumes within {RECOVERY_BOUND:?} of the restore"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let recovery = restored.elapsed();
+        assert!(
+            recovery < RECOVERY_BOUND,
+            "cycle {cycle}: recovered in {recovery:?}"
+        );
+        let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), StatusCode::OK, "cycle {cycle}: ready again");
+
+        // Codes from the cut: never half-applied.
+        for (code, s) in at_cut {
+            if s.status == StatusCode::OK {
+                let body: Value = serde_json::from_str(&s.body).unwrap();
+                issued.push(body["access_token"].as_str().unwrap().to_owned());
+                continue;
+            }
+            let retry = flow::redeem(&app, &web, &code, Some(CB), None).await;
+            let status = retry.status();
+            let body: Value = retry.json().await.unwrap();
+            let hash = oauthd::crypto::sha256_hex(&code);
+            let consumed = flow::nullable(
+                &app,
+                "select consumed_at from auth_codes where code_hash = $1",
+                &[&hash],
+            )
+            .await
+            .is_some();
+            let tokens_of_code = flow::scalar(
+                &app,
+                "select count(*) from tokens where grant_id = \
+                 (select grant_id from auth_codes where code_hash = $1)",
+                &[&hash],
+            )
+            .await;
+            match status {
+                StatusCode::OK => {
+                    issued.push(body["access_token"].as_str().unwrap().to_owned());
+                }
+                StatusCode::BAD_REQUEST => {
+                    assert_eq!(body["error"], "invalid_grant", "{body}");
+                }
+                other => panic!("cycle {cycle}: a retried exchange answers {other}: {body}"),
+            }
+            assert!(
+                consumed && tokens_of_code > 0,
+                "cycle {cycle}: a code is consumed together with its tokens \
+                 (consumed {consumed}, tokens {tokens_of_code})"
+            );
+            code_outcomes.push(status);
+        }
+
+        // The rotation at the cut: all or nothing. Either the old refresh
+        // token is still the family's one live token (rolled back), or a new
+        // one is (committed, answer lost); never none, never two.
+        if rotation.status == StatusCode::OK {
+            let body: Value = serde_json::from_str(&rotation.body).unwrap();
+            chain = body["refresh_token"].as_str().unwrap().to_owned();
+            issued.push(body["access_token"].as_str().unwrap().to_owned());
+            rotation_outcomes.push("200");
+        } else {
+            let hash = oauthd::crypto::sha256_hex(&chain);
+            let live = flow::scalar(
+                &app,
+                "select count(*) from tokens where kind = 'refresh' and revoked_at is null \
+                 and rotated_at is null and grant_id = \
+                 (select grant_id from tokens where token_hash = $1)",
+                &[&hash],
+            )
+            .await;
+            assert_eq!(
+                live, 1,
+                "cycle {cycle}: one live refresh token in the family"
+            );
+            let old_live = flow::nullable(
+                &app,
+                "select rotated_at from tokens where token_hash = $1",
+                &[&hash],
+            )
+            .await
+            .is_none();
+            if old_live {
+                rotation_outcomes.push("503, rolled back");
+            } else {
+                // The new token exists but its answer was lost; this test
+                // cannot hold it, so it starts another chain.
+                rotation_outcomes.push("503, committed");
+                let fresh = flow::tokens_for(&app, &browser, &web, &Params::code(&web), None).await;
+                chain = fresh.refresh.expect("a refresh token");
+                issued.push(fresh.access);
+            }
+        }
+
+        // The refresh chain: the token we hold still works.
+        let refreshed = flow::token(
+            &app,
+            &web.auth(),
+            &[("grant_type", "refresh_token"), ("refresh_token", &chain)],
+        )
+        .await;
+        let t = flow::tokens(refreshed, "the chain's refresh token after the cut").await;
+        chain = t.refresh.expect("rotated");
+        issued.push(t.access);
+        rotations += 1;
+
+        let after = tokens(&app, &service, 3).await;
+        issued.extend(after);
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let mut load = Vec::new();
+    for w in workers {
+        load.extend(w.await.unwrap());
+    }
+    for s in &load {
+        assert!(
+            matches!(s.status.as_u16(), 200 | 503),
+            "load: only 200 or 503, never another status: {s:?}"
+        );
+        assert!(
+            s.elapsed <= SLOWEST_FAILURE,
+            "load: no request hangs past the acquire timeout: {s:?}"
+        );
+        if s.status == StatusCode::OK {
+            let body: Value = serde_json::from_str(&s.body).unwrap();
+            issued.push(body["access_token"].as_str().unwrap().to_owned());
+        } else {
+            assert_clean_503(s, false);
+        }
+    }
+    let load_503 = load
+        .iter()
+        .filter(|s| s.status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(load_503 > 0, "the load saw the cuts");
+
+    // None lost: every token answered with a 200 is active.
+    for token in &issued {
+        assert!(
+            is_active(&app, &service, token).await,
+            "a token answered 200 is active afterwards"
+        );
+    }
+    assert_eq!(
+        flow::account(&app, &first.access).await.status(),
+        StatusCode::OK
+    );
+    let refreshed = flow::token(
+        &app,
+        &web.auth(),
+        &[("grant_type", "refresh_token"), ("refresh_token", &chain)],
+    )
+    .await;
+    flow::tokens(refreshed, "the chain survives every cut").await;
+    println!(
+        "faults: {CUTS} cuts, {} connections killed, {} refused, {} load requests \
+         ({load_503} answered 503), {checked_503s} probes answered 503, {} codes at the cut \
+         ({:?}), rotations at the cut {rotation_outcomes:?}, {rotations} rotations after cuts, \
+         {} tokens checked active",
+        proxy.killed.load(Ordering::Relaxed),
+        proxy.refused.load(Ordering::Relaxed),
+        load.len(),
+        code_outcomes.len(),
+        code_outcomes,
+        issued.len()
+    );
+}
+
+/// `n` client-credentials tokens; asserts each is a 200.
+async fn tokens(app: &TestApp, client: &Client, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let t = flow::tokens(
+            cc_request(app, client).send().await.unwrap(),
+            "client_credentials",
+        )
+        .await;
+        out.push(t.access);
+    }
+    out
+}
+
+/// SQLite only (Postgres has the proxy test): another process holds the
+/// write lock. Writes wait the busy timeout, then answer a clean 503; reads
+/// still work (WAL); releasing the lock brings writes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_gives_clean_503s_for_writes() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.database.sqlite_busy_timeout = Duration::from_millis(300);
+        c.database.acquire_timeout = ACQUIRE_TIMEOUT;
+    })
+    .await;
+    let service = flow::register_json(
+        &app,
+        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let held = tokens(&app, &service, 1).await.remove(0);
+    let before = app.snapshot().await;
+    let mut locker = SqliteConnection::connect(&app.database_url)
+        .await
+        .expect("a second connection");
+    locker
+        .execute("begin exclusive")
+        .await
+        .expect("take the write lock");
+
+    for _ in 0..3 {
+        let s = seen("token while locked", cc_request(&app, &service)).await;
+        assert_clean_503(&s, false);
+    }
+    let s = seen(
+        "register while locked",
+        app.http
+            .post(app.url("/api/client"))
+            .json(&json!({"client_name": "locked out"})),
+    )
+    .await;
+    assert_clean_503(&s, false);
+    // Reads go on in WAL mode.
+    assert!(
+        is_active(&app, &service, &held).await,
+        "introspection still reads while a writer holds the lock"
+    );
+    let login = flow::cookieless()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = flow::set_cookie(&login, flow::LOGIN_CSRF_COOKIE).unwrap();
+    let csrf = hidden(&login.text().await.unwrap(), "csrf").unwrap();
+    let page = seen(
+        "sign-in while locked",
+        flow::cookieless()
+            .post(app.url("/login"))
+            .header(
+                "cookie",
+                format!("{}={}", flow::LOGIN_CSRF_COOKIE, csrf_cookie.value),
+            )
+            .form(&[
+                ("username", "nobody"),
+                ("password", "wrong"),
+                ("csrf", csrf.as_str()),
+            ]),
+    )
+    .await;
+    assert!(
+        !page.status.is_server_error() || page.status == StatusCode::SERVICE_UNAVAILABLE,
+        "sign-in while locked: a failed sign-in only reads (its audit row is best effort), \
+         else a clean 503: {page:?}"
+    );
+    assert_eq!(app.snapshot().await, before, "nothing written while locked");
+
+    locker.execute("rollback").await.expect("release the lock");
+    drop(locker);
+    tokens(&app, &service, 2).await;
+    assert!(is_active(&app, &service, &held).await);
+}
