@@ -200,14 +200,18 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it(backend: Backend) {
     );
 }
 
+/// Rounds of the refresh race, and racers per round.
+const REFRESH_ROUNDS: usize = 20;
+const REFRESH_RACERS: usize = 8;
+
 async fn concurrent_refreshes_of_one_token_let_exactly_one_win(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (browser, _) = signed_in(&app).await;
     let client = register_confidential(&app, &[CB]).await;
-    for round in 0..3 {
+    for round in 0..REFRESH_ROUNDS {
         let first = tokens_for(&app, &browser, &client, &Params::code(&client), None).await;
         let rt = first.refresh.unwrap();
-        let attempts = (0..10).map(|_| {
+        let attempts = (0..REFRESH_RACERS).map(|_| {
             let http = app.http.clone();
             let url = app.url("/oauth/token");
             let (id, secret, rt) = (client.id.clone(), client.secret().to_owned(), rt.clone());
@@ -246,6 +250,18 @@ async fn concurrent_refreshes_of_one_token_let_exactly_one_win(backend: Backend)
                 assert_eq!(body["error"], "invalid_grant", "round {round}");
             }
         }
+        let live = flow::scalar(
+            &app,
+            "select count(*) from tokens where kind = 'refresh' and revoked_at is null \
+             and rotated_at is null and grant_id = \
+             (select grant_id from tokens where token_hash = $1)",
+            &[&oauthd::crypto::sha256_hex(&rt)],
+        )
+        .await;
+        assert!(
+            live <= 1,
+            "round {round}: at most one live refresh token in the family, found {live}"
+        );
     }
 }
 

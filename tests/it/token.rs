@@ -48,7 +48,7 @@ both_backends!(
     plain_pkce_works_end_to_end_when_configured,
     token_rejects_a_reused_code_and_revokes_its_tokens,
     an_invalid_replay_leaves_the_tokens_alone,
-    only_one_of_ten_concurrent_exchanges_of_a_code_succeeds,
+    exactly_one_of_eight_concurrent_exchanges_of_a_code_succeeds_in_every_round,
     answers_are_form_encoded_when_the_client_asks,
     configured_form_answers_give_way_to_an_accept_naming_json,
     gitbook_style_clients_exchange_at_access_token_without_redirect_uri,
@@ -1061,60 +1061,75 @@ async fn an_invalid_replay_leaves_the_tokens_alone(backend: Backend) {
     assert_eq!(revoked_at(&app, &refresh).await, None);
 }
 
-async fn only_one_of_ten_concurrent_exchanges_of_a_code_succeeds(backend: Backend) {
+/// Rounds of the code-exchange race, and racers per round.
+const EXCHANGE_ROUNDS: usize = 20;
+const EXCHANGE_RACERS: usize = 8;
+
+async fn exactly_one_of_eight_concurrent_exchanges_of_a_code_succeeds_in_every_round(
+    backend: Backend,
+) {
     let app = TestApp::spawn(backend).await;
     let client = register_confidential(&app, &[CB]).await;
     let (browser, _) = signed_in(&app).await;
-    let code = browser.code(&Params::code(&client)).await;
     let url = app.url("/oauth/token");
     let authorization = basic(&client.id, client.secret());
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        let http = app.http.clone();
-        let url = url.clone();
-        let authorization = authorization.clone();
-        let code = code.clone();
-        tasks.push(tokio::spawn(async move {
-            let response = http
-                .post(url)
-                .header("authorization", authorization)
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", CB),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            (status, body)
-        }));
+    for round in 0..EXCHANGE_ROUNDS {
+        let code = browser.code(&Params::code(&client)).await;
+        let mut tasks = Vec::new();
+        for _ in 0..EXCHANGE_RACERS {
+            let http = app.http.clone();
+            let url = url.clone();
+            let authorization = authorization.clone();
+            let code = code.clone();
+            tasks.push(tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .header("authorization", authorization)
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", CB),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                (status, body)
+            }));
+        }
+        let results: Vec<(StatusCode, Value)> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        for (status, body) in &results {
+            assert!(
+                !status.is_server_error(),
+                "round {round}: never a 5xx: {status} {body}"
+            );
+        }
+        let winners = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+        assert_eq!(
+            winners, 1,
+            "round {round}: exactly one exchange succeeds: {results:?}"
+        );
+        for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+            assert_eq!(*status, StatusCode::BAD_REQUEST, "round {round}: {body}");
+            assert_eq!(body["error"], "invalid_grant", "round {round}: {body}");
+        }
+        let expected = i64::try_from(round + 1).unwrap();
+        assert_eq!(
+            count_tokens(&app, "access").await,
+            expected,
+            "round {round}: one token pair stored per code"
+        );
+        assert_eq!(
+            count_tokens(&app, "refresh").await,
+            expected,
+            "round {round}: one token pair stored per code"
+        );
     }
-    let results: Vec<(StatusCode, Value)> = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    for (status, body) in &results {
-        assert!(!status.is_server_error(), "never a 5xx: {status} {body}");
-    }
-    let winners = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
-    assert_eq!(winners, 1, "exactly one exchange succeeds: {results:?}");
-    for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
-        assert_eq!(*status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(body["error"], "invalid_grant", "{body}");
-    }
-    assert_eq!(
-        count_tokens(&app, "access").await,
-        1,
-        "one token pair stored"
-    );
-    assert_eq!(
-        count_tokens(&app, "refresh").await,
-        1,
-        "one token pair stored"
-    );
 }
 
 /// Reads a form-encoded answer with `status`.
