@@ -1,0 +1,570 @@
+//! The database's own rate for the statements each scenario needs, at the
+//! same concurrency: `pgbench` with a custom script on Postgres, a tight
+//! loop through sqlx (with the server's connection options) on SQLite.
+//!
+//! Each ceiling is the least work the scenario must do, not a copy of what the
+//! server happens to send, so every extra round trip in the server counts
+//! against it:
+//! - `insert`: one autocommitted token insert (client credentials);
+//! - `select`: the token-by-digest lookup joined to its user (introspection,
+//!   `/account`);
+//! - `code`: a transaction that consumes a code and inserts an access and a
+//!   refresh token (code exchange);
+//! - `refresh`: a transaction that retires a refresh token and inserts its
+//!   successors (refresh rotation).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oauthd::crypto::sha256_hex;
+use sqlx::{AssertSqlSafe, SqlitePool};
+use tokio::process::Command;
+
+use crate::load::{BoxError, Outcome};
+use crate::server::{Database, Pool};
+
+/// Which statement set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// One token insert.
+    Insert,
+    /// One token lookup.
+    Select,
+    /// Consume a code, insert two tokens, in one transaction.
+    Code,
+    /// Retire a refresh token, insert two tokens, in one transaction.
+    Refresh,
+}
+
+impl Kind {
+    /// The name in the table.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Insert => "db:insert",
+            Self::Select => "db:select",
+            Self::Code => "db:code",
+            Self::Refresh => "db:refresh",
+        }
+    }
+}
+
+/// Rows the lookup ceiling picks from.
+const SELECT_ROWS: i64 = 10_000;
+
+/// What every run needs to know.
+pub(crate) struct Ctx<'a> {
+    /// The database (its URL for pgbench).
+    pub(crate) db: &'a Database,
+    /// The bench's pool on it.
+    pub(crate) pool: &'a Pool,
+    /// The bench client's id (tokens reference it).
+    pub(crate) client_id: &'a str,
+    /// The bench user's id.
+    pub(crate) user_id: &'a str,
+    /// Unix seconds.
+    pub(crate) now: i64,
+    /// Where pgbench scripts and logs go.
+    pub(crate) dir: &'a Path,
+    /// How many connections the server's pool has (the SQLite loop uses as many).
+    pub(crate) server_pool: u32,
+}
+
+/// A digest-shaped key (64 hex digits), the same on both backends.
+fn key(parts: &str) -> String {
+    sha256_hex(parts)
+}
+
+/// Seeds the rows the lookup ceiling reads (once per database).
+pub(crate) async fn prepare_select(ctx: &Ctx<'_>) -> Result<(), BoxError> {
+    match ctx.pool {
+        Pool::Pg(p) => {
+            sqlx::query(
+                r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
+                    expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
+select encode(sha256(('seed-' || g)::bytea), 'hex'), 'access', null, $1, $2,
+       'account:read event:write', null, $3, $4, null, null, null, null, null
+from generate_series(1, $5) g",
+            )
+            .bind(ctx.client_id)
+            .bind(ctx.user_id)
+            .bind(ctx.now)
+            .bind(ctx.now + 86_400)
+            .bind(SELECT_ROWS)
+            .execute(p)
+            .await?;
+        }
+        Pool::Lite(p) => {
+            let keys: Vec<String> = (1..=SELECT_ROWS)
+                .map(|i| key(&format!("seed-{i}")))
+                .collect();
+            insert_tokens(p, &keys, ctx, "access").await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_tokens(
+    p: &SqlitePool,
+    keys: &[String],
+    ctx: &Ctx<'_>,
+    kind: &'static str,
+) -> Result<(), BoxError> {
+    for chunk in keys.chunks(500) {
+        let mut sql = String::from(
+            "insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, \
+             created_at, expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, \
+             public_id) values ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, $1, 'g', $2, $3, 'account:read event:write', null, $4, $5, null, null, null, $5, null)",
+                i + 6
+            ));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(ctx.client_id)
+            .bind(ctx.user_id)
+            .bind(ctx.now)
+            .bind(ctx.now + 86_400);
+        for k in chunk {
+            q = q.bind(k.as_str());
+        }
+        q.execute(p).await?;
+    }
+    Ok(())
+}
+
+/// Runs one ceiling at `conns` for `duration`.
+pub(crate) async fn run(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    conns: usize,
+    duration: Duration,
+) -> Result<Outcome, BoxError> {
+    // Enough consumable rows for ~20k transactions a second, per connection.
+    let per_conn = (20_000.0 * duration.as_secs_f64() * 1.2 / conns as f64) as i64 + 200;
+    let salt = oauthd::crypto::random_id();
+    match ctx.pool {
+        Pool::Pg(p) => {
+            match kind {
+                Kind::Code => {
+                    sqlx::query(
+                        r"
+insert into auth_codes (code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_sent,
+                        scope, code_challenge, code_challenge_method, created_at, expires_at,
+                        consumed_at)
+select encode(sha256(('code-' || $1 || '-' || c || '-' || n)::bytea), 'hex'), 'g', $2, $3,
+       null, false, 'account:read event:write', null, null, $4, $5, null
+from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
+                    )
+                    .bind(&salt)
+                    .bind(ctx.client_id)
+                    .bind(ctx.user_id)
+                    .bind(ctx.now)
+                    .bind(ctx.now + 3600)
+                    .bind(conns as i64)
+                    .bind(per_conn)
+                    .execute(p)
+                    .await?;
+                }
+                Kind::Refresh => {
+                    sqlx::query(
+                        r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
+                    expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
+select encode(sha256(('rt-' || $1 || '-' || c || '-' || n)::bytea), 'hex'), 'refresh', 'g', $2,
+       $3, 'account:read event:write', null, $4, $5, null, null, null, $5, null
+from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
+                    )
+                    .bind(&salt)
+                    .bind(ctx.client_id)
+                    .bind(ctx.user_id)
+                    .bind(ctx.now)
+                    .bind(ctx.now + 86_400)
+                    .bind(conns as i64)
+                    .bind(per_conn)
+                    .execute(p)
+                    .await?;
+                }
+                Kind::Insert | Kind::Select => {}
+            }
+            pgbench(ctx, kind, conns, duration, &salt).await
+        }
+        Pool::Lite(p) => {
+            match kind {
+                Kind::Code => {
+                    let keys: Vec<String> = (0..conns)
+                        .flat_map(|c| (1..=per_conn).map(move |n| (c, n)))
+                        .map(|(c, n)| key(&format!("code-{salt}-{c}-{n}")))
+                        .collect();
+                    for chunk in keys.chunks(500) {
+                        let mut sql = String::from(
+                            "insert into auth_codes (code_hash, grant_id, client_id, user_id, \
+                             redirect_uri, redirect_uri_sent, scope, code_challenge, \
+                             code_challenge_method, created_at, expires_at, consumed_at) values ",
+                        );
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            sql.push_str(&format!(
+                                "(${}, 'g', $1, $2, null, false, 'account:read event:write', null, null, $3, $4, null)",
+                                i + 5
+                            ));
+                        }
+                        let mut q = sqlx::query(AssertSqlSafe(sql))
+                            .bind(ctx.client_id)
+                            .bind(ctx.user_id)
+                            .bind(ctx.now)
+                            .bind(ctx.now + 3600);
+                        for k in chunk {
+                            q = q.bind(k.as_str());
+                        }
+                        q.execute(p).await?;
+                    }
+                }
+                Kind::Refresh => {
+                    let keys: Vec<String> = (0..conns)
+                        .flat_map(|c| (1..=per_conn).map(move |n| (c, n)))
+                        .map(|(c, n)| key(&format!("rt-{salt}-{c}-{n}")))
+                        .collect();
+                    insert_tokens(p, &keys, ctx, "refresh").await?;
+                }
+                Kind::Insert | Kind::Select => {}
+            }
+            Ok(sqlite_loop(ctx, p, kind, conns, duration, Arc::from(salt.as_str())).await)
+        }
+    }
+}
+
+const TOKEN_COLUMNS: &str = "token_hash, kind, grant_id, client_id, user_id, scope, label, created_at, expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id";
+
+/// The pgbench script for `kind`. Variables: `n` counts each client's
+/// transactions (so every key is fresh), `salt` keeps runs apart.
+fn pgbench_script(kind: Kind) -> String {
+    let token = |kind: &str, tag: &str, grant_end: &str| {
+        format!(
+            "insert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), '{kind}', 'g', :cid, :uid, 'account:read event:write', null, :now, :now + 3600, null, null, null, {grant_end}, null);\n"
+        )
+    };
+    match kind {
+        Kind::Insert => format!(
+            "\\set n :n + 1\ninsert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('ins-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), 'access', null, :cid, null, 'account:read event:write', null, :now, :now + 3600, null, null, null, null, null);\n"
+        ),
+        Kind::Select => format!(
+            "\\set i random(1, {SELECT_ROWS})\n\
+             select t.kind, t.grant_id, t.client_id, t.user_id, u.username, u.disabled as user_disabled, \
+             t.scope, t.created_at, t.expires_at, t.revoked_at, t.rotated_at, t.grant_expires_at \
+             from tokens t left join users u on u.id = t.user_id \
+             where t.token_hash = encode(sha256(('seed-' || :i::text)::bytea), 'hex');\n"
+        ),
+        Kind::Code => format!(
+            "\\set n :n + 1\nbegin;\n\
+             update auth_codes set consumed_at = :now where code_hash = encode(sha256(('code-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and consumed_at is null and expires_at > :now;\n\
+             {}{}commit;\n",
+            token("access", "cat", "null"),
+            token("refresh", "crt", ":now + 3600")
+        ),
+        Kind::Refresh => format!(
+            "\\set n :n + 1\nbegin;\n\
+             update tokens set rotated_at = :now where token_hash = encode(sha256(('rt-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > :now;\n\
+             {}{}commit;\n",
+            token("access", "rat", "null"),
+            token("refresh", "rrt", ":now + 3600")
+        ),
+    }
+}
+
+async fn pgbench(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    conns: usize,
+    duration: Duration,
+    salt: &str,
+) -> Result<Outcome, BoxError> {
+    let script = ctx
+        .dir
+        .join(format!("pgbench-{}.sql", kind.name().replace(':', "-")));
+    std::fs::write(&script, pgbench_script(kind))?;
+    let logs = ctx.dir.join(format!("pgbench-{salt}"));
+    std::fs::create_dir_all(&logs)?;
+    let secs = duration.as_secs().max(1);
+    let output = Command::new(pgbench_binary())
+        .arg("-n")
+        .args(["-M", "prepared"])
+        .args(["-c", &conns.to_string()])
+        .args(["-j", &conns.min(2).to_string()])
+        .args(["-T", &secs.to_string()])
+        .args(["-D", "n=0"])
+        .args(["-D", &format!("salt={salt}")])
+        .args(["-D", &format!("cid={}", ctx.client_id)])
+        .args(["-D", &format!("uid={}", ctx.user_id)])
+        .args(["-D", &format!("now={}", ctx.now)])
+        .arg("-l")
+        .arg(format!("--log-prefix={}", logs.join("tx").display()))
+        .arg("-f")
+        .arg(&script)
+        .arg(&ctx.db.url)
+        .current_dir(&logs)
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let errors_text = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        return Err(format!("pgbench failed: {errors_text}").into());
+    }
+    let mut out = Outcome {
+        window: Duration::from_secs(secs),
+        ..Outcome::default()
+    };
+    for entry in std::fs::read_dir(&logs)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        for line in text.lines() {
+            // client_id transaction_no time_us script_no epoch epoch_us
+            if let Some(us) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                out.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+            }
+        }
+    }
+    out.latencies_us.sort_unstable();
+    let tps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .ok_or_else(|| format!("no tps in pgbench output: {text}"))?;
+    // The rate pgbench reports (excluding connection set-up), as `ok`.
+    out.ok = (tps * out.window.as_secs_f64()).round() as u64;
+    out.errors = text
+        .lines()
+        .find_map(|l| l.strip_prefix("number of failed transactions: "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    if !errors_text.trim().is_empty() {
+        out.first_error = Some(errors_text.lines().take(3).collect::<Vec<_>>().join(" "));
+        if out.errors == 0 {
+            out.errors = 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&logs);
+    Ok(out)
+}
+
+/// `pgbench` on the PATH, or from the newest Postgres install.
+fn pgbench_binary() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("PGBENCH") {
+        return p.into();
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join("pgbench").is_file()))
+        .unwrap_or(false);
+    if on_path {
+        return "pgbench".into();
+    }
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/pgbench"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| "pgbench".into())
+}
+
+async fn sqlite_loop(
+    ctx: &Ctx<'_>,
+    pool: &SqlitePool,
+    kind: Kind,
+    conns: usize,
+    duration: Duration,
+    salt: Arc<str>,
+) -> Outcome {
+    // The server's pool size: more connections only queue on SQLite's one writer.
+    let pool = {
+        let options = pool.connect_options().as_ref().clone();
+        match sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(ctx.server_pool)
+            .connect_with(options)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome {
+                    errors: 1,
+                    first_error: Some(e.to_string()),
+                    window: duration,
+                    ..Outcome::default()
+                };
+            }
+        }
+    };
+    let until = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (pool, salt) = (pool.clone(), Arc::clone(&salt));
+        let (cid, uid, now) = (ctx.client_id.to_owned(), ctx.user_id.to_owned(), ctx.now);
+        tasks.push(tokio::spawn(async move {
+            let mut out = Outcome::default();
+            let mut n: u64 = 0;
+            let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1);
+            while Instant::now() < until {
+                n += 1;
+                let started = Instant::now();
+                let result = match kind {
+                    Kind::Insert => {
+                        sqlite_insert(
+                            &pool,
+                            &key(&format!("ins-{salt}-{c}-{n}")),
+                            "access",
+                            &cid,
+                            None,
+                            now,
+                        )
+                        .await
+                    }
+                    Kind::Select => {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let i = rng % (SELECT_ROWS as u64) + 1;
+                        sqlx::query(SELECT)
+                            .bind(key(&format!("seed-{i}")))
+                            .fetch_optional(&pool)
+                            .await
+                            .map(drop)
+                    }
+                    Kind::Code | Kind::Refresh => {
+                        sqlite_txn(&pool, kind, &salt, c, n, &cid, &uid, now).await
+                    }
+                };
+                let done = Instant::now();
+                if done > until {
+                    break;
+                }
+                match result {
+                    Ok(()) => {
+                        out.ok += 1;
+                        let us = done.duration_since(started).as_micros();
+                        out.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    }
+                    Err(e) => {
+                        out.errors += 1;
+                        out.first_error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            out
+        }));
+    }
+    let mut total = Outcome {
+        window: duration,
+        ..Outcome::default()
+    };
+    for t in tasks {
+        if let Ok(part) = t.await {
+            total.ok += part.ok;
+            total.errors += part.errors;
+            total.latencies_us.extend(part.latencies_us);
+            if total.first_error.is_none() {
+                total.first_error = part.first_error;
+            }
+        }
+    }
+    total.latencies_us.sort_unstable();
+    pool.close().await;
+    total
+}
+
+const SELECT: &str = r"
+select t.kind, t.grant_id, t.client_id, t.user_id, u.username, u.disabled as user_disabled,
+       t.scope, t.created_at, t.expires_at, t.revoked_at, t.rotated_at, t.grant_expires_at
+from tokens t left join users u on u.id = t.user_id
+where t.token_hash = $1";
+
+const INSERT: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+values ($1, $2, $3, $4, $5, 'account:read event:write', null, $6, $7, null, null, null, $8, null)";
+
+async fn sqlite_insert<'e, E: sqlx::SqliteExecutor<'e>>(
+    e: E,
+    hash: &str,
+    kind: &str,
+    cid: &str,
+    uid: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT)
+        .bind(hash)
+        .bind(kind)
+        .bind(uid.map(|_| "g"))
+        .bind(cid)
+        .bind(uid)
+        .bind(now)
+        .bind(now + 3600)
+        .bind((kind == "refresh").then_some(now + 3600))
+        .execute(e)
+        .await
+        .map(drop)
+}
+
+#[expect(clippy::too_many_arguments, reason = "a private helper of one loop")]
+async fn sqlite_txn(
+    pool: &SqlitePool,
+    kind: Kind,
+    salt: &str,
+    c: usize,
+    n: u64,
+    cid: &str,
+    uid: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if kind == Kind::Code {
+        sqlx::query(
+            "update auth_codes set consumed_at = $1 where code_hash = $2 and consumed_at is null and expires_at > $1",
+        )
+        .bind(now)
+        .bind(key(&format!("code-{salt}-{c}-{n}")))
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query(
+            "update tokens set rotated_at = $1 where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > $1",
+        )
+        .bind(now)
+        .bind(key(&format!("rt-{salt}-{c}-{n}")))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlite_insert(
+        &mut *tx,
+        &key(&format!("a-{salt}-{c}-{n}")),
+        "access",
+        cid,
+        Some(uid),
+        now,
+    )
+    .await?;
+    sqlite_insert(
+        &mut *tx,
+        &key(&format!("r-{salt}-{c}-{n}")),
+        "refresh",
+        cid,
+        Some(uid),
+        now,
+    )
+    .await?;
+    tx.commit().await
+}
