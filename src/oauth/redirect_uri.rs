@@ -143,7 +143,12 @@ fn split_http(uri: &str) -> Option<HttpParts<'_>> {
     let (host, port) = if authority.starts_with('[') {
         let close = authority.find(']')?;
         let (host, tail) = authority.split_at(close + 1);
-        (host, tail.strip_prefix(':'))
+        // After `]` only `:port` may follow: `[::1]10000` is no loopback URI.
+        let port = match tail {
+            "" => None,
+            tail => Some(tail.strip_prefix(':')?),
+        };
+        (host, port)
     } else {
         match authority.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -295,6 +300,8 @@ mod tests {
             }
         }
         assert!(matches("http://[::1]/cb", "http://[::1]:61023/cb"));
+        assert!(!matches("http://[::1]", "http://[::1]10000"));
+        assert!(!matches("http://[::1]/cb", "http://[::1]x:80/cb"));
         assert!(!matches("http://localhost/cb", "http://localhost:3000/cb"));
         assert!(!matches(
             "https://app.example:8443/cb",

@@ -20,6 +20,7 @@ mod limits;
 mod login;
 mod logs;
 mod ops;
+mod properties;
 mod refresh;
 mod registration;
 mod settings;
