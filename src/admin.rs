@@ -66,6 +66,9 @@ pub async fn add_user(
             name.trim().to_ascii_lowercase()
         ))),
         Err(AccountError::Failed(e)) => Err(e.into()),
+        Err(AccountError::WrongPassword) => Err(AdminError::Failed(
+            "no current password is asked here".into(),
+        )),
     }
 }
 

@@ -182,6 +182,8 @@ pub struct JanitorConfig {
     /// How long used codes, retired refresh tokens and revoked tokens are
     /// kept past their end, so replays and reuse are recognised as such.
     pub retention: Duration,
+    /// How long audit events are kept; `None` keeps them forever.
+    pub audit_retention: Option<Duration>,
 }
 
 /// Sign-in session lifetimes.
@@ -556,6 +558,7 @@ struct RawJanitor {
     interval_secs: u64,
     batch_size: u32,
     retention_secs: u64,
+    audit_retention_days: u64,
 }
 
 impl Default for RawJanitor {
@@ -565,6 +568,7 @@ impl Default for RawJanitor {
             interval_secs: 300,
             batch_size: 1000,
             retention_secs: 1800,
+            audit_retention_days: 365,
         }
     }
 }
@@ -1000,6 +1004,9 @@ impl RawConfig {
                 interval: Duration::from_secs(self.janitor.interval_secs),
                 batch_size: self.janitor.batch_size,
                 retention: Duration::from_secs(self.janitor.retention_secs),
+                audit_retention: (self.janitor.audit_retention_days > 0).then(|| {
+                    Duration::from_secs(self.janitor.audit_retention_days.saturating_mul(86_400))
+                }),
             },
         })
     }

@@ -1,4 +1,5 @@
 //! The janitor: deletes expired codes, tokens, pending requests and sessions
+//! (and audit events past their retention)
 //! in bounded batches on an interval, so tables do not grow without bound and
 //! no single statement holds a long lock.
 //!
@@ -24,6 +25,10 @@ pub async fn run_once(db: &Db, clock: &Clock, config: &Config) -> Result<u64, st
             now,
             ended_before: now.saturating_sub(seconds(config.janitor.retention)),
             idle_before: now.saturating_sub(seconds(config.sessions.idle_timeout)),
+            audit_before: config
+                .janitor
+                .audit_retention
+                .map(|keep| now.saturating_sub(seconds(keep))),
         };
         let deleted = store::janitor::sweep_once(db, cut, batch).await?;
         total += deleted;

@@ -340,12 +340,12 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 print_json(&clients)?;
             } else {
                 println!(
-                    "{:<24} {:<12} {:<28} REDIRECT_URIS",
+                    "{:<32} {:<12} {:<28} REDIRECT_URIS",
                     "CLIENT_ID", "TYPE", "NAME"
                 );
                 for c in clients {
                     println!(
-                        "{:<24} {:<12} {:<28} {}",
+                        "{:<32} {:<12} {:<28} {}",
                         c.client_id,
                         client_type(&c.token_endpoint_auth_method),
                         c.client_name,
@@ -414,12 +414,12 @@ async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Failure> {
                 print_json(&tokens)?;
             } else {
                 println!(
-                    "{:<28} {:<9} {:<24} {:<24} LABEL",
+                    "{:<36} {:<9} {:<24} {:<24} LABEL",
                     "ID", "STATUS", "SCOPE", "EXPIRES"
                 );
                 for t in tokens {
                     println!(
-                        "{:<28} {:<9} {:<24} {:<24} {}",
+                        "{:<36} {:<9} {:<24} {:<24} {}",
                         t.id,
                         t.status,
                         t.scope,

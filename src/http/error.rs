@@ -292,6 +292,11 @@ pub async fn finish_errors(
             "Request too large",
             "The request body is larger than this server accepts.".into(),
         ),
+        StatusCode::URI_TOO_LONG => (
+            ErrorCode::InvalidRequest,
+            "Address too long",
+            "The address of this request is longer than this server accepts.".into(),
+        ),
         StatusCode::SERVICE_UNAVAILABLE => (
             ErrorCode::TemporarilyUnavailable,
             "Temporarily unavailable",

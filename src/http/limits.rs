@@ -207,7 +207,8 @@ pub fn too_many(path: &str, retry_after: u64) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::SlowDown,
             Some(&format!(
-                "too many requests; retry in {retry_after} seconds"
+                "too many requests; retry in {retry_after} second{}",
+                if retry_after == 1 { "" } else { "s" }
             )),
         )
     } else {

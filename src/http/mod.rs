@@ -64,6 +64,11 @@ pub fn build_app(state: AppState) -> Router {
                 .post(api::account::account)
                 .options(preflight),
         )
+        // The rate limit sits inside CORS, so a browser client sees its 429.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::cors,
@@ -138,11 +143,11 @@ pub fn build_app(state: AppState) -> Router {
             "/oauth2/authorize/",
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
-        .merge(cors_routes)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::rate_limit,
         ))
+        .merge(cors_routes)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
         .with_state(state.clone());
@@ -157,14 +162,15 @@ pub fn build_app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::client_ip,
-        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             error::finish_errors,
+        ))
+        // Inside the headers and error bodies, so its 414 gets both.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            limits::client_ip,
         ))
         .layer(CatchPanicLayer::custom(|_panic| {
             error::HttpError::Internal("handler panicked".into()).into_response()

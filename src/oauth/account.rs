@@ -66,6 +66,9 @@ pub enum AccountError {
     /// The user name is taken.
     #[error("that user name is taken")]
     Taken,
+    /// The current password given to confirm a change is wrong.
+    #[error("the current password is not right")]
+    WrongPassword,
     /// Storage or hashing failed.
     #[error(transparent)]
     Failed(#[from] Error),
@@ -142,9 +145,7 @@ pub async fn change_password(
         .await?
         .is_none()
     {
-        return Err(AccountError::Refused(
-            "The current password is not right.".into(),
-        ));
+        return Err(AccountError::WrongPassword);
     }
     check_new_password(new)?;
     let hash = passwords.hash(new).await?;

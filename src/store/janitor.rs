@@ -12,6 +12,8 @@ pub struct Cutoffs {
     pub ended_before: i64,
     /// Sessions not seen since this are deleted (idle timeout).
     pub idle_before: i64,
+    /// Audit events older than this are deleted; `None` keeps them.
+    pub audit_before: Option<i64>,
 }
 
 // Used codes stay until `retention` after expiry, so a late replay is still
@@ -35,6 +37,10 @@ delete from authorization_requests where id_hash in
 const SESSIONS: &str = r"
 delete from sessions where id_hash in
     (select id_hash from sessions where expires_at < $1 or last_seen_at < $2 limit $3)";
+
+const AUDIT: &str = r"
+delete from audit_events where id in
+    (select id from audit_events where at < $1 limit $2)";
 
 /// Deletes at most `batch` rows of each kind; returns how many went.
 pub async fn sweep_once(db: &Db, cut: Cutoffs, batch: i64) -> Result<u64, Error> {
@@ -60,5 +66,13 @@ pub async fn sweep_once(db: &Db, cut: Cutoffs, batch: i64) -> Result<u64, Error>
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+    if let Some(before) = cut.audit_before {
+        deleted += on_db!(db, pool => sqlx::query(AUDIT)
+            .bind(before)
+            .bind(batch)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
     Ok(deleted)
 }

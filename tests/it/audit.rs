@@ -10,6 +10,7 @@ use crate::support::{Backend, TestApp};
 both_backends!(
     security_events_are_recorded_without_secrets_and_shown_to_the_user,
     every_token_and_client_event_is_recorded,
+    the_janitor_drops_audit_events_past_their_retention,
 );
 
 async fn kinds(app: &TestApp, user_id: &str) -> Vec<String> {
@@ -211,4 +212,38 @@ async fn every_token_and_client_event_is_recorded(backend: Backend) {
             assert!(!text.contains(s), "no secret in the audit trail: {text}");
         }
     }
+}
+
+/// Audit events live `janitor.audit_retention_days`, then the janitor
+/// deletes them; with the retention off they stay.
+async fn the_janitor_drops_audit_events_past_their_retention(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_browser, alice) = signed_in(&app).await;
+    assert_eq!(kinds(&app, &alice.id).await, ["signin_succeeded"]);
+    let day = 86_400;
+    app.clock.advance(364 * day);
+    oauthd::janitor::run_once(&app.db, &app.clock, &app.config)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&app, &alice.id).await.len(), 1, "kept within a year");
+
+    let mut keep_forever = app.config.clone();
+    keep_forever.janitor.audit_retention = None;
+    app.clock.advance(10 * 365 * day);
+    oauthd::janitor::run_once(&app.db, &app.clock, &keep_forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&app, &alice.id).await.len(),
+        1,
+        "kept when retention is off"
+    );
+
+    oauthd::janitor::run_once(&app.db, &app.clock, &app.config)
+        .await
+        .unwrap();
+    assert!(
+        kinds(&app, &alice.id).await.is_empty(),
+        "deleted after a year"
+    );
 }

@@ -20,6 +20,8 @@ both_backends!(
     over_long_urls_get_414,
     over_long_parameters_get_invalid_request_and_store_nothing,
     slow_headers_are_cut_off_after_the_header_read_timeout,
+    guessing_the_current_password_on_the_settings_page_is_throttled,
+    a_rate_limited_browser_client_still_gets_cors_headers,
 );
 
 fn rate(requests: u32, per: Duration) -> Option<Rate> {
@@ -266,6 +268,23 @@ async fn over_long_urls_get_414(backend: Backend) {
     let response = app.http.get(app.url(&long)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
     assert!(flow::header(&response, "location").is_none());
+    assert!(
+        flow::header(&response, "content-security-policy").is_some(),
+        "the 414 carries the security headers"
+    );
+    assert!(response.text().await.unwrap().contains("Address too long"));
+
+    // Over-long bodies are 413 on the pages too, not a generic 400.
+    let big = format!("username=a&password={}", "p".repeat(70 * 1024));
+    let response = app
+        .http
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 async fn over_long_parameters_get_invalid_request_and_store_nothing(backend: Backend) {
@@ -345,4 +364,98 @@ async fn slow_headers_are_cut_off_after_the_header_read_timeout(backend: Backend
     );
     let ok = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
+}
+
+/// `/settings/password` asks for the current password: a stolen session must
+/// not be able to guess it without limit.
+async fn guessing_the_current_password_on_the_settings_page_is_throttled(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.free_failed_logins = 3;
+        c.limits.max_lockout = Duration::from_secs(60);
+    })
+    .await;
+    let (browser, _alice) = flow::signed_in(&app).await;
+    let page = browser
+        .get("/settings/password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = flow::hidden(&page, "csrf").expect("csrf on /settings/password");
+    let change = |current: &'static str| {
+        let browser = &browser;
+        let csrf = csrf.clone();
+        async move {
+            browser
+                .http
+                .post(browser.url("/settings/password"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("current", current),
+                    ("new", "a brand new pass"),
+                    ("confirm", "a brand new pass"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..4 {
+        let r = change("wrong guess").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "guess {i}");
+    }
+    let throttled = change(PASSWORD).await;
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert!(flow::header(&throttled, "retry-after").is_some());
+    app.clock.advance(61);
+    assert_eq!(
+        change(PASSWORD).await.status(),
+        StatusCode::OK,
+        "the wait ends"
+    );
+}
+
+/// A browser client over its rate limit sees the 429 (CORS headers on it),
+/// not an opaque network error.
+async fn a_rate_limited_browser_client_still_gets_cors_headers(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.limits.token = rate(1, Duration::from_secs(60));
+    })
+    .await;
+    let origin = "http://127.0.0.1:3000";
+    let client = flow::register_json(
+        &app,
+        &serde_json::json!({
+            "client_name": "SPA",
+            "redirect_uris": [flow::CB],
+            "token_endpoint_auth_method": "none",
+            "allowed_origins": [origin],
+        }),
+    )
+    .await;
+    let post = || {
+        app.http
+            .post(app.url("/oauth/token"))
+            .header("origin", origin)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "oac_nope"),
+                ("client_id", client.id.as_str()),
+            ])
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), StatusCode::BAD_REQUEST);
+    let second = post().await.unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        flow::header(&second, "access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
 }

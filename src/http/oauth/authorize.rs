@@ -53,7 +53,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let body = body.map_err(|_| unreadable())?;
+    let body = crate::http::web::form_body(body, unreadable)?;
     if media_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(unreadable());
     }

@@ -110,7 +110,7 @@ pub async fn submit(
             "The sign-in form could not be read.",
         )
     };
-    let body = body.map_err(|_| bad_form())?;
+    let body = super::form_body(body, bad_form)?;
     if media_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(bad_form());
     }
@@ -154,10 +154,16 @@ pub async fn submit(
             Ok(n) => crate::store::users::find_by_username(&state.db, n.as_str()).await?,
             Err(_) => None,
         };
+        // The typed name is kept only when it names a user: a name that
+        // matches nobody may be a password typed into the wrong field.
         Event::new(Kind::SigninFailed)
             .maybe_user(named.as_ref().map(|u| u.id.as_str()))
             .ip(ip)
-            .detail(username)
+            .detail(
+                named
+                    .as_ref()
+                    .map_or("unknown user name", |u| u.username.as_str()),
+            )
             .record(&state.db, &state.clock)
             .await;
         let shown_name: String = username.chars().take(64).collect();

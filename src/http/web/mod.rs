@@ -2,6 +2,8 @@
 //! struct sits next to the handler that renders it.
 
 use askama::Template;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use axum::http::request::Parts;
@@ -41,6 +43,25 @@ pub fn page_error(status: StatusCode, title: &'static str, message: &'static str
         title,
         message: message.into(),
     }
+}
+
+/// The body of a form post from a page: over the body limit is the 413 page,
+/// anything else unreadable is `unreadable`'s page.
+pub fn form_body(
+    body: Result<Bytes, BytesRejection>,
+    unreadable: impl FnOnce() -> HttpError,
+) -> Result<Bytes, HttpError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            page_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "The form is larger than this server accepts.",
+            )
+        } else {
+            unreadable()
+        }
+    })
 }
 
 /// True when `public_url` is https: cookies are then `Secure` and `__Host-`.

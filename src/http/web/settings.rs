@@ -5,6 +5,7 @@
 //! is a POST with the session's CSRF token; pages work without JavaScript.
 
 use askama::Template;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -17,6 +18,7 @@ use super::{ActiveSession, Session, page_error, render};
 use crate::clock::format_utc;
 use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, PathId, media_type};
+use crate::http::limits::{ClientIp, too_many};
 use crate::http::state::AppState;
 use crate::oauth::account::{self, AccountError};
 use crate::oauth::registration::{self, AuthMethod, ClientMetadata, Policy};
@@ -43,7 +45,7 @@ fn form(
             "The form could not be read.",
         )
     };
-    let body = body.map_err(|_| unreadable())?;
+    let body = super::form_body(body, unreadable)?;
     if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(unreadable());
     }
@@ -811,6 +813,7 @@ pub async fn password(
 /// `POST /settings/password`: current + new password; other sessions end.
 pub async fn change_password(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     session: Session,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -821,6 +824,14 @@ pub async fn change_password(
     if field("new") != field("confirm") {
         let error = Some("The new passwords do not match.".to_owned());
         return password_page(&state, &active, StatusCode::BAD_REQUEST, None, error);
+    }
+    // Guessing the current password here is throttled like sign-in: a stolen
+    // session must not become an unlimited password oracle.
+    let username = active.info.user.username.as_str();
+    let now = state.clock.now();
+    if let Some(wait) = state.login_failures.check(username, ip, now) {
+        tracing::info!(client.ip = %ip, user.id = %active.info.user.id, "password change throttled");
+        return Ok(too_many("/settings/password", wait));
     }
     let changed = account::change_password(
         &state.db,
@@ -833,13 +844,21 @@ pub async fn change_password(
     )
     .await;
     match changed {
-        Ok(()) => password_page(
-            &state,
-            &active,
-            StatusCode::OK,
-            Some("Password changed. Other sessions were signed out.".into()),
-            None,
-        ),
+        Ok(()) => {
+            state.login_failures.succeeded(username, ip);
+            password_page(
+                &state,
+                &active,
+                StatusCode::OK,
+                Some("Password changed. Other sessions were signed out.".into()),
+                None,
+            )
+        }
+        Err(AccountError::WrongPassword) => {
+            state.login_failures.failed(username, ip, now);
+            let error = Some("The current password is not right.".to_owned());
+            password_page(&state, &active, StatusCode::BAD_REQUEST, None, error)
+        }
         Err(AccountError::Refused(m)) => {
             password_page(&state, &active, StatusCode::BAD_REQUEST, None, Some(m))
         }

@@ -86,7 +86,7 @@ pub async fn submit(
             "The form could not be read.",
         )
     };
-    let body = body.map_err(|_| bad())?;
+    let body = super::form_body(body, bad)?;
     if media_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(bad());
     }
@@ -133,6 +133,9 @@ pub async fn submit(
             );
         }
         Err(AccountError::Failed(e)) => return Err(e.into()),
+        Err(AccountError::WrongPassword) => {
+            return Err(HttpError::Internal("no current password at sign-up".into()));
+        }
     };
     let id = session::start(&state.db, &state.clock, &state.config, &user).await?;
     let mut response = Redirect::to("/").into_response();
