@@ -250,12 +250,12 @@ const TOKEN_COLUMNS: &str = "token_hash, kind, grant_id, client_id, user_id, sco
 fn pgbench_script(kind: Kind) -> String {
     let token = |kind: &str, tag: &str, grant_end: &str| {
         format!(
-            "insert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), '{kind}', 'g', :cid, :uid, 'account:read event:write', null, :now, :now + 3600, null, null, null, {grant_end}, null);\n"
+            "insert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), '{kind}', 'g', :cid::text, :uid::text, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, {grant_end}, null);\n"
         )
     };
     match kind {
         Kind::Insert => format!(
-            "\\set n :n + 1\ninsert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('ins-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), 'access', null, :cid, null, 'account:read event:write', null, :now, :now + 3600, null, null, null, null, null);\n"
+            "\\set n :n + 1\ninsert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('ins-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), 'access', null, :cid::text, null, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, null, null);\n"
         ),
         Kind::Select => format!(
             "\\set i random(1, {SELECT_ROWS})\n\
@@ -266,17 +266,17 @@ fn pgbench_script(kind: Kind) -> String {
         ),
         Kind::Code => format!(
             "\\set n :n + 1\nbegin;\n\
-             update auth_codes set consumed_at = :now where code_hash = encode(sha256(('code-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and consumed_at is null and expires_at > :now;\n\
+             update auth_codes set consumed_at = :now::bigint where code_hash = encode(sha256(('code-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and consumed_at is null and expires_at > :now::bigint;\n\
              {}{}commit;\n",
             token("access", "cat", "null"),
-            token("refresh", "crt", ":now + 3600")
+            token("refresh", "crt", ":now::bigint + 3600")
         ),
         Kind::Refresh => format!(
             "\\set n :n + 1\nbegin;\n\
-             update tokens set rotated_at = :now where token_hash = encode(sha256(('rt-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > :now;\n\
+             update tokens set rotated_at = :now::bigint where token_hash = encode(sha256(('rt-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > :now::bigint;\n\
              {}{}commit;\n",
             token("access", "rat", "null"),
-            token("refresh", "rrt", ":now + 3600")
+            token("refresh", "rrt", ":now::bigint + 3600")
         ),
     }
 }
@@ -306,6 +306,8 @@ async fn pgbench(
         .args(["-D", &format!("cid={}", ctx.client_id)])
         .args(["-D", &format!("uid={}", ctx.user_id)])
         .args(["-D", &format!("now={}", ctx.now)])
+        // pgbench would read `:read` inside a quoted literal as a variable.
+        .args(["-D", "scope=account:read event:write"])
         .arg("-l")
         .arg(format!("--log-prefix={}", logs.join("tx").display()))
         .arg("-f")
