@@ -660,3 +660,95 @@ async fn a_locked_sqlite_database_gives_clean_503s_for_writes() {
     tokens(&app, &service, 2).await;
     assert!(is_active(&app, &service, &held).await);
 }
+
+/// SQLite only: the disk fills up (emulated with `max_page_count` on every
+/// pooled connection). Writes get a clean 503 (SQLITE_FULL is a storage
+/// outage, not a bug), nothing half-written stays, reads go on, and writes
+/// resume once there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_disk_gives_clean_503s_for_writes() {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let mut config = test_config(&test_db.url);
+    config.database.acquire_timeout = ACQUIRE_TIMEOUT;
+    let setup = Db::connect(&config.database).await.expect("connect");
+    setup.migrate().await.expect("migrate");
+    let Db::Sqlite(pool) = &setup else {
+        unreachable!("a SQLite test database")
+    };
+    let pages: i64 = sqlx::query_scalar("pragma page_count")
+        .fetch_one(pool)
+        .await
+        .expect("page count");
+    setup.close().await;
+
+    // A few pages of headroom, then the "disk" is full.
+    let room = Arc::new(AtomicUsize::new(usize::try_from(pages).unwrap_or(0) + 4));
+    let limit = Arc::clone(&room);
+    let options = SqliteConnectOptions::from_str(&test_db.url)
+        .expect("sqlite url")
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true);
+    let full = SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // Every time a connection is handed out, it gets the current cap.
+        .before_acquire(move |conn, _| {
+            let cap = limit.load(Ordering::SeqCst);
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "pragma max_page_count = {cap}"
+                )))
+                .await?;
+                Ok(true)
+            })
+        })
+        .connect_with(options)
+        .await
+        .expect("pool with a page cap");
+    let app = TestApp::serve(config, Db::Sqlite(full), test_db).await;
+    let service = flow::register_json(
+        &app,
+        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+
+    let mut issued = Vec::new();
+    let mut refused = 0;
+    for _ in 0..2000 {
+        let s = seen("token on a full disk", cc_request(&app, &service)).await;
+        if s.status == StatusCode::OK {
+            let body: Value = serde_json::from_str(&s.body).expect("token JSON");
+            issued.push(body["access_token"].as_str().unwrap().to_owned());
+            continue;
+        }
+        assert_clean_503(&s, false);
+        refused += 1;
+        if refused == 3 {
+            break;
+        }
+    }
+    assert_eq!(
+        refused,
+        3,
+        "the page cap was reached ({} issued)",
+        issued.len()
+    );
+    let before = app.snapshot().await;
+    let s = seen("token on a full disk", cc_request(&app, &service)).await;
+    assert_clean_503(&s, false);
+    assert_eq!(app.snapshot().await, before, "nothing half-written");
+    for token in &issued {
+        assert!(is_active(&app, &service, token).await, "reads go on");
+    }
+
+    room.store(1_073_741_823, Ordering::SeqCst);
+    tokens(&app, &service, 2).await;
+    eprintln!(
+        "faults: full SQLite disk after {} tokens; {refused} writes answered 503",
+        issued.len()
+    );
+}
