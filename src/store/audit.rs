@@ -1,6 +1,6 @@
 //! The `audit_events` table.
 
-use super::{Db, Error, on_db};
+use super::{Db, Error, Tx, on_db, on_tx};
 
 /// One stored event.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -51,6 +51,22 @@ pub async fn insert(db: &Db, e: NewEvent<'_>) -> Result<(), Error> {
         .bind(e.ip)
         .bind(e.detail)
         .execute(pool)
+        .await
+        .map(drop))?;
+    Ok(())
+}
+
+/// Stores one event inside a transaction.
+pub async fn insert_in(tx: &mut Tx, e: NewEvent<'_>) -> Result<(), Error> {
+    on_tx!(tx, conn => sqlx::query(INSERT)
+        .bind(e.id)
+        .bind(e.at)
+        .bind(e.kind)
+        .bind(e.user_id)
+        .bind(e.client_id)
+        .bind(e.ip)
+        .bind(e.detail)
+        .execute(conn)
         .await
         .map(drop))?;
     Ok(())

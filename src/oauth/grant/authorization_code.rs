@@ -118,14 +118,14 @@ pub async fn exchange(
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
     Event::new(Kind::TokenIssued)
         .user(&code.user_id)
         .client(&client.id)
         .detail(code.scope.as_str())
-        .record(db, clock)
-        .await;
+        .record_in(&mut tx, clock)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
     Ok(issued)
 }
 

@@ -55,12 +55,12 @@ pub async fn issue(
         Refresh::No,
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(client.id = %client.id, "issued a client_credentials token");
     Event::new(Kind::TokenIssued)
         .client(&client.id)
         .detail(scope.to_string())
-        .record(db, clock)
-        .await;
+        .record_in(&mut tx, clock)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(client.id = %client.id, "issued a client_credentials token");
     Ok(issued)
 }

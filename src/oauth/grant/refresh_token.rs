@@ -116,13 +116,13 @@ pub async fn exchange(
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(client.id = %client.id, in_grace, "refreshed tokens");
     Event::new(Kind::TokenRefreshed)
         .maybe_user(found.user_id.as_deref())
         .client(&client.id)
-        .record(db, clock)
-        .await;
+        .record_in(&mut tx, clock)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(client.id = %client.id, in_grace, "refreshed tokens");
     Ok(issued)
 }
 
