@@ -56,6 +56,10 @@ struct Args {
     /// Run only the scenarios whose name contains this (ceilings included).
     #[arg(long)]
     only: Option<String>,
+    /// An extra setting for the server, e.g. `OAUTHD_DATABASE__MAX_CONNECTIONS=32`
+    /// (repeatable), to compare configurations.
+    #[arg(long = "server-env", value_name = "KEY=VALUE")]
+    server_env: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -160,7 +164,8 @@ async fn run(args: &Args) -> Result<(), BoxError> {
 /// returns its path: next to this binary, in the same target directory.
 fn server_binary() -> Result<PathBuf, BoxError> {
     if let Ok(p) = std::env::var("OAUTHD_BENCH_SERVER") {
-        return Ok(p.into());
+        // The server runs in a temporary directory: make the path absolute.
+        return Ok(std::fs::canonicalize(p)?);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
@@ -211,7 +216,13 @@ async fn bench_backend(
     rows: &mut Vec<Row>,
     notes: &mut Notes,
 ) -> Result<(), BoxError> {
-    let server = Server::start(bin, db, dir, &[]).await?;
+    let extra: Vec<(&str, String)> = args
+        .server_env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let server = Server::start(bin, db, dir, &extra).await?;
     let fresh_ready = server.ready_in.as_secs_f64() * 1000.0;
     notes.ready_ms.push((
         backend,
@@ -414,7 +425,7 @@ async fn bench_backend(
     server.stop().await;
 
     // Start-up again on the now populated database: no migrations to apply.
-    let again = Server::start(bin, db, dir, &[]).await?;
+    let again = Server::start(bin, db, dir, &extra).await?;
     notes.ready_ms.push((
         backend,
         "restart on the populated database",
