@@ -126,6 +126,12 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// Logs the event without storing a row: for high-volume events that
+    /// concern no user (client-credentials issuance).
+    pub fn log_only(self) {
+        self.log();
+    }
+
     /// Logs the event and stores it inside `tx`, so it commits (or not) with
     /// the tokens it describes: one commit per token request instead of two.
     /// Unlike [`Event::record`], a failure fails the transaction.

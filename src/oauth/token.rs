@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Secret, SecretKind};
 use crate::store::tokens::{self, NewToken, TokenKind};
-use crate::store::{self, Tx};
+use crate::store::{self, Db, Tx};
 
 /// What the token endpoint hands out.
 #[derive(Debug)]
@@ -50,6 +50,52 @@ pub enum Refresh<'a> {
     },
 }
 
+/// The access-token row of `grant`, issued `now`.
+fn access_row<'a>(
+    grant: &Grant<'a>,
+    hash: &'a str,
+    scope: &'a str,
+    now: i64,
+    expires_in: i64,
+) -> NewToken<'a> {
+    NewToken {
+        token_hash: hash,
+        kind: TokenKind::Access,
+        grant_id: grant.grant_id,
+        client_id: Some(grant.client_id),
+        user_id: grant.user_id,
+        scope,
+        label: None,
+        created_at: now,
+        expires_at: Some(now.saturating_add(expires_in)),
+        grant_expires_at: None,
+        public_id: None,
+    }
+}
+
+/// Stores a lone access token (client credentials): one autocommit insert,
+/// since nothing else is written with it.
+pub async fn issue_access(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    grant: Grant<'_>,
+) -> Result<IssuedTokens, store::Error> {
+    let now = clock.now();
+    let scope = grant.scope.to_string();
+    let access_token = Secret::generate(SecretKind::AccessToken);
+    let expires_in = seconds(config.tokens.access_token_lifetime);
+    let access_hash = access_token.digest();
+    let row = access_row(&grant, &access_hash, &scope, now, expires_in);
+    tokens::insert_alone(db, row).await?;
+    Ok(IssuedTokens {
+        access_token,
+        expires_in,
+        refresh_token: None,
+        scope: grant.scope.clone(),
+    })
+}
+
 /// Stores an access token, and a refresh token as `refresh` says, inside `tx`.
 pub async fn issue(
     tx: &mut Tx,
@@ -63,23 +109,8 @@ pub async fn issue(
     let access_token = Secret::generate(SecretKind::AccessToken);
     let expires_in = seconds(config.tokens.access_token_lifetime);
     let access_hash = access_token.digest();
-    tokens::insert(
-        tx,
-        NewToken {
-            token_hash: &access_hash,
-            kind: TokenKind::Access,
-            grant_id: grant.grant_id,
-            client_id: Some(grant.client_id),
-            user_id: grant.user_id,
-            scope: &scope,
-            label: None,
-            created_at: now,
-            expires_at: Some(now.saturating_add(expires_in)),
-            grant_expires_at: None,
-            public_id: None,
-        },
-    )
-    .await?;
+    let row = access_row(&grant, &access_hash, &scope, now, expires_in);
+    tokens::insert(tx, row).await?;
     let (refresh_scope, grant_expires_at) = match refresh {
         Refresh::No => {
             return Ok(IssuedTokens {
