@@ -11,6 +11,7 @@ use crate::http::limits::RateLimits;
 use crate::oauth::session::PasswordChecker;
 use crate::oauth::throttle::FailureThrottle;
 use crate::store::Db;
+use crate::store::client_cache::{self, ClientCache};
 
 /// Config, database and clock, behind one `Arc`: cloning is cheap.
 #[derive(Clone, Debug)]
@@ -33,6 +34,9 @@ pub struct Inner {
     pub login_failures: FailureThrottle,
     /// Failed client authentications per client id and address.
     pub client_failures: FailureThrottle,
+    /// Client rows for client authentication (kept fresh on Postgres by
+    /// change notifications; unused on SQLite).
+    pub clients: Arc<ClientCache>,
 }
 
 impl AppState {
@@ -44,8 +48,13 @@ impl AppState {
         let login_failures = FailureThrottle::new(config.limits.free_failed_logins, max_lockout);
         let client_failures =
             FailureThrottle::new(config.limits.free_failed_client_auths, max_lockout);
+        let clients = Arc::new(ClientCache::default());
+        if let Db::Postgres(pool) = &db {
+            tokio::spawn(client_cache::listen(pool.clone(), Arc::downgrade(&clients)));
+        }
         Self(Arc::new(Inner {
             config,
+            clients,
             db,
             clock,
             passwords,

@@ -2,6 +2,9 @@
 
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto;
+use std::sync::Arc;
+
+use crate::store::client_cache::ClientCache;
 use crate::store::clients::Client;
 use crate::store::{self, Db};
 
@@ -61,14 +64,18 @@ pub fn failed() -> OAuthError {
 
 /// Finds the client and checks its secret. A confidential client must send its
 /// secret (either way); a public client must not send one.
-pub async fn authenticate(db: &Db, credentials: &Credentials) -> Result<Client, AuthError> {
+pub async fn authenticate(
+    db: &Db,
+    cache: &ClientCache,
+    credentials: &Credentials,
+) -> Result<Arc<Client>, AuthError> {
     let (id, secret) = match credentials {
         Credentials::Basic { id, secret } | Credentials::Post { id, secret } => {
             (id, Some(secret.as_str()))
         }
         Credentials::IdOnly { id } => (id, None),
     };
-    let Some(client) = store::clients::find(db, id).await? else {
+    let Some(client) = cache.find(db, id).await? else {
         return Err(AuthError::Refused(failed()));
     };
     let ok = match (&client.secret_hash, secret) {

@@ -17,6 +17,7 @@ use crate::config::DatabaseConfig;
 
 pub mod audit;
 pub mod auth_requests;
+pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;

@@ -9,6 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::response::Response;
 use serde::Serialize;
@@ -114,7 +115,7 @@ pub(crate) async fn authenticate_client(
     ip: IpAddr,
     headers: &HeaderMap,
     form: &FormParams,
-) -> Result<Client, Failure> {
+) -> Result<Arc<Client>, Failure> {
     let credentials = client_credentials(headers, form).map_err(|e| Failure::Refused {
         error: e.error,
         basic: e.basic,
@@ -125,7 +126,7 @@ pub(crate) async fn authenticate_client(
     if let Some(wait) = state.client_failures.check(&id, ip, now) {
         return Err(Failure::Throttled(wait));
     }
-    match client_auth::authenticate(&state.db, &credentials).await {
+    match client_auth::authenticate(&state.db, &state.clients, &credentials).await {
         Ok(c) => {
             state.client_failures.succeeded(&id, ip);
             Ok(c)

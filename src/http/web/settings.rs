@@ -673,6 +673,8 @@ pub async fn update_app(
         lines(&field("redirect_uris")),
     )
     .await;
+    // The change notification evicts it too; this process need not wait.
+    state.clients.evict(&client.id);
     match updated {
         Ok(_) => {
             let client = managed(&state, &active, &client_id).await?;
@@ -717,6 +719,7 @@ pub async fn regenerate_secret(
     let secret = registration::rotate_secret(&state.db, &state.clock, &client.id)
         .await
         .map_err(HttpError::from)?;
+    state.clients.evict(&client.id);
     app_page(
         &state,
         &active,
@@ -768,6 +771,7 @@ pub async fn delete_app(
     registration::delete(&state.db, &client.id)
         .await
         .map_err(HttpError::from)?;
+    state.clients.evict(&client.id);
     Ok(Redirect::to("/settings/developers").into_response())
 }
 

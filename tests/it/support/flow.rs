@@ -1228,7 +1228,7 @@ pub async fn spawn_with_public_url(backend: Backend, public_url: &str) -> TestAp
     config.public_url = Url::parse(public_url).expect("public url");
     let clock = Clock::manual(1_800_000_000);
     let state = AppState::new(config.clone(), db.clone(), clock.clone());
-    let app = build_app(state);
+    let app = build_app(state.clone());
     let http = config.http.clone();
     tokio::spawn(async move {
         oauthd::http::listener::serve(listener, app, &http, std::future::pending()).await;
@@ -1244,6 +1244,7 @@ pub async fn spawn_with_public_url(backend: Backend, public_url: &str) -> TestAp
         clock,
         config,
         database_url: test_db.url.clone(),
+        state,
         _db: test_db,
     }
 }

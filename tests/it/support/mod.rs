@@ -85,6 +85,16 @@ impl Drop for PgCleanup {
 }
 
 impl TestDb {
+    /// Another handle on a database some other `TestDb` owns (a second
+    /// replica's view): dropping it removes nothing.
+    pub fn shared(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            _dir: None,
+            pg: None,
+        }
+    }
+
     pub async fn new(backend: Backend) -> Self {
         match backend {
             Backend::Sqlite => {
@@ -191,6 +201,8 @@ pub struct TestApp {
     pub config: Config,
     /// Where the database lives (for the CLI tests).
     pub database_url: String,
+    /// The server's shared state (its caches, throttles).
+    pub state: AppState,
     _db: TestDb,
 }
 
@@ -222,7 +234,7 @@ impl TestApp {
         config.public_url = url::Url::parse(&format!("http://{addr}/")).expect("url");
         let clock = Clock::manual(1_800_000_000);
         let state = AppState::new(config.clone(), db.clone(), clock.clone());
-        let app = build_app(state);
+        let app = build_app(state.clone());
         let http = config.http.clone();
         tokio::spawn(async move {
             oauthd::http::listener::serve(listener, app, &http, std::future::pending()).await;
@@ -239,6 +251,7 @@ impl TestApp {
             clock,
             config,
             database_url: test_db.url.clone(),
+            state,
             _db: test_db,
         }
     }

@@ -1,0 +1,148 @@
+//! A cache of client rows for the token, revocation and introspection
+//! endpoints, which otherwise read the client on every request.
+//!
+//! Postgres only. Migration 0005 makes every update or delete of a client
+//! row notify channel `oauthd_clients` with its id, whoever writes it (any
+//! replica, the CLI, an operator's SQL). Each process listens on that channel
+//! and evicts the id; a rotated secret or a deleted client stops working on
+//! every replica as soon as the notification arrives. While the listening
+//! connection is down nothing is served from the cache, and it is emptied,
+//! since notifications may have been missed. On SQLite (one process, but the
+//! CLI writes from another) every lookup reads the table.
+//!
+//! A lookup that raced an eviction must not put the old row back: each
+//! eviction bumps a generation, and a row read before the bump is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgListener, PgPool};
+
+use super::clients::{self, Client};
+use super::{Db, Error};
+
+/// The notification channel migration 0005 writes to.
+pub const CHANNEL: &str = "oauthd_clients";
+
+/// Most rows kept; past it the cache is emptied and refills.
+const CAPACITY: usize = 10_000;
+
+/// Longest a row is kept even when no notification came: a backstop, not
+/// the mechanism.
+const TTL: Duration = Duration::from_secs(300);
+
+/// Cached client rows, shared by every request of one process.
+#[derive(Debug, Default)]
+pub struct ClientCache {
+    rows: RwLock<HashMap<String, (Arc<Client>, Instant)>>,
+    /// True while the listener is connected and listening.
+    live: AtomicBool,
+    generation: AtomicU64,
+}
+
+impl ClientCache {
+    /// The client with this id: from the cache when it is live, else read
+    /// (and remembered when nothing was evicted meanwhile).
+    pub async fn find(&self, db: &Db, id: &str) -> Result<Option<Arc<Client>>, Error> {
+        let live = self.live.load(Ordering::Acquire);
+        if live
+            && let Some((row, at)) = self.read().get(id)
+            && at.elapsed() < TTL
+        {
+            return Ok(Some(Arc::clone(row)));
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let Some(client) = clients::find(db, id).await?.map(Arc::new) else {
+            return Ok(None);
+        };
+        if live {
+            let mut rows = self.write();
+            if self.generation.load(Ordering::Acquire) == generation {
+                if rows.len() >= CAPACITY {
+                    rows.clear();
+                }
+                rows.insert(id.to_owned(), (Arc::clone(&client), Instant::now()));
+            }
+        }
+        Ok(Some(client))
+    }
+
+    /// True while rows are served from the cache (the listener is up).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Drops one client's row.
+    pub fn evict(&self, id: &str) {
+        let mut rows = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        rows.remove(id);
+    }
+
+    /// Stops serving from the cache and empties it.
+    fn go_dark(&self) {
+        self.live.store(false, Ordering::Release);
+        let mut rows = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        rows.clear();
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (Arc<Client>, Instant)>> {
+        self.rows
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (Arc<Client>, Instant)>> {
+        self.rows
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Listens for client changes until the cache is dropped, reconnecting after
+/// a lost connection. Spawn it once per process on Postgres.
+pub async fn listen(pool: PgPool, cache: std::sync::Weak<ClientCache>) {
+    loop {
+        if cache.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        match follow(&pool, &cache).await {
+            Ok(()) => return,
+            Err(e) => {
+                if let Some(c) = cache.upgrade() {
+                    c.go_dark();
+                }
+                tracing::debug!(error = %e, "client cache: listener down; reading clients from the database");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// One listening connection's life: returns `Ok` when the cache is gone, an
+/// error when the connection is.
+async fn follow(pool: &PgPool, cache: &std::sync::Weak<ClientCache>) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    // A lost connection must surface here (and darken the cache), not be
+    // re-established behind our back with notifications missed meanwhile.
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    match cache.upgrade() {
+        Some(c) => c.live.store(true, Ordering::Release),
+        None => return Ok(()),
+    }
+    loop {
+        let Some(notification) = listener.try_recv().await? else {
+            return Err(sqlx::Error::Protocol(
+                "the listening connection closed".into(),
+            ));
+        };
+        match cache.upgrade() {
+            Some(c) => c.evict(notification.payload()),
+            None => return Ok(()),
+        }
+    }
+}

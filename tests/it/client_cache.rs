@@ -1,0 +1,133 @@
+//! The client cache (Postgres): two replicas on one database. A replica
+//! really serves client rows from memory, and a change made anywhere (the
+//! other replica, the CLI's library calls, hand-written SQL) reaches it
+//! through the change notification within a stated bound.
+
+use std::time::{Duration, Instant};
+
+use oauthd::store::Db;
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::support::flow::{self, basic};
+use crate::support::{Backend, TestApp, TestDb, test_config};
+
+/// How soon a change must reach the other replica.
+const PROPAGATION_BOUND: Duration = Duration::from_secs(2);
+
+async fn token_status(app: &TestApp, id: &str, secret: &str) -> StatusCode {
+    app.http
+        .post(app.url("/oauth/token"))
+        .header("authorization", basic(id, secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Polls until `app` answers `want` for these credentials; returns how long
+/// it took, or panics past the bound.
+async fn until(app: &TestApp, id: &str, secret: &str, want: StatusCode, why: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = token_status(app, id, secret).await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PROPAGATION_BOUND,
+            "{why}: still {got} after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_changes_reach_every_replica_through_the_notification() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let config_b = test_config(&a.database_url);
+    let db_b = Db::connect(&config_b.database).await.expect("connect");
+    let b = TestApp::serve(config_b, db_b, TestDb::shared(&a.database_url)).await;
+
+    let client = flow::register_json(
+        &a,
+        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let old_secret = client.secret().to_owned();
+
+    // Wait for B's listener, then warm its cache.
+    let started = Instant::now();
+    while !b.state.clients.is_live() {
+        assert!(
+            started.elapsed() < PROPAGATION_BOUND,
+            "B's change listener did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        token_status(&b, &client.id, &old_secret).await,
+        StatusCode::OK
+    );
+
+    // 1. B really caches: a secret changed behind the notification's back
+    //    (trigger off) is not seen by B, which keeps accepting the old one.
+    let mut sql = PgConnection::connect(&a.database_url).await.unwrap();
+    sql.execute("alter table clients disable trigger clients_changed")
+        .await
+        .unwrap();
+    sqlx::query("update clients set secret_hash = 'x' where id = $1")
+        .bind(&client.id)
+        .execute(&mut sql)
+        .await
+        .unwrap();
+    assert_eq!(
+        token_status(&b, &client.id, &old_secret).await,
+        StatusCode::OK,
+        "B answers from its cache"
+    );
+    assert_eq!(
+        token_status(&a, &client.id, &old_secret).await,
+        StatusCode::UNAUTHORIZED,
+        "A had not cached the client, so it reads the change"
+    );
+    sql.execute("alter table clients enable trigger clients_changed")
+        .await
+        .unwrap();
+
+    // 2. A secret rotated through replica A's code stops working on B.
+    let new_secret = oauthd::oauth::registration::rotate_secret(&a.db, &a.clock, &client.id)
+        .await
+        .unwrap();
+    let took = until(
+        &b,
+        &client.id,
+        &old_secret,
+        StatusCode::UNAUTHORIZED,
+        "old secret on B after rotation on A",
+    )
+    .await;
+    assert_eq!(
+        token_status(&b, &client.id, new_secret.expose()).await,
+        StatusCode::OK
+    );
+
+    // 3. A client deleted by hand-written SQL stops working on B.
+    sqlx::query("delete from clients where id = $1")
+        .bind(&client.id)
+        .execute(&mut sql)
+        .await
+        .unwrap();
+    let took_delete = until(
+        &b,
+        &client.id,
+        new_secret.expose(),
+        StatusCode::UNAUTHORIZED,
+        "deleted client on B",
+    )
+    .await;
+    eprintln!("client cache: rotation reached B in {took:?}, deletion in {took_delete:?}");
+}
