@@ -7,11 +7,15 @@
 //! driver. `store` never decides policy: it reads and writes what it is told.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::DatabaseConfig;
 
@@ -32,7 +36,41 @@ pub enum Db {
     /// The production store.
     Postgres(PgPool),
     /// The embedded default.
-    Sqlite(SqlitePool),
+    Sqlite(SqliteStore),
+}
+
+/// A SQLite pool, and the queue its writers wait in.
+///
+/// SQLite has one writer at a time; a writer that finds the lock taken
+/// sleeps in SQLite's busy handler (1, 2, 5, 10… ms) and may wake long after
+/// the lock is free. Writers of this process instead queue on an async mutex
+/// and start the moment the previous one commits, which keeps write latency
+/// flat under load. The busy timeout still covers writers in other processes
+/// (the CLI).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    /// The connections.
+    pub pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
+    wait: Duration,
+}
+
+impl SqliteStore {
+    /// Wraps a pool; a writer waits at most `wait` for its turn.
+    pub fn new(pool: SqlitePool, wait: Duration) -> Self {
+        Self {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+            wait,
+        }
+    }
+
+    /// Waits for this process's write turn (503 after `wait`).
+    async fn turn(&self) -> Result<OwnedMutexGuard<()>, Error> {
+        tokio::time::timeout(self.wait, Arc::clone(&self.writer).lock_owned())
+            .await
+            .map_err(|_| Error::Unavailable(sqlx::Error::PoolTimedOut))
+    }
 }
 
 /// Expands `$body` once per backend with `$pool` bound to that backend's pool.
@@ -40,7 +78,10 @@ macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Postgres($pool) => $body,
-            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Sqlite(store) => {
+                let $pool = &store.pool;
+                $body
+            }
         }
     };
 }
@@ -51,8 +92,11 @@ pub(crate) use on_db;
 pub enum Tx {
     /// Postgres.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    /// SQLite.
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// SQLite, holding this process's write turn until it ends.
+    Sqlite(
+        sqlx::Transaction<'static, sqlx::Sqlite>,
+        OwnedMutexGuard<()>,
+    ),
 }
 
 /// Expands `$body` once per backend with `$conn` bound to the transaction's
@@ -64,7 +108,7 @@ macro_rules! on_tx {
                 let $conn = &mut **t;
                 $body
             }
-            $crate::store::Tx::Sqlite(t) => {
+            $crate::store::Tx::Sqlite(t, _) => {
                 let $conn = &mut **t;
                 $body
             }
@@ -78,7 +122,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), Error> {
         match self {
             Self::Postgres(t) => t.commit().await?,
-            Self::Sqlite(t) => t.commit().await?,
+            Self::Sqlite(t, _turn) => t.commit().await?,
         }
         Ok(())
     }
@@ -175,7 +219,7 @@ impl Db {
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_lazy_with(options);
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(SqliteStore::new(pool, config.acquire_timeout)))
         }
     }
 
@@ -183,7 +227,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         match self {
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Self::Sqlite(store) => SQLITE_MIGRATIONS.run(&store.pool).await,
         }
         .map_err(MigrateError)
     }
@@ -192,8 +236,20 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, Error> {
         Ok(match self {
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Self::Sqlite(store) => {
+                let turn = store.turn().await?;
+                Tx::Sqlite(store.pool.begin().await?, turn)
+            }
         })
+    }
+
+    /// For a write outside a transaction: on SQLite, this process's write
+    /// turn (hold it until the statement is done); nothing on Postgres.
+    pub async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, Error> {
+        match self {
+            Self::Postgres(_) => Ok(None),
+            Self::Sqlite(store) => store.turn().await.map(Some),
+        }
     }
 
     /// One round trip: is the database answering?

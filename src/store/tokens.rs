@@ -94,6 +94,7 @@ pub async fn insert(tx: &mut Tx, t: NewToken<'_>) -> Result<(), Error> {
 /// Stores a token that is written alone, in one autocommit statement (one
 /// round trip, where a transaction would take three).
 pub async fn insert_alone(db: &Db, t: NewToken<'_>) -> Result<(), Error> {
+    let _turn = db.write_turn().await?;
     on_db!(db, pool => insert_query!(t).execute(pool).await.map(drop))?;
     Ok(())
 }

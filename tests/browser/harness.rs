@@ -162,7 +162,7 @@ impl Server {
         let _ = self.task.await;
         match &self.db {
             Db::Postgres(pool) => pool.close().await,
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(store) => store.pool.close().await,
         }
     }
 }

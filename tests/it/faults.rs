@@ -676,7 +676,7 @@ async fn a_full_sqlite_disk_gives_clean_503s_for_writes() {
     config.database.acquire_timeout = ACQUIRE_TIMEOUT;
     let setup = Db::connect(&config.database).await.expect("connect");
     setup.migrate().await.expect("migrate");
-    let Db::Sqlite(pool) = &setup else {
+    let Db::Sqlite(oauthd::store::SqliteStore { pool, .. }) = &setup else {
         unreachable!("a SQLite test database")
     };
     let pages: i64 = sqlx::query_scalar("pragma page_count")
@@ -709,7 +709,8 @@ async fn a_full_sqlite_disk_gives_clean_503s_for_writes() {
         .connect_with(options)
         .await
         .expect("pool with a page cap");
-    let app = TestApp::serve(config, Db::Sqlite(full), test_db).await;
+    let db = Db::Sqlite(oauthd::store::SqliteStore::new(full, ACQUIRE_TIMEOUT));
+    let app = TestApp::serve(config, db, test_db).await;
     let service = flow::register_json(
         &app,
         &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),

@@ -734,11 +734,11 @@ async fn secrets_are_stored_only_as_digests(backend: Backend) {
         .fetch_one(p)
         .await
         .unwrap(),
-        Db::Sqlite(p) => sqlx::query_scalar(
+        Db::Sqlite(s) => sqlx::query_scalar(
             "select count(*) from clients where secret_hash = $1 or name = $1 or id = $1",
         )
         .bind(secret)
-        .fetch_one(p)
+        .fetch_one(&s.pool)
         .await
         .unwrap(),
     };

@@ -1091,7 +1091,7 @@ pub async fn scalar(app: &TestApp, sql: &str, binds: &[&str]) -> i64 {
     }
     match &app.db {
         Db::Postgres(p) => run!(p),
-        Db::Sqlite(p) => run!(p),
+        Db::Sqlite(s) => run!(&s.pool),
     }
 }
 
@@ -1109,7 +1109,7 @@ pub async fn nullable(app: &TestApp, sql: &str, binds: &[&str]) -> Option<i64> {
     }
     match &app.db {
         Db::Postgres(p) => run!(p),
-        Db::Sqlite(p) => run!(p),
+        Db::Sqlite(s) => run!(&s.pool),
     }
 }
 
@@ -1126,7 +1126,7 @@ pub async fn text_of(app: &TestApp, sql: &str, binds: &[&str]) -> Option<String>
     }
     match &app.db {
         Db::Postgres(p) => run!(p),
-        Db::Sqlite(p) => run!(p),
+        Db::Sqlite(s) => run!(&s.pool),
     }
 }
 
@@ -1160,7 +1160,7 @@ pub async fn code_row(app: &TestApp, code: &str) -> CodeRow {
     let hash = sha256_hex(code);
     let row: Row = match &app.db {
         Db::Postgres(p) => sqlx::query_as(SQL).bind(&hash).fetch_one(p).await,
-        Db::Sqlite(p) => sqlx::query_as(SQL).bind(&hash).fetch_one(p).await,
+        Db::Sqlite(s) => sqlx::query_as(SQL).bind(&hash).fetch_one(&s.pool).await,
     }
     .unwrap_or_else(|e| panic!("the code is stored under its SHA-256 digest: {e}"));
     CodeRow {

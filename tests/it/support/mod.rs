@@ -266,7 +266,11 @@ impl TestApp {
         let sql = format!("select count(*) from {table}");
         match &self.db {
             Db::Postgres(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
-            Db::Sqlite(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
+            Db::Sqlite(s) => {
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&s.pool)
+                    .await
+            }
         }
         .expect("count rows")
     }
