@@ -57,7 +57,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     );
     let grace = config.http.shutdown_grace;
     if config.accounts.create_admin_on_first_run {
-        first_run(&db, &config).await;
+        // In the background: hashing the new admin's password (argon2id,
+        // tens of milliseconds) need not hold back readiness.
+        let (db, config) = (db.clone(), config.clone());
+        tokio::spawn(async move { first_run(&db, &config).await });
     }
     let janitor = config.janitor.enabled.then(|| {
         tokio::spawn(crate::janitor::run_forever(
