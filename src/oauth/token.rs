@@ -50,26 +50,40 @@ pub enum Refresh<'a> {
     },
 }
 
-/// The access-token row of `grant`, issued `now`.
-fn access_row<'a>(
-    grant: &Grant<'a>,
-    hash: &'a str,
-    scope: &'a str,
-    now: i64,
+/// A new access token for a grant, before it is stored.
+struct Access {
+    token: Secret,
+    hash: String,
+    scope: String,
     expires_in: i64,
-) -> NewToken<'a> {
-    NewToken {
-        token_hash: hash,
-        kind: TokenKind::Access,
-        grant_id: grant.grant_id,
-        client_id: Some(grant.client_id),
-        user_id: grant.user_id,
-        scope,
-        label: None,
-        created_at: now,
-        expires_at: Some(now.saturating_add(expires_in)),
-        grant_expires_at: None,
-        public_id: None,
+}
+
+impl Access {
+    fn mint(grant: &Grant<'_>, config: &Config) -> Self {
+        let token = Secret::generate(SecretKind::AccessToken);
+        Self {
+            hash: token.digest(),
+            token,
+            scope: grant.scope.to_string(),
+            expires_in: seconds(config.tokens.access_token_lifetime),
+        }
+    }
+
+    /// Its row, issued `now`.
+    fn row<'a>(&'a self, grant: &Grant<'a>, now: i64) -> NewToken<'a> {
+        NewToken {
+            token_hash: &self.hash,
+            kind: TokenKind::Access,
+            grant_id: grant.grant_id,
+            client_id: Some(grant.client_id),
+            user_id: grant.user_id,
+            scope: &self.scope,
+            label: None,
+            created_at: now,
+            expires_at: Some(now.saturating_add(self.expires_in)),
+            grant_expires_at: None,
+            public_id: None,
+        }
     }
 }
 
@@ -82,12 +96,13 @@ pub async fn issue_access(
     grant: Grant<'_>,
 ) -> Result<IssuedTokens, store::Error> {
     let now = clock.now();
-    let scope = grant.scope.to_string();
-    let access_token = Secret::generate(SecretKind::AccessToken);
-    let expires_in = seconds(config.tokens.access_token_lifetime);
-    let access_hash = access_token.digest();
-    let row = access_row(&grant, &access_hash, &scope, now, expires_in);
-    tokens::insert_alone(db, row).await?;
+    let access = Access::mint(&grant, config);
+    tokens::insert_alone(db, access.row(&grant, now)).await?;
+    let Access {
+        token: access_token,
+        expires_in,
+        ..
+    } = access;
     Ok(IssuedTokens {
         access_token,
         expires_in,
@@ -105,12 +120,14 @@ pub async fn issue(
     refresh: Refresh<'_>,
 ) -> Result<IssuedTokens, store::Error> {
     let now = clock.now();
-    let scope = grant.scope.to_string();
-    let access_token = Secret::generate(SecretKind::AccessToken);
-    let expires_in = seconds(config.tokens.access_token_lifetime);
-    let access_hash = access_token.digest();
-    let row = access_row(&grant, &access_hash, &scope, now, expires_in);
-    tokens::insert(tx, row).await?;
+    let access = Access::mint(&grant, config);
+    tokens::insert(tx, access.row(&grant, now)).await?;
+    let Access {
+        token: access_token,
+        expires_in,
+        scope,
+        ..
+    } = access;
     let (refresh_scope, grant_expires_at) = match refresh {
         Refresh::No => {
             return Ok(IssuedTokens {

@@ -40,35 +40,29 @@ const INSERT: &str = r"
 insert into audit_events (id, at, kind, user_id, client_id, ip, detail)
 values ($1, $2, $3, $4, $5, $6, $7)";
 
+/// `INSERT` with a [`NewEvent`]'s values bound, for either backend.
+macro_rules! insert_query {
+    ($e:expr) => {
+        sqlx::query(INSERT)
+            .bind($e.id)
+            .bind($e.at)
+            .bind($e.kind)
+            .bind($e.user_id)
+            .bind($e.client_id)
+            .bind($e.ip)
+            .bind($e.detail)
+    };
+}
+
 /// Stores one event.
 pub async fn insert(db: &Db, e: NewEvent<'_>) -> Result<(), Error> {
-    on_db!(db, pool => sqlx::query(INSERT)
-        .bind(e.id)
-        .bind(e.at)
-        .bind(e.kind)
-        .bind(e.user_id)
-        .bind(e.client_id)
-        .bind(e.ip)
-        .bind(e.detail)
-        .execute(pool)
-        .await
-        .map(drop))?;
+    on_db!(db, pool => insert_query!(e).execute(pool).await.map(drop))?;
     Ok(())
 }
 
 /// Stores one event inside a transaction.
 pub async fn insert_in(tx: &mut Tx, e: NewEvent<'_>) -> Result<(), Error> {
-    on_tx!(tx, conn => sqlx::query(INSERT)
-        .bind(e.id)
-        .bind(e.at)
-        .bind(e.kind)
-        .bind(e.user_id)
-        .bind(e.client_id)
-        .bind(e.ip)
-        .bind(e.detail)
-        .execute(conn)
-        .await
-        .map(drop))?;
+    on_tx!(tx, conn => insert_query!(e).execute(conn).await.map(drop))?;
     Ok(())
 }
 
