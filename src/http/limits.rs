@@ -50,6 +50,31 @@ pub async fn client_ip(
     next.run(request).await
 }
 
+/// Drops an `X-Request-Id` that did not come from a trusted proxy, so the id
+/// in the logs is either the proxy's or oauthd's own, never one a client
+/// picked. Runs outermost, before the id is read.
+pub async fn untrusted_request_id(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let trusted = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| {
+            let ip = c.0.ip();
+            state
+                .config
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(&ip))
+        });
+    if !trusted {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
 fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {

@@ -155,6 +155,10 @@ pub fn build_app(state: AppState) -> Router {
     // Outermost first: ids, the span and headers wrap everything; errors get
     // their bodies after panics and timeouts have become plain statuses.
     let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::untrusted_request_id,
+        ))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()

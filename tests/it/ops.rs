@@ -147,9 +147,25 @@ async fn every_response_carries_the_security_headers_and_a_request_id(backend: B
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert!(!h["x-request-id"].is_empty(), "{path}");
     }
+    // A client's own id is replaced: only a trusted proxy may set it.
     let response = app
         .http
         .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(id, "trace-me-123");
+    assert!(!id.is_empty());
+
+    let behind_proxy = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let response = behind_proxy
+        .http
+        .get(behind_proxy.url("/healthz"))
         .header("x-request-id", "trace-me-123")
         .send()
         .await
