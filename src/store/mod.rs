@@ -77,7 +77,9 @@ impl SqliteStore {
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Postgres($pool) => {
+                $crate::store::within_deadline($pool, async { $body }).await
+            }
             $crate::store::Db::Sqlite(store) => {
                 let $pool = &store.pool;
                 $body
@@ -90,8 +92,8 @@ pub(crate) use on_db;
 /// A write transaction on either backend. Keep it short: SQLite has one writer.
 #[derive(Debug)]
 pub enum Tx {
-    /// Postgres.
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// Postgres, with the deadline each statement gets.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, Duration),
     /// SQLite, holding this process's write turn until it ends.
     Sqlite(
         sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -104,9 +106,10 @@ pub enum Tx {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::store::Tx::Postgres(t) => {
+            $crate::store::Tx::Postgres(t, deadline) => {
+                let deadline = *deadline;
                 let $conn = &mut **t;
-                $body
+                $crate::store::deadline(deadline, async { $body }).await
             }
             $crate::store::Tx::Sqlite(t, _) => {
                 let $conn = &mut **t;
@@ -121,7 +124,7 @@ impl Tx {
     /// Makes every write of the transaction visible at once.
     pub async fn commit(self) -> Result<(), Error> {
         match self {
-            Self::Postgres(t) => t.commit().await?,
+            Self::Postgres(t, limit) => deadline(limit, t.commit()).await?,
             Self::Sqlite(t, _turn) => t.commit().await?,
         }
         Ok(())
@@ -181,6 +184,29 @@ fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
         .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
 }
 
+/// Runs one Postgres statement (or `begin`/`commit`) with a deadline, so a
+/// database that stops answering without closing the connection (a frozen
+/// server, a network partition) fails the request with 503 after `limit`
+/// instead of hanging it. SQLite needs none: its waits are bounded by the
+/// busy timeout.
+pub(crate) async fn deadline<T>(
+    limit: Duration,
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, statement)
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+}
+
+/// [`deadline`] with the pool's own acquire timeout
+/// (`database.acquire_timeout_secs`) as the limit.
+pub(crate) async fn within_deadline<T>(
+    pool: &PgPool,
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    deadline(pool.options().get_acquire_timeout(), statement).await
+}
+
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
 #[error("migration failed")]
@@ -235,7 +261,10 @@ impl Db {
     /// Starts a transaction; dropping it without [`Tx::commit`] rolls back.
     pub async fn begin(&self) -> Result<Tx, Error> {
         Ok(match self {
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Postgres(pool) => {
+                let limit = pool.options().get_acquire_timeout();
+                Tx::Postgres(deadline(limit, pool.begin()).await?, limit)
+            }
             Self::Sqlite(store) => {
                 let turn = store.turn().await?;
                 Tx::Sqlite(store.pool.begin().await?, turn)
@@ -268,7 +297,10 @@ impl Db {
 
     /// Closes every pooled connection; later queries fail as unavailable.
     pub async fn close(&self) {
-        on_db!(self, pool => pool.close().await);
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(store) => store.pool.close().await,
+        }
     }
 }
 

@@ -39,6 +39,9 @@ const CUTS: usize = 2;
 struct FaultProxy {
     addr: SocketAddr,
     cut: watch::Sender<bool>,
+    /// While set, connections stay open but nothing is forwarded (a frozen
+    /// server or a network partition); thawing closes them.
+    frozen: watch::Sender<bool>,
     /// Live connections closed by a cut.
     killed: Arc<AtomicUsize>,
     /// New connections refused while cut.
@@ -50,12 +53,21 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let (cut, watch_cut) = watch::channel(false);
+        let (frozen, watch_frozen) = watch::channel(false);
         let killed = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
         let (k, r) = (killed.clone(), refused.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let mut is_cut = watch_cut.clone();
+                let mut is_frozen = watch_frozen.clone();
+                if *is_frozen.borrow() {
+                    tokio::spawn(async move {
+                        let _ = is_frozen.wait_for(|frozen| !*frozen).await;
+                        drop(inbound);
+                    });
+                    continue;
+                }
                 if *is_cut.borrow() {
                     r.fetch_add(1, Ordering::Relaxed);
                     drop(inbound);
@@ -66,11 +78,17 @@ impl FaultProxy {
                     let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    let froze = tokio::select! {
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => false,
                         _ = is_cut.wait_for(|cut| *cut) => {
                             k.fetch_add(1, Ordering::Relaxed);
+                            false
                         }
+                        _ = is_frozen.wait_for(|frozen| *frozen) => true,
+                    };
+                    if froze {
+                        // Hold both ends open and silent until thawed.
+                        let _ = is_frozen.wait_for(|frozen| !*frozen).await;
                     }
                     // Dropping both sockets closes them under the pool.
                 });
@@ -79,6 +97,7 @@ impl FaultProxy {
         Self {
             addr,
             cut,
+            frozen,
             killed,
             refused,
         }
@@ -90,6 +109,14 @@ impl FaultProxy {
 
     fn restore(&self) {
         self.cut.send_replace(false);
+    }
+
+    fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    fn thaw(&self) {
+        self.frozen.send_replace(false);
     }
 }
 
@@ -751,5 +778,98 @@ async fn a_full_sqlite_disk_gives_clean_503s_for_writes() {
     eprintln!(
         "faults: full SQLite disk after {} tokens; {refused} writes answered 503",
         issued.len()
+    );
+}
+
+/// Postgres stops answering without closing anything (a frozen server, a
+/// network partition): every statement has a deadline (the acquire timeout),
+/// so requests get a clean 503 in time instead of hanging until the request
+/// timeout, `/readyz` says so, and service resumes after the thaw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_postgres_gives_clean_503s_in_time_and_service_resumes() {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let proxy = FaultProxy::start(upstream_of(&test_db.url)).await;
+    let mut config = test_config(&through(&test_db.url, proxy.addr));
+    config.database.acquire_timeout = ACQUIRE_TIMEOUT;
+    config.database.max_connections = 4;
+    let db = Db::connect(&config.database).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    let app = TestApp::serve(config, db, test_db).await;
+    let service = flow::register_json(
+        &app,
+        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let held = tokens(&app, &service, 2).await.remove(0);
+
+    // Workers issue tokens back to back, so some statement is in flight at
+    // the instant of the freeze (past the pool's health check): only the
+    // statement deadline bounds those.
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let request = cc_request(&app, &service);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let r = request.try_clone().expect("cloneable request");
+                    answers.push(seen("token (load)", r).await);
+                }
+                answers
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.freeze();
+    let token = seen("token while frozen", cc_request(&app, &service)).await;
+    assert_clean_503(&token, false);
+    let introspection = seen(
+        "introspection while frozen",
+        introspect_request(&app, &service, &held),
+    )
+    .await;
+    assert_clean_503(&introspection, false);
+    let ready = seen("readyz while frozen", app.http.get(app.url("/readyz"))).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{ready:?}");
+    assert!(ready.elapsed <= SLOWEST_FAILURE, "{ready:?}");
+    // Stay frozen well past the deadline, so a hung request would show.
+    tokio::time::sleep(SLOWEST_FAILURE).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut load = Vec::new();
+    for w in workers {
+        load.extend(w.await.expect("load worker"));
+    }
+    let mut in_flight_503s = 0;
+    for s in &load {
+        if s.status != StatusCode::OK {
+            assert_clean_503(s, false);
+            in_flight_503s += 1;
+        }
+    }
+    assert!(in_flight_503s >= 4, "every worker met the freeze: {load:?}");
+
+    proxy.thaw();
+    let thawed = Instant::now();
+    loop {
+        let s = seen("token after the thaw", cc_request(&app, &service)).await;
+        if s.status == StatusCode::OK {
+            break;
+        }
+        assert!(!s.status.is_server_error() || s.status == StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            thawed.elapsed() < RECOVERY_BOUND,
+            "service did not resume within {RECOVERY_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(is_active(&app, &service, &held).await, "nothing lost");
+    eprintln!(
+        "faults: frozen Postgres answered 503 in {:?} (token) and {:?} (introspection), \
+         {} load requests ({in_flight_503s} answered 503); service resumed {:?} after the thaw",
+        token.elapsed,
+        introspection.elapsed,
+        load.len(),
+        thawed.elapsed()
     );
 }
