@@ -56,12 +56,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         config.listen
     );
     let grace = config.http.shutdown_grace;
-    // In the background: hashing the new admin's password (argon2id, tens
-    // of milliseconds) need not hold back readiness. Shutdown waits for it.
-    let first_run_task = config.accounts.create_admin_on_first_run.then(|| {
-        let (db, config) = (db.clone(), config.clone());
-        tokio::spawn(async move { first_run(&db, &config).await })
-    });
+    if config.accounts.create_admin_on_first_run {
+        first_run(&db, &config).await;
+    }
     let janitor = config.janitor.enabled.then(|| {
         tokio::spawn(crate::janitor::run_forever(
             db.clone(),
@@ -86,9 +83,6 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         j.abort();
     }
     shrinker.abort();
-    if let Some(task) = first_run_task {
-        let _ = task.await;
-    }
     db.close().await;
     tracing::info!("oauthd stopped");
     Ok(())
