@@ -153,8 +153,10 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// Emits the tracing event; returns the address as text for the row.
+    /// Emits the tracing event and counts it in the request's metrics;
+    /// returns the address as text for the row.
     fn log(&self) -> Option<String> {
+        crate::metrics::with_current(|m| m.audit(self.kind));
         let ip = self.ip.map(|i| i.to_string());
         tracing::info!(
             target: "oauthd::audit",

@@ -111,6 +111,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// Abuse limits.
     pub limits: LimitsConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 /// A rate: at most `requests` per `per`, refilled evenly.
@@ -205,6 +207,16 @@ pub struct AuthorizeConfig {
     pub allow_plain_pkce: bool,
     /// How long a shown consent page stays valid.
     pub request_lifetime: Duration,
+}
+
+/// Where `GET /metrics` is served.
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// A separate address for `/metrics` alone (then the main listener does
+    /// not serve it); `None` serves it on the main listener.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The protected resource.
@@ -343,6 +355,7 @@ struct RawConfig {
     ui: RawUi,
     accounts: RawAccounts,
     limits: RawLimits,
+    metrics: RawMetrics,
 }
 
 impl Default for RawConfig {
@@ -365,6 +378,7 @@ impl Default for RawConfig {
             ui: RawUi::default(),
             accounts: RawAccounts::default(),
             limits: RawLimits::default(),
+            metrics: RawMetrics::default(),
         }
     }
 }
@@ -533,6 +547,22 @@ impl Default for RawResource {
     fn default() -> Self {
         Self {
             account_scope: "account:read".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    enabled: bool,
+    listen: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: String::new(),
         }
     }
 }
@@ -780,6 +810,7 @@ impl RawConfig {
                 format!("`{}` is not an IP address with a port", self.listen),
             )
         })?;
+        let metrics = validate_metrics(&self.metrics, listen)?;
         let public_url = match &self.public_url {
             Some(u) => parse_public_url(u)?,
             None => derived_public_url(listen)?,
@@ -989,6 +1020,7 @@ impl RawConfig {
                 request_lifetime: Duration::from_secs(self.authorize.request_lifetime_secs),
             },
             resource: ResourceConfig { account_scope },
+            metrics,
             introspection: IntrospectionConfig { bearer_scope },
             limits,
             ui: UiConfig {
@@ -1035,6 +1067,31 @@ fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
         return Err(err("must not contain user information"));
     }
     Ok(url)
+}
+
+fn validate_metrics(raw: &RawMetrics, listen: SocketAddr) -> Result<MetricsConfig, ConfigError> {
+    let separate = match raw.listen.trim() {
+        "" => None,
+        text => {
+            let addr: SocketAddr = text.parse().map_err(|_| {
+                ConfigError::new(
+                    "metrics.listen",
+                    format!("`{text}` is not an IP address with a port"),
+                )
+            })?;
+            if addr == listen {
+                return Err(ConfigError::new(
+                    "metrics.listen",
+                    "must differ from `listen` (leave it empty to serve /metrics there)",
+                ));
+            }
+            Some(addr)
+        }
+    };
+    Ok(MetricsConfig {
+        enabled: raw.enabled,
+        listen: separate,
+    })
 }
 
 fn derived_public_url(listen: SocketAddr) -> Result<Url, ConfigError> {

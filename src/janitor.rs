@@ -41,16 +41,26 @@ pub async fn run_once(db: &Db, clock: &Clock, config: &Config) -> Result<u64, st
 }
 
 /// Runs the janitor every `janitor.interval` until the task is dropped.
-pub async fn run_forever(db: Db, clock: Clock, config: Config) {
+pub async fn run_forever(
+    db: Db,
+    clock: Clock,
+    config: Config,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
     let mut ticker = tokio::time::interval(config.janitor.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match run_once(&db, &clock, &config).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(rows.deleted = n, "janitor removed {n} expired rows"),
+            Ok(n) => {
+                metrics.janitor_pass(Some(n));
+                if n > 0 {
+                    tracing::info!(rows.deleted = n, "janitor removed {n} expired rows");
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %crate::telemetry::error_chain(&e), "janitor pass failed")
+                metrics.janitor_pass(None);
+                tracing::warn!(error = %crate::telemetry::error_chain(&e), "janitor pass failed");
             }
         }
     }

@@ -18,6 +18,8 @@ pub mod crypto;
 pub mod http;
 /// Batched deletion of expired rows on an interval.
 pub mod janitor;
+/// Prometheus metrics: one registry per server, rendered at `/metrics`.
+pub mod metrics;
 /// Protocol rules: authorization requests, grants, tokens, client auth, PKCE,
 /// scopes, redirect URIs, registration, sessions, RFC error codes.
 pub mod oauth;

@@ -247,7 +247,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                     .map_err(|e| Failure::Runtime(chain(&e)))?;
                 eprintln!("oauthd: janitor removed {n} expired rows");
             } else {
-                oauthd::janitor::run_forever(db, clock, config).await;
+                // Nothing serves /metrics here: its counts go nowhere.
+                let metrics = std::sync::Arc::default();
+                oauthd::janitor::run_forever(db, clock, config, metrics).await;
             }
             Ok(())
         }

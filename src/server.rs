@@ -42,6 +42,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             addr: config.listen,
             source,
         })?;
+    let metrics_listener = match config.metrics.listen.filter(|_| config.metrics.enabled) {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     if config.public_url.scheme() == "http" && !is_loopback_url(&config.public_url) {
         tracing::warn!(
             public_url = %config.public_url,
@@ -59,14 +67,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if config.accounts.create_admin_on_first_run {
         first_run(&db, &config).await;
     }
-    let janitor = config.janitor.enabled.then(|| {
+    let state = AppState::new(config, db.clone(), Clock::system());
+    let janitor = state.config.janitor.enabled.then(|| {
         tokio::spawn(crate::janitor::run_forever(
             db.clone(),
             Clock::system(),
-            config.clone(),
+            state.config.clone(),
+            state.metrics.clone(),
         ))
     });
-    let state = AppState::new(config, db.clone(), Clock::system());
     let shrinker = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -78,7 +87,27 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         })
     };
     let http = state.config.http.clone();
-    crate::http::listener::serve(listener, build_app(state), &http, shutdown_signal(grace)).await;
+    // One shutdown signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics = metrics_listener.map(|listener| {
+        tracing::info!(listen = ?listener.local_addr().ok(), "serving /metrics on its own address");
+        let (app, http) = (crate::http::metrics_app(state.clone()), http.clone());
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            crate::http::listener::serve(listener, app, &http, shutdown).await;
+        })
+    });
+    let shutdown = async move {
+        shutdown_signal(grace).await;
+        let _ = stop.send(true);
+    };
+    crate::http::listener::serve(listener, build_app(state), &http, shutdown).await;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     if let Some(j) = janitor {
         j.abort();
     }

@@ -9,6 +9,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Span;
 
+use crate::http::state::AppState;
+use crate::metrics::{self, RequestLabels};
+
 /// Pages load nothing from elsewhere, run no inline script, and may not be
 /// framed (RFC 9700 §4.16 clickjacking). `form-action` is left out on purpose:
 /// Chromium applies it to the redirect after the consent form is posted.
@@ -47,7 +50,44 @@ pub fn request_span(request: &Request) -> Span {
         http.route = route,
         request.id = request_id,
         client.ip = tracing::field::Empty,
+        client.id = tracing::field::Empty,
     )
+}
+
+/// Counts and times every request in the server's metrics, makes them the
+/// request's current metrics (for audit events), and logs one access line
+/// per request inside its span: status and latency here, method, route,
+/// request id, client address and authenticated client id from the span.
+pub async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = metrics::method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let response = metrics::scope(state.metrics.clone(), next.run(request)).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.request(
+        &RequestLabels {
+            method,
+            route,
+            status,
+        },
+        elapsed.as_secs_f64(),
+    );
+    tracing::info!(
+        target: "oauthd::access",
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        http.status = status,
+        "request answered {status}"
+    );
+    response
 }
 
 /// CORS for browser clients on the token, revocation and introspection

@@ -15,8 +15,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 pub mod api;
 pub mod error;
@@ -36,7 +35,6 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole router: routes, fallbacks and middleware.
 pub fn build_app(state: AppState) -> Router {
-    let request_timeout: Duration = state.config.http.request_timeout;
     let preflight = || async { StatusCode::NO_CONTENT };
     // Endpoints browser clients may call cross-origin (CORS), aliases included.
     // Never /oauth/authorize: that is a top-level navigation, not an API.
@@ -131,7 +129,7 @@ pub fn build_app(state: AppState) -> Router {
         )
         // API
         .route("/api/client", post(api::client::register))
-        // Operations
+        // Operations (/metrics: see with_metrics)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         // Aliases for clients written against other servers' docs
@@ -147,11 +145,38 @@ pub fn build_app(state: AppState) -> Router {
             state.clone(),
             limits::rate_limit,
         ))
-        .merge(cors_routes)
+        .merge(cors_routes);
+    let on_main = state.config.metrics.enabled && state.config.metrics.listen.is_none();
+    let routes = with_metrics(routes, on_main)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
         .with_state(state.clone());
 
+    with_middleware(routes, state)
+}
+
+/// `GET /metrics` on a router, when `enabled`.
+fn with_metrics(routes: Router<AppState>, enabled: bool) -> Router<AppState> {
+    if enabled {
+        routes.route("/metrics", get(ops::metrics))
+    } else {
+        routes
+    }
+}
+
+/// The router for `metrics.listen`: `/metrics` and nothing else, with the
+/// same middleware as the main router.
+pub fn metrics_app(state: AppState) -> Router {
+    let routes = with_metrics(Router::new(), true)
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
+        .with_state(state.clone());
+    with_middleware(routes, state)
+}
+
+/// The middleware stack around every route.
+fn with_middleware(routes: Router, state: AppState) -> Router {
+    let request_timeout: Duration = state.config.http.request_timeout;
     // Outermost first: ids, the span and headers wrap everything; errors get
     // their bodies after panics and timeouts have become plain statuses.
     let layers = ServiceBuilder::new()
@@ -160,11 +185,18 @@ pub fn build_app(state: AppState) -> Router {
             limits::untrusted_request_id,
         ))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // The span only: `observe` writes the one access line per request.
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(middleware::request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_request(())
+                .on_response(())
+                .on_failure(()),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,10 +1,13 @@
-//! Operations endpoints: liveness and readiness.
+//! Operations endpoints: liveness, readiness and metrics.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+use crate::http::state::AppState;
 use crate::store::Db;
 
 /// `GET /healthz`: the process is up and answering.
@@ -24,4 +27,15 @@ pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
             )
         }
     }
+}
+
+/// `GET /metrics`: every metric in OpenMetrics text, for Prometheus.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        state.metrics.render(&state.db),
+    )
 }

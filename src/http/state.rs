@@ -8,6 +8,7 @@ use axum::extract::FromRef;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::limits::RateLimits;
+use crate::metrics::Metrics;
 use crate::oauth::session::PasswordChecker;
 use crate::oauth::throttle::FailureThrottle;
 use crate::store::Db;
@@ -37,6 +38,8 @@ pub struct Inner {
     /// Client rows for client authentication (kept fresh on Postgres by
     /// change notifications; unused on SQLite).
     pub clients: Arc<ClientCache>,
+    /// What `/metrics` renders.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -49,12 +52,14 @@ impl AppState {
         let client_failures =
             FailureThrottle::new(config.limits.free_failed_client_auths, max_lockout);
         let clients = Arc::new(ClientCache::default());
+        let metrics = Arc::new(Metrics::new(config.database.max_connections));
         if let Db::Postgres(pool) = &db {
             tokio::spawn(client_cache::listen(pool.clone(), Arc::downgrade(&clients)));
         }
         Self(Arc::new(Inner {
             config,
             clients,
+            metrics,
             db,
             clock,
             passwords,

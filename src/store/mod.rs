@@ -287,6 +287,15 @@ impl Db {
         Ok(())
     }
 
+    /// The pool's open connections and how many of them are idle, for the
+    /// metrics gauges.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        match self {
+            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Self::Sqlite(store) => (store.pool.size(), store.pool.num_idle()),
+        }
+    }
+
     /// `postgres` or `sqlite`, for logs.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -27,6 +27,65 @@ fn hidden(html: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_ever_reaches_a_log_line() {
+    flow_logged("pretty").await;
+}
+
+/// `log.format = "json"`: every line one JSON object with the request's
+/// fields at the top level; the token request's access line names the
+/// authenticated client, its status and latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_flat_object_per_line() {
+    let (log, client_id) = flow_logged("json").await;
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        assert!(
+            line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        assert!(
+            line["level"].is_string() && line["target"].is_string(),
+            "{line}"
+        );
+    }
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "oauthd::access")
+        .collect();
+    assert!(access.len() >= 10, "one access line per request");
+    let token = access
+        .iter()
+        .find(|l| l["http.route"] == "/oauth/token" && l["http.status"] == 200)
+        .unwrap_or_else(|| panic!("a token access line in {access:?}"));
+    assert_eq!(token["level"], "INFO");
+    assert_eq!(token["http.method"], "POST");
+    assert_eq!(token["client.id"], client_id.as_str());
+    assert_eq!(token["client.ip"], "127.0.0.1");
+    assert_eq!(
+        token["request.id"].as_str().map(str::len),
+        Some(36),
+        "{token}"
+    );
+    assert!(
+        token["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{token}"
+    );
+    // Lines logged inside a request carry its id too (the audit line here).
+    let id = token["request.id"].as_str().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["target"] == "oauthd::audit" && l["request.id"] == id),
+        "the audit event of that request carries its id"
+    );
+}
+
+/// Runs a whole flow against the real binary at trace level in `format`,
+/// checks that no secret reached its log, and returns the log and the
+/// client id it used.
+async fn flow_logged(format: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_oauthd");
     let password = "correct horse battery staple";
@@ -51,6 +110,7 @@ async fn no_secret_ever_reaches_a_log_line() {
         .env_clear()
         .env("OAUTHD_LISTEN", &listen)
         .env("RUST_LOG", "trace")
+        .env("OAUTHD_LOG__FORMAT", format)
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -245,4 +305,5 @@ async fn no_secret_ever_reaches_a_log_line() {
         !log.contains("s3cr3t-state"),
         "query strings are never logged"
     );
+    (log, client_id)
 }

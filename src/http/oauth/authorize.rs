@@ -87,7 +87,10 @@ async fn request(
 ) -> Result<Response, HttpError> {
     let parsed = params.authorize_params();
     let resolved = match authorize::resolve(&state.db, &parsed).await {
-        Ok(r) => r,
+        Ok(r) => {
+            tracing::Span::current().record("client.id", r.client.id.as_str());
+            r
+        }
         Err(ResolveError::Page(message)) => {
             tracing::info!(
                 reason = message,
@@ -304,6 +307,7 @@ async fn decide(
             "The application is no longer registered.",
         ));
     };
+    tracing::Span::current().record("client.id", client.id.as_str());
     decided(state, &active, &client, &request, approve).await
 }
 

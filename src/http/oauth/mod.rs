@@ -40,6 +40,17 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
+    /// The RFC 6749 error code the answer carries (for metrics).
+    pub(crate) fn error_code(&self) -> &'static str {
+        match self {
+            Self::Refused { error, .. } => error.code.as_str(),
+            Self::Throttled(_) => ErrorCode::SlowDown.as_str(),
+            Self::Store(store::Error::Unavailable(_)) => ErrorCode::TemporarilyUnavailable.as_str(),
+            Self::Store(_) => ErrorCode::ServerError.as_str(),
+            Self::TooLarge => ErrorCode::InvalidRequest.as_str(),
+        }
+    }
+
     /// The response for this failure, errors in `format`.
     pub(crate) fn into_response(self, path: &str, format: ResponseFormat) -> Response {
         match self {
@@ -129,6 +140,7 @@ pub(crate) async fn authenticate_client(
     match client_auth::authenticate(&state.db, &state.clients, &credentials).await {
         Ok(c) => {
             state.client_failures.succeeded(&id, ip);
+            tracing::Span::current().record("client.id", c.id.as_str());
             Ok(c)
         }
         Err(AuthError::Refused(error)) => {

@@ -31,8 +31,14 @@ pub async fn token(
 ) -> Response {
     let format = negotiate(&headers, state.config.tokens.response_format);
     match grant(&state, ip, &headers, &uri, body).await {
-        Ok(issued) => success(&issued, format),
-        Err(failure) => failure.into_response(uri.path(), format),
+        Ok((grant_type, issued)) => {
+            state.metrics.token_issued(grant_type);
+            success(&issued, format)
+        }
+        Err(failure) => {
+            state.metrics.token_error(failure.error_code());
+            failure.into_response(uri.path(), format)
+        }
     }
 }
 
@@ -42,7 +48,7 @@ async fn grant(
     headers: &HeaderMap,
     uri: &Uri,
     body: Result<Bytes, BytesRejection>,
-) -> Result<IssuedTokens, Failure> {
+) -> Result<(&'static str, IssuedTokens), Failure> {
     let form = read_form(headers, uri, body)?;
     let single = |name: &str| {
         form.single(name)
@@ -62,7 +68,7 @@ async fn grant(
     }
     let client = authenticate_client(state, ip, headers, &form).await?;
     let (db, clock, config) = (&state.db, &state.clock, &state.config);
-    let issued = match grant_type {
+    Ok(match grant_type {
         "authorization_code" => {
             let code =
                 single("code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -71,7 +77,8 @@ async fn grant(
                 redirect_uri: single("redirect_uri")?,
                 code_verifier: single("code_verifier")?,
             };
-            authorization_code::exchange(db, clock, config, &client, request).await?
+            let issued = authorization_code::exchange(db, clock, config, &client, request).await?;
+            ("authorization_code", issued)
         }
         "refresh_token" => {
             let refresh_token = single("refresh_token")?
@@ -80,11 +87,15 @@ async fn grant(
                 refresh_token,
                 scope: single("scope")?,
             };
-            refresh_token::exchange(db, clock, config, &client, request).await?
+            let issued = refresh_token::exchange(db, clock, config, &client, request).await?;
+            ("refresh_token", issued)
         }
-        _ => client_credentials::issue(db, clock, config, &client, single("scope")?).await?,
-    };
-    Ok(issued)
+        _ => {
+            let scope = single("scope")?;
+            let issued = client_credentials::issue(db, clock, config, &client, scope).await?;
+            ("client_credentials", issued)
+        }
+    })
 }
 
 /// JSON unless the client prefers form encoding (or sends no preference and

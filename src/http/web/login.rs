@@ -23,6 +23,7 @@ use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, cookie, media_type};
 use crate::http::limits::{ClientIp, too_many};
 use crate::http::state::AppState;
+use crate::metrics::SigninOutcome;
 use crate::oauth::session;
 
 /// The one message every failed sign-in gets.
@@ -135,6 +136,7 @@ pub async fn submit(
     let now = state.clock.now();
     if let Some(wait) = state.login_failures.check(username, ip, now) {
         tracing::info!(client.ip = %ip, "sign-in throttled");
+        state.metrics.signin(SigninOutcome::Throttled);
         return Ok(too_many("/login", wait));
     }
     let user = state
@@ -148,6 +150,7 @@ pub async fn submit(
     let Some(user) = user else {
         state.login_failures.failed(username, ip, now);
         tracing::info!(client.ip = %ip, "sign-in failed");
+        state.metrics.signin(SigninOutcome::Failed);
         // The audit row goes to the named user, if there is one; the response
         // is the same either way.
         let named = match crate::oauth::account::Username::parse(username) {
@@ -176,6 +179,7 @@ pub async fn submit(
         );
     };
     state.login_failures.succeeded(username, ip);
+    state.metrics.signin(SigninOutcome::Succeeded);
     Event::new(Kind::SigninSucceeded)
         .user(&user.id)
         .ip(ip)
