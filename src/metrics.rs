@@ -26,8 +26,11 @@ use prometheus_client::registry::Registry;
 use crate::audit::Kind;
 use crate::store::Db;
 
-/// The media type of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// OpenMetrics text, what Prometheus asks for first.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The classic Prometheus text format, for scrapers that do not ask for
+/// OpenMetrics (and `promtool check metrics`).
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Upper bounds (seconds) of the request latency buckets.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -285,8 +288,9 @@ impl Metrics {
             .inc();
     }
 
-    /// The OpenMetrics text of every metric, with the pool gauges read now.
-    pub fn render(&self, db: &Db) -> String {
+    /// Every metric, with the pool gauges read now, and its media type:
+    /// OpenMetrics when `accept` asks for it, else the Prometheus text format.
+    pub fn render(&self, db: &Db, accept: &str) -> (&'static str, String) {
         let (size, idle) = db.pool_usage();
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);
         let in_use = size.saturating_sub(idle);
@@ -301,8 +305,44 @@ impl Metrics {
             // Writing to a String cannot fail; say so if it ever does.
             tracing::error!(error = %e, "metrics encoding failed");
         }
-        out
+        if accept.contains("application/openmetrics-text") {
+            (OPENMETRICS, out)
+        } else {
+            (PROMETHEUS_TEXT, prometheus_text(&out))
+        }
     }
+}
+
+/// OpenMetrics text to the Prometheus text format 0.0.4, for the metric
+/// types used here (counters, gauges, histograms; no exemplars): a counter
+/// family is named with its `_total` suffix in `HELP` and `TYPE`, and the
+/// `UNIT` and `EOF` lines go.
+fn prometheus_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" counter"))
+        {
+            counters.insert(name);
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let family = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(family.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 tokio::task_local! {
@@ -317,4 +357,22 @@ pub async fn scope<F: Future>(metrics: Arc<Metrics>, future: F) -> F::Output {
 /// Calls `f` with the current request's metrics, if there is a request.
 pub fn with_current(f: impl FnOnce(&Metrics)) {
     let _ = CURRENT.try_with(|m| f(m));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_names_counter_families_with_their_suffix() {
+        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n\
+                  # HELP d Time.\n# TYPE d histogram\n# UNIT d seconds\nd_count 1\n\
+                  # HELP g Now.\n# TYPE g gauge\ng 3\n# EOF\n";
+        assert_eq!(
+            prometheus_text(om),
+            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n\
+             # HELP d Time.\n# TYPE d histogram\nd_count 1\n\
+             # HELP g Now.\n# TYPE g gauge\ng 3\n"
+        );
+    }
 }

@@ -32,13 +32,16 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// The route of a request no route serves, in logs and metrics.
+pub const UNMATCHED: &str = "unmatched";
+
 /// The span every request is logged in: method, route template and request id.
 /// Never the URI: query strings can carry codes, state and access tokens.
 pub fn request_span(request: &Request) -> Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("<unmatched>", MatchedPath::as_str);
+        .map_or(UNMATCHED, MatchedPath::as_str);
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -68,7 +71,7 @@ pub async fn observe(
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
+        .map_or(UNMATCHED, MatchedPath::as_str)
         .to_owned();
     let response = metrics::scope(state.metrics.clone(), next.run(request)).await;
     let elapsed = started.elapsed();

@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
@@ -29,13 +30,16 @@ pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// `GET /metrics`: every metric in OpenMetrics text, for Prometheus.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: every metric, in OpenMetrics text when the scraper asks
+/// for it (Prometheus does), else in the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (media_type, text) = state.metrics.render(&state.db, accept);
     (
-        [
-            (CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
-            (CACHE_CONTROL, "no-store"),
-        ],
-        state.metrics.render(&state.db),
+        [(CONTENT_TYPE, media_type), (CACHE_CONTROL, "no-store")],
+        text,
     )
 }

@@ -26,8 +26,18 @@ fn samples(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
+/// What Prometheus 2.x sends when it scrapes.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
 async fn scrape(app: &TestApp) -> (String, HashMap<String, f64>) {
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url("/metrics"))
+        .header("accept", PROMETHEUS_ACCEPT)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         header(&response, "content-type").as_deref(),
@@ -218,6 +228,22 @@ async fn metrics_count_what_happened(backend: Backend) {
     assert!(!text.contains(&user.username), "no user name in /metrics");
     assert!(!text.contains(&client.id), "no client id in /metrics");
 
+    // Without an OpenMetrics Accept: the Prometheus text format, the same
+    // samples, counter families named with their suffix.
+    let plain = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        header(&plain, "content-type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let plain = plain.text().await.unwrap();
+    assert!(!plain.contains("# EOF") && !plain.contains("# UNIT"));
+    assert!(plain.contains("# TYPE oauthd_tokens_issued_total counter\n"));
+    assert_eq!(
+        value(&samples(&plain), "oauthd_code_replays_total"),
+        1.0,
+        "{plain}"
+    );
+
     // A scrape is itself counted, and counters only grow.
     let (_, again) = scrape(&app).await;
     assert_eq!(
@@ -225,7 +251,7 @@ async fn metrics_count_what_happened(backend: Backend) {
             &again,
             r#"oauthd_http_requests_total{method="GET",route="/metrics",status="200"}"#
         ),
-        1.0
+        2.0
     );
 }
 
