@@ -181,7 +181,7 @@ impl Metrics {
         let revocations = Counter::default();
         registry.register(
             "revocations",
-            "Tokens or grants revoked by a client (RFC 7009), a user or an operator",
+            "Tokens or grants revoked by a client (RFC 7009) or by a user on their pages",
             revocations.clone(),
         );
         let janitor_rows = Counter::default();
