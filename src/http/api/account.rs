@@ -61,6 +61,9 @@ pub async fn account(
     if info.kind == TokenKind::Refresh || !info.is_active(state.clock.now()) {
         return Ok(invalid());
     }
+    if let Some(client_id) = &info.client_id {
+        tracing::Span::current().record("client.id", client_id.as_str());
+    }
     let (Some(user_id), Some(username)) = (&info.user_id, &info.username) else {
         return Ok(challenge(
             StatusCode::FORBIDDEN,
