@@ -1307,6 +1307,33 @@ mod tests {
     }
 
     #[test]
+    fn effective_values_hide_passwords_and_tokens() {
+        assert_eq!(
+            redact_url("postgres://u:pw@db:5432/x?sslmode=require&password=pw2"),
+            "postgres://u:REDACTED@db:5432/x?sslmode=require&password=REDACTED"
+        );
+        assert_eq!(redact_url("sqlite://oauthd.db"), "sqlite://oauthd.db");
+        assert_eq!(redact_url("postgres://u:pw@db:port/x"), "postgres:REDACTED");
+        let (_, table) = Config::load_effective_from(
+            None,
+            &env(&[
+                ("OAUTHD_REGISTRATION__POLICY", "token"),
+                (
+                    "OAUTHD_REGISTRATION__INITIAL_ACCESS_TOKEN",
+                    "sekrit-sekrit-sekrit",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(!table.to_string().contains("sekrit"));
+        assert_eq!(
+            table["registration"]["initial_access_token"].as_str(),
+            Some(REDACTED)
+        );
+        assert_eq!(table["public_url"].as_str(), Some("http://127.0.0.1:8080/"));
+    }
+
+    #[test]
     fn debug_output_hides_database_credentials_and_tokens() {
         let c = Config::load_from(
             None,

@@ -41,7 +41,7 @@ pub enum TransferError {
     #[error("{0}")]
     Malformed(String),
     /// A row of the document exists in the database already (exit code 1).
-    #[error("{0}; nothing was imported")]
+    #[error("{0} already exists in this database; nothing was imported")]
     Conflict(String),
     /// Storage failed (exit code 1).
     #[error(transparent)]

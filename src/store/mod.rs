@@ -411,3 +411,35 @@ pub(crate) fn join_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String 
 pub(crate) fn split_list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(' ').filter(|s| !s.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlx_errors_about_the_applied_set_read_plainly() {
+        use sqlx::migrate::MigrateError as E;
+        assert!(matches!(
+            MigrateError::from_sqlx(E::VersionMissing(9), 5),
+            MigrateError::NewerSchema {
+                database: 9,
+                binary: 5
+            }
+        ));
+        assert!(matches!(
+            MigrateError::from_sqlx(E::VersionMissing(3), 5),
+            MigrateError::Unknown(3)
+        ));
+        assert!(matches!(
+            MigrateError::from_sqlx(E::VersionMismatch(2), 5),
+            MigrateError::Modified(2)
+        ));
+        let newer = MigrateError::NewerSchema {
+            database: 9,
+            binary: 5,
+        }
+        .to_string();
+        assert!(newer.contains("migration 9") && newer.contains("newest is 5"));
+        assert!(!newer.contains('\n'));
+    }
+}
