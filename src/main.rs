@@ -88,10 +88,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the configuration exactly as `serve` does (exit code 2 when
-    /// it is bad), then print every key's effective value, secrets redacted,
-    /// and the metadata document the server will advertise. Needs no
-    /// database.
+    /// Validate the configuration and print what the server would use.
+    ///
+    /// Validates exactly as `serve` does (exit code 2 and the same one-line
+    /// error when it is bad), then prints every key's effective value, with
+    /// secrets redacted, and the metadata document the server will
+    /// advertise. Needs no database.
     Check {
         /// Print one JSON object (`config`, `metadata`) instead of TOML and
         /// JSON.
