@@ -303,6 +303,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             eprintln!("oauthd: migrations applied ({})", db.backend());
             Ok(())
         }
+        // Handled in `main` before the config is loaded.
         Command::Config(_) | Command::Completions { .. } => Ok(()),
         Command::Export { output } => export(&config, output.as_deref()).await,
         Command::Import { file } => import(&config, file.as_deref()).await,
