@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::oauth::scope::{ScopeName, Scopes};
@@ -43,7 +43,7 @@ impl ConfigError {
 }
 
 /// Log output format.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines (the default).
@@ -53,7 +53,7 @@ pub enum LogFormat {
 }
 
 /// Who may register clients at `POST /api/client`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistrationPolicy {
     /// Anyone may register.
@@ -65,7 +65,7 @@ pub enum RegistrationPolicy {
 }
 
 /// The token endpoint's answer format when the client does not ask for one.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ResponseFormat {
     /// `application/json` (RFC 6749 §5.1).
@@ -334,7 +334,7 @@ pub struct HttpConfig {
 // ---------------------------------------------------------------------------
 // The file/environment shape. Field names are the config keys.
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     listen: String,
@@ -383,7 +383,7 @@ impl Default for RawConfig {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawDatabase {
     url: String,
@@ -403,7 +403,7 @@ impl Default for RawDatabase {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawLog {
     format: LogFormat,
@@ -419,7 +419,7 @@ impl Default for RawLog {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawTokens {
     access_token_lifetime_secs: u64,
@@ -443,7 +443,7 @@ impl Default for RawTokens {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawScopes {
     catalogue: BTreeMap<String, String>,
@@ -467,7 +467,7 @@ impl Default for RawScopes {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawRegistration {
     policy: RegistrationPolicy,
@@ -485,7 +485,7 @@ impl Default for RawRegistration {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     request_timeout_secs: u64,
@@ -503,7 +503,7 @@ impl Default for RawHttp {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawSessions {
     idle_timeout_secs: u64,
@@ -521,7 +521,7 @@ impl Default for RawSessions {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawAuthorize {
     allow_plain_pkce: bool,
@@ -537,7 +537,7 @@ impl Default for RawAuthorize {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawResource {
     account_scope: String,
@@ -551,7 +551,7 @@ impl Default for RawResource {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawMetrics {
     enabled: bool,
@@ -567,7 +567,7 @@ impl Default for RawMetrics {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawIntrospection {
     bearer_scope: String,
@@ -581,7 +581,7 @@ impl Default for RawIntrospection {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawJanitor {
     enabled: bool,
@@ -603,7 +603,7 @@ impl Default for RawJanitor {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawUi {
     product_name: String,
@@ -619,7 +619,7 @@ impl Default for RawUi {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawAccounts {
     signup: bool,
@@ -635,7 +635,7 @@ impl Default for RawAccounts {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawLimits {
     enabled: bool,
@@ -700,33 +700,129 @@ impl Config {
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
-        let file_path = file
-            .map(Path::to_path_buf)
-            .or_else(|| env.get(ENV_CONFIG_FILE).map(Into::into));
-        let mut table = match &file_path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
-                })?;
-                text.parse::<toml::Table>().map_err(|e| {
-                    ConfigError::new(path.display().to_string(), one_line(e.message()))
-                })?
-            }
-            None => toml::Table::new(),
-        };
-        let sources = overlay_env(&mut table, env)?;
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                let key = e.path().to_string();
-                let key = match sources.get(&key) {
-                    Some(var) => format!("{key} (from {var})"),
-                    None => key,
-                };
-                ConfigError::new(key, one_line(&e.into_inner().to_string()))
-            })?;
-        raw.validate()
+        load_raw(file, env)?.validate()
     }
 
+    /// Loads the configuration exactly as [`Config::load`] does, and also
+    /// returns every key's effective value in the file's own shape, with
+    /// secrets redacted (for `oauthd config check`).
+    pub fn load_effective(file: Option<&Path>) -> Result<(Self, toml::Table), ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_effective_from(file, &env)
+    }
+
+    /// [`Config::load_effective`] with an explicit environment map.
+    pub fn load_effective_from(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<(Self, toml::Table), ConfigError> {
+        let raw = load_raw(file, env)?;
+        let mut table = toml::Table::try_from(&raw)
+            .map_err(|e| ConfigError::new("(all)", one_line(&e.to_string())))?;
+        let config = raw.validate()?;
+        // Values the validation derives: show what the server will use.
+        table.insert(
+            "public_url".into(),
+            toml::Value::String(config.public_url.to_string()),
+        );
+        if let Some(toml::Value::Table(sessions)) = table.get_mut("sessions") {
+            let checks =
+                i64::try_from(config.sessions.max_concurrent_password_checks).unwrap_or(i64::MAX);
+            sessions.insert(
+                "max_concurrent_password_checks".into(),
+                toml::Value::Integer(checks),
+            );
+        }
+        redact(&mut table);
+        Ok((config, table))
+    }
+}
+
+/// What redacted values print as.
+pub const REDACTED: &str = "REDACTED";
+
+/// Hides secrets in an effective-config table: the password in
+/// `database.url` (userinfo or `?password=`), and every string under a key
+/// that names a secret (`initial_access_token`, and any later `*_token`,
+/// `*_secret`, `*password*` or `*_key` key).
+fn redact(table: &mut toml::Table) {
+    for (key, value) in table.iter_mut() {
+        match value {
+            toml::Value::Table(inner) => redact(inner),
+            toml::Value::String(s) if key == "url" => *s = redact_url(s),
+            toml::Value::String(s) if names_a_secret(key) && !s.is_empty() => {
+                *s = REDACTED.to_owned();
+            }
+            _ => {}
+        }
+    }
+}
+
+fn names_a_secret(key: &str) -> bool {
+    key.ends_with("_token")
+        || key.ends_with("_secret")
+        || key.ends_with("_key")
+        || key.contains("password")
+}
+
+/// A URL with any password replaced; an unparsable URL keeps only its scheme.
+fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = Url::parse(raw) else {
+        let scheme = raw.split(':').next().unwrap_or("");
+        return format!("{scheme}:{REDACTED}");
+    };
+    if url.password().is_some() && url.set_password(Some(REDACTED)).is_err() {
+        return format!("{}:{REDACTED}", url.scheme());
+    }
+    if url
+        .query_pairs()
+        .any(|(k, _)| names_a_secret(&k) || k == "password")
+    {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if names_a_secret(&k) || k == "password" {
+                    REDACTED.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// Defaults, then the file, then the environment, before validation.
+fn load_raw(file: Option<&Path>, env: &HashMap<String, String>) -> Result<RawConfig, ConfigError> {
+    let file_path = file
+        .map(Path::to_path_buf)
+        .or_else(|| env.get(ENV_CONFIG_FILE).map(Into::into));
+    let mut table = match &file_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError::new(path.display().to_string(), one_line(e.message())))?
+        }
+        None => toml::Table::new(),
+    };
+    let sources = overlay_env(&mut table, env)?;
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let key = match sources.get(&key) {
+                Some(var) => format!("{key} (from {var})"),
+                None => key,
+            };
+            ConfigError::new(key, one_line(&e.into_inner().to_string()))
+        })?;
+    Ok(raw)
+}
+
+impl Config {
     /// The default configuration (no file, no environment).
     pub fn defaults() -> Self {
         match RawConfig::default().validate() {
@@ -1265,6 +1361,33 @@ mod tests {
         assert_eq!(c.listen.port(), 7000);
         assert_eq!(c.issuer(), "https://auth.example");
         assert_eq!(c.database.max_connections, 6);
+    }
+
+    #[test]
+    fn effective_values_hide_passwords_and_tokens() {
+        assert_eq!(
+            redact_url("postgres://u:pw@db:5432/x?sslmode=require&password=pw2"),
+            "postgres://u:REDACTED@db:5432/x?sslmode=require&password=REDACTED"
+        );
+        assert_eq!(redact_url("sqlite://oauthd.db"), "sqlite://oauthd.db");
+        assert_eq!(redact_url("postgres://u:pw@db:port/x"), "postgres:REDACTED");
+        let (_, table) = Config::load_effective_from(
+            None,
+            &env(&[
+                ("OAUTHD_REGISTRATION__POLICY", "token"),
+                (
+                    "OAUTHD_REGISTRATION__INITIAL_ACCESS_TOKEN",
+                    "sekrit-sekrit-sekrit",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(!table.to_string().contains("sekrit"));
+        assert_eq!(
+            table["registration"]["initial_access_token"].as_str(),
+            Some(REDACTED)
+        );
+        assert_eq!(table["public_url"].as_str(), Some("http://127.0.0.1:8080/"));
     }
 
     #[test]

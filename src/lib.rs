@@ -29,6 +29,8 @@ pub mod server;
 pub mod store;
 /// tracing set-up: human-readable or JSON.
 pub mod telemetry;
+/// `oauthd export` / `oauthd import`: users and clients as one JSON document.
+pub mod transfer;
 
 pub use http::build_app;
 pub use http::state::AppState;

@@ -4,16 +4,17 @@
 //! Messages go to stderr; only requested output (ids, secrets, lists) goes to
 //! stdout.
 
-use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use oauthd::admin::{self, AdminError, NewClientArgs};
 use oauthd::clock::{Clock, format_utc};
 use oauthd::config::Config;
 use oauthd::store::Db;
 use oauthd::telemetry::error_chain as chain;
+use oauthd::transfer::{self, TransferError};
 
 /// A standalone OAuth 2.0 authorization server.
 #[derive(Parser)]
@@ -46,6 +47,58 @@ enum Command {
         /// Run one pass and exit (for cron); the server runs it on its own.
         #[arg(long)]
         once: bool,
+    },
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script to stdout.
+    ///
+    /// For example `oauthd completions bash > /etc/bash_completion.d/oauthd`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Write users and clients as one JSON document (for `oauthd import`).
+    ///
+    /// The document holds users (with their argon2 password hashes), clients
+    /// (with their secret digests, redirect URIs, scopes and CORS origins),
+    /// consents, and refresh and personal access tokens (as digests). It
+    /// never holds a plaintext password or secret, but the hashes are worth
+    /// guarding: keep the file like a database backup. With --output it is
+    /// written with mode 0600 (owner read/write only). Sessions, codes,
+    /// access tokens and the audit trail are not carried.
+    Export {
+        /// Write to FILE (mode 0600) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read an `oauthd export` document into this database.
+    ///
+    /// The whole document is checked, then written in one transaction: a
+    /// malformed document (exit code 2) or a user, client or token that
+    /// already exists here (exit code 1) leaves the database unchanged. Run
+    /// it on a new database before its first `oauthd serve` (which would
+    /// make a first-run `admin` user of its own).
+    Import {
+        /// The document to read; stdin when absent or `-`.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print what the server would use.
+    ///
+    /// Validates exactly as `serve` does (exit code 2 and the same one-line
+    /// error when it is bad), then prints every key's effective value, with
+    /// secrets redacted, and the metadata document the server will
+    /// advertise. Needs no database.
+    Check {
+        /// Print one JSON object (`config`, `metadata`) instead of TOML and
+        /// JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -187,6 +240,22 @@ impl From<AdminError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // These two need no database and no runtime.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "oauthd",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Config(ConfigCommand::Check { json })) => {
+            return config_check(cli.config.as_deref(), *json);
+        }
+        _ => {}
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -234,6 +303,10 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             eprintln!("oauthd: migrations applied ({})", db.backend());
             Ok(())
         }
+        // Handled in `main` before the config is loaded.
+        Command::Config(_) | Command::Completions { .. } => Ok(()),
+        Command::Export { output } => export(&config, output.as_deref()).await,
+        Command::Import { file } => import(&config, file.as_deref()).await,
         Command::User(cmd) => user(cmd, &config).await,
         Command::Client(cmd) => client(cmd, &config).await,
         Command::Token(cmd) => token(cmd, &config).await,
@@ -253,6 +326,116 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+/// `oauthd config check`: the same loader and errors as `serve`, then the
+/// effective values and the metadata document on stdout.
+fn config_check(file: Option<&Path>, json: bool) -> ExitCode {
+    let (config, effective) = match Config::load_effective(file) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("oauthd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let metadata = oauthd::http::oauth::metadata::build(&config);
+    let printed = if json {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "config": effective,
+            "metadata": metadata,
+        }))
+        .map(|text| format!("{text}\n"))
+        .map_err(|e| e.to_string())
+    } else {
+        toml::to_string(&effective)
+            .map_err(|e| e.to_string())
+            .and_then(|values| {
+                let document =
+                    serde_json::to_string_pretty(&metadata).map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "# Effective configuration (secrets redacted)\n\n{values}\n\
+                     # Metadata served at /.well-known/oauth-authorization-server\n{document}\n"
+                ))
+            })
+    };
+    match printed {
+        Ok(text) => {
+            print!("{text}");
+            eprintln!("oauthd: the configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("oauthd: cannot print the configuration: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn export(config: &Config, output: Option<&Path>) -> Result<(), Failure> {
+    let db = open(config).await?;
+    let document = transfer::export(&db, &Clock::system())
+        .await
+        .map_err(transfer_failure)?;
+    let mut text = serde_json::to_string_pretty(&document)
+        .map_err(|e| Failure::Runtime(format!("cannot encode JSON: {e}")))?;
+    text.push('\n');
+    match output {
+        Some(path) => write_private(path, text.as_bytes())
+            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))?,
+    }
+    eprintln!(
+        "oauthd: exported {} from {}; the document holds password hashes and secret digests: keep it private",
+        document.counts(),
+        db.backend()
+    );
+    Ok(())
+}
+
+/// Writes a file only its owner may read: created with mode 0600, and an
+/// existing file is narrowed to 0600 before anything is written into it.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+async fn import(config: &Config, file: Option<&Path>) -> Result<(), Failure> {
+    let text = match file {
+        Some(path) if path != Path::new("-") => std::fs::read_to_string(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?,
+        _ => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
+            input
+        }
+    };
+    // Checked before the database is opened: a bad document changes nothing.
+    let document = transfer::parse(&text).map_err(transfer_failure)?;
+    let db = open(config).await?;
+    let counts = transfer::import(&db, &document)
+        .await
+        .map_err(transfer_failure)?;
+    eprintln!("oauthd: imported {counts} into {}", db.backend());
+    Ok(())
+}
+
+fn transfer_failure(e: TransferError) -> Failure {
+    match e {
+        TransferError::Malformed(m) => Failure::Usage(m),
+        TransferError::Conflict(_) => Failure::Runtime(e.to_string()),
+        TransferError::Store(e) => Failure::Runtime(chain(&e)),
     }
 }
 

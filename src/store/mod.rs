@@ -28,6 +28,7 @@ pub mod consents;
 pub mod janitor;
 pub mod sessions;
 pub mod tokens;
+pub mod transfer;
 pub mod users;
 
 /// A handle to the database: cheap to clone, shared by every request.
@@ -209,8 +210,68 @@ pub(crate) async fn within_deadline<T>(
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
-#[error("migration failed")]
-pub struct MigrateError(#[source] pub sqlx::migrate::MigrateError);
+pub enum MigrateError {
+    /// The database holds a migration newer than any this binary has: a newer
+    /// oauthd ran against it. Migrations are forward-only, so this binary
+    /// cannot know what the newer schema means and refuses to touch it.
+    #[error(
+        "the database schema is at migration {database}, newer than this oauthd knows (its newest is {binary}): run an oauthd at least as new as the one that migrated it, or restore the backup taken before the upgrade"
+    )]
+    NewerSchema {
+        /// The newest migration version applied to the database.
+        database: i64,
+        /// The newest migration version embedded in this binary.
+        binary: i64,
+    },
+    /// The database holds an older migration this binary does not have.
+    #[error(
+        "the database has migration {0} applied, which this oauthd does not have: it was migrated by a different build"
+    )]
+    Unknown(i64),
+    /// An applied migration's text differs from this binary's copy.
+    #[error(
+        "migration {0} applied to the database differs from this oauthd's copy (checksum mismatch): a migration was edited after release"
+    )]
+    Modified(i64),
+    /// The applied migrations could not be read.
+    #[error("cannot read the applied migrations")]
+    Read(#[source] Error),
+    /// Anything else: a migration failed or the database is unreachable.
+    #[error("migration failed")]
+    Failed(#[source] sqlx::migrate::MigrateError),
+}
+
+impl MigrateError {
+    /// Maps sqlx's terse errors about the applied set to ours.
+    fn from_sqlx(e: sqlx::migrate::MigrateError, binary: i64) -> Self {
+        use sqlx::migrate::MigrateError as E;
+        match e {
+            E::VersionMissing(v) if v > binary => Self::NewerSchema {
+                database: v,
+                binary,
+            },
+            E::VersionMissing(v) => Self::Unknown(v),
+            E::VersionMismatch(v) => Self::Modified(v),
+            e => Self::Failed(e),
+        }
+    }
+}
+
+/// The migrations embedded for one backend.
+fn migrator(db: &Db) -> &'static sqlx::migrate::Migrator {
+    match db {
+        Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+        Db::Sqlite(_) => &SQLITE_MIGRATIONS,
+    }
+}
+
+// Whether sqlx's bookkeeping table exists yet (not on an empty database).
+// The catalogues differ: Postgres resolves the name through `search_path`
+// as sqlx does, SQLite lists its tables in `sqlite_master`.
+const PG_HAS_MIGRATIONS: &str = "select to_regclass('_sqlx_migrations') is not null";
+const SQLITE_HAS_MIGRATIONS: &str =
+    "select count(*) > 0 from sqlite_master where type = 'table' and name = '_sqlx_migrations'";
+const NEWEST_APPLIED: &str = "select max(version) from _sqlx_migrations";
 
 impl Db {
     /// Opens a pool and checks that one connection works. SQLite files are
@@ -249,13 +310,50 @@ impl Db {
         }
     }
 
-    /// Applies every pending migration for this backend.
+    /// Applies every pending migration for this backend. Migrations are
+    /// forward-only: a database already migrated by a newer oauthd is
+    /// refused with [`MigrateError::NewerSchema`] before anything is written.
     pub async fn migrate(&self) -> Result<(), MigrateError> {
+        let binary = self.newest_known_migration();
+        if let Some(database) = self
+            .newest_applied_migration()
+            .await
+            .map_err(MigrateError::Read)?
+            && database > binary
+        {
+            return Err(MigrateError::NewerSchema { database, binary });
+        }
+        // sqlx checks the applied set again under its lock, so a newer oauthd
+        // migrating between the check above and here is still refused.
         match self {
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
             Self::Sqlite(store) => SQLITE_MIGRATIONS.run(&store.pool).await,
         }
-        .map_err(MigrateError)
+        .map_err(|e| MigrateError::from_sqlx(e, binary))
+    }
+
+    /// The newest migration version embedded in this binary.
+    pub fn newest_known_migration(&self) -> i64 {
+        migrator(self).iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The newest migration version applied to the database; `None` before
+    /// the first migration.
+    pub async fn newest_applied_migration(&self) -> Result<Option<i64>, Error> {
+        let exists: bool = match self {
+            Self::Postgres(pool) => {
+                within_deadline(pool, sqlx::query_scalar(PG_HAS_MIGRATIONS).fetch_one(pool)).await?
+            }
+            Self::Sqlite(store) => {
+                sqlx::query_scalar(SQLITE_HAS_MIGRATIONS)
+                    .fetch_one(&store.pool)
+                    .await?
+            }
+        };
+        if !exists {
+            return Ok(None);
+        }
+        Ok(on_db!(self, pool => sqlx::query_scalar(NEWEST_APPLIED).fetch_one(pool).await)?)
     }
 
     /// Starts a transaction; dropping it without [`Tx::commit`] rolls back.
@@ -321,4 +419,36 @@ pub(crate) fn join_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String 
 /// Splits a space-delimited list column.
 pub(crate) fn split_list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(' ').filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlx_errors_about_the_applied_set_read_plainly() {
+        use sqlx::migrate::MigrateError as E;
+        assert!(matches!(
+            MigrateError::from_sqlx(E::VersionMissing(9), 5),
+            MigrateError::NewerSchema {
+                database: 9,
+                binary: 5
+            }
+        ));
+        assert!(matches!(
+            MigrateError::from_sqlx(E::VersionMissing(3), 5),
+            MigrateError::Unknown(3)
+        ));
+        assert!(matches!(
+            MigrateError::from_sqlx(E::VersionMismatch(2), 5),
+            MigrateError::Modified(2)
+        ));
+        let newer = MigrateError::NewerSchema {
+            database: 9,
+            binary: 5,
+        }
+        .to_string();
+        assert!(newer.contains("migration 9") && newer.contains("newest is 5"));
+        assert!(!newer.contains('\n'));
+    }
 }

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::config::RegistrationPolicy;
+use crate::config::{Config, RegistrationPolicy};
 use crate::http::state::AppState;
 
-#[derive(Serialize)]
-struct Metadata {
+/// The authorization server metadata document (RFC 8414 §2).
+#[derive(Debug, Serialize)]
+pub struct Metadata {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
@@ -28,26 +29,31 @@ struct Metadata {
     service_documentation: String,
 }
 
-/// The server's metadata. Every URL is built from `public_url`, never from
+/// The server's metadata.
+pub async fn metadata(State(state): State<AppState>) -> Json<Metadata> {
+    Json(build(&state.config))
+}
+
+/// The metadata this configuration advertises; `oauthd config check` prints
+/// the same document. Every URL is built from `public_url`, never from
 /// request headers, so it is right behind any proxy (RFC 8414 §3.3).
-pub async fn metadata(State(state): State<AppState>) -> Json<impl Serialize> {
-    let issuer = state.config.issuer().to_owned();
+pub fn build(config: &Config) -> Metadata {
+    let issuer = config.issuer().to_owned();
     let url = |path: &str| format!("{issuer}{path}");
     let mut challenge_methods = vec!["S256"];
-    if state.config.authorize.allow_plain_pkce {
+    if config.authorize.allow_plain_pkce {
         challenge_methods.push("plain");
     }
-    Json(Metadata {
+    Metadata {
         authorization_endpoint: url("/oauth/authorize"),
         token_endpoint: url("/oauth/token"),
         // Advertised only when callers can use it.
-        registration_endpoint: (state.config.registration.policy != RegistrationPolicy::Closed)
+        registration_endpoint: (config.registration.policy != RegistrationPolicy::Closed)
             .then(|| url("/api/client")),
         revocation_endpoint: url("/oauth/revoke"),
         introspection_endpoint: url("/oauth/introspect"),
         service_documentation: url("/"),
-        scopes_supported: state
-            .config
+        scopes_supported: config
             .scopes
             .catalogue
             .keys()
@@ -73,5 +79,5 @@ pub async fn metadata(State(state): State<AppState>) -> Json<impl Serialize> {
         code_challenge_methods_supported: challenge_methods,
         authorization_response_iss_parameter_supported: true,
         issuer,
-    })
+    }
 }

@@ -1,0 +1,311 @@
+//! Whole-table reads and writes for `oauthd export` and `oauthd import`:
+//! users, clients with their origins, consents, and the long-lived tokens
+//! (refresh and personal), as stored. What to carry and how to check it is
+//! `transfer`'s business; this module only moves rows.
+
+use super::{Db, Error, Tx, on_tx};
+
+/// A `users` row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UserRow {
+    /// Opaque id.
+    pub id: String,
+    /// Lower-case login name.
+    pub username: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+    /// May manage every client.
+    pub is_admin: bool,
+    /// Cannot sign in.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A `clients` row, lists as the space-delimited TEXT they are stored as.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientRow {
+    /// The `client_id`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Home page.
+    pub website: Option<String>,
+    /// SHA-256 hex digest of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// Token endpoint auth method.
+    pub auth_method: String,
+    /// Space-delimited.
+    pub redirect_uris: String,
+    /// Space-delimited.
+    pub scopes: String,
+    /// Space-delimited.
+    pub grant_types: String,
+    /// Space-delimited.
+    pub response_types: String,
+    /// The portal user who owns it.
+    pub owner_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A `client_origins` row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OriginRow {
+    /// The client.
+    pub client_id: String,
+    /// A browser origin.
+    pub origin: String,
+}
+
+/// A `consents` row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ConsentRow {
+    /// The user who granted.
+    pub user_id: String,
+    /// The client granted to.
+    pub client_id: String,
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A `tokens` row, every column.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenRow {
+    /// SHA-256 hex digest of the token.
+    pub token_hash: String,
+    /// `refresh` or `personal` (access tokens are not carried).
+    pub kind: String,
+    /// The grant (refresh family).
+    pub grant_id: Option<String>,
+    /// The client it was issued to.
+    pub client_id: Option<String>,
+    /// The user it acts for.
+    pub user_id: Option<String>,
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// A personal token's label.
+    pub label: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// Unix seconds.
+    pub last_used_at: Option<i64>,
+    /// Unix seconds a refresh token was exchanged.
+    pub rotated_at: Option<i64>,
+    /// A refresh family's absolute end.
+    pub grant_expires_at: Option<i64>,
+    /// A personal token's public id.
+    pub public_id: Option<String>,
+}
+
+/// Every row `export` carries.
+#[derive(Clone, Debug, Default)]
+pub struct Rows {
+    /// Users, by name.
+    pub users: Vec<UserRow>,
+    /// Clients, oldest first.
+    pub clients: Vec<ClientRow>,
+    /// Client origins.
+    pub origins: Vec<OriginRow>,
+    /// Consents.
+    pub consents: Vec<ConsentRow>,
+    /// Refresh and personal tokens.
+    pub tokens: Vec<TokenRow>,
+}
+
+const USERS: &str = r"
+select id, username, password_hash, is_admin, disabled, created_at, updated_at
+from users order by username";
+
+const CLIENTS: &str = r"
+select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
+       response_types, owner_id, created_at, updated_at
+from clients order by created_at, id";
+
+const ORIGINS: &str = "select client_id, origin from client_origins order by client_id, origin";
+
+const CONSENTS: &str = r"
+select user_id, client_id, scope, created_at, updated_at
+from consents order by user_id, client_id";
+
+// Access tokens live an hour at most; clients get new ones. Refresh and
+// personal tokens are what keeps apps and scripts working across a move.
+const TOKENS: &str = r"
+select token_hash, kind, grant_id, client_id, user_id, scope, label, created_at, expires_at,
+       revoked_at, last_used_at, rotated_at, grant_expires_at, public_id
+from tokens where kind in ('refresh', 'personal') order by created_at, token_hash";
+
+// Postgres reads each statement at its own snapshot by default; one
+// repeatable-read transaction makes the five reads agree. SQLite's deferred
+// transaction already reads one snapshot from its first select on.
+const PG_SNAPSHOT: &str = "set transaction isolation level repeatable read, read only";
+
+/// Reads every carried row in one transaction, so the tables agree.
+pub async fn read_all(db: &Db) -> Result<Rows, Error> {
+    let mut tx = db.begin().await?;
+    if let Tx::Postgres(..) = &tx {
+        on_tx!(&mut tx, conn => sqlx::query(PG_SNAPSHOT).execute(conn).await.map(drop))?;
+    }
+    let rows = Rows {
+        users: on_tx!(&mut tx, conn => sqlx::query_as(USERS).fetch_all(conn).await)?,
+        clients: on_tx!(&mut tx, conn => sqlx::query_as(CLIENTS).fetch_all(conn).await)?,
+        origins: on_tx!(&mut tx, conn => sqlx::query_as(ORIGINS).fetch_all(conn).await)?,
+        consents: on_tx!(&mut tx, conn => sqlx::query_as(CONSENTS).fetch_all(conn).await)?,
+        tokens: on_tx!(&mut tx, conn => sqlx::query_as(TOKENS).fetch_all(conn).await)?,
+    };
+    // Nothing was written; dropping the transaction rolls it back.
+    drop(tx);
+    Ok(rows)
+}
+
+/// Why [`insert_all`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// A row with the same key exists already; names the row, never a hash.
+    #[error("{0} already exists in this database")]
+    Conflict(String),
+    /// Any other storage failure.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+const INSERT_USER: &str = r"
+insert into users (id, username, password_hash, is_admin, disabled, created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7)";
+
+const INSERT_CLIENT: &str = r"
+insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
+                     grant_types, response_types, owner_id, created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
+
+const INSERT_CONSENT: &str = r"
+insert into consents (user_id, client_id, scope, created_at, updated_at)
+values ($1, $2, $3, $4, $5)";
+
+const INSERT_TOKEN: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
+                    expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at,
+                    public_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Inserts every row in one transaction, parents before children: either
+/// all of them are stored or none is.
+pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
+    let mut tx = db.begin().await?;
+    for u in &rows.users {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_USER)
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.password_hash)
+            .bind(u.is_admin)
+            .bind(u.disabled)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || {
+            format!("a user named {} or with id {}", u.username, u.id)
+        })?;
+    }
+    for c in &rows.clients {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_CLIENT)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(c.website.as_deref())
+            .bind(c.secret_hash.as_deref())
+            .bind(&c.auth_method)
+            .bind(&c.redirect_uris)
+            .bind(&c.scopes)
+            .bind(&c.grant_types)
+            .bind(&c.response_types)
+            .bind(c.owner_id.as_deref())
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || format!("client {}", c.id))?;
+    }
+    for o in &rows.origins {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_ORIGIN)
+            .bind(&o.client_id)
+            .bind(&o.origin)
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || {
+            format!("origin {} of client {}", o.origin, o.client_id)
+        })?;
+    }
+    for c in &rows.consents {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_CONSENT)
+            .bind(&c.user_id)
+            .bind(&c.client_id)
+            .bind(&c.scope)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || {
+            format!(
+                "the consent of user {} for client {}",
+                c.user_id, c.client_id
+            )
+        })?;
+    }
+    for t in &rows.tokens {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_TOKEN)
+            .bind(&t.token_hash)
+            .bind(&t.kind)
+            .bind(t.grant_id.as_deref())
+            .bind(t.client_id.as_deref())
+            .bind(t.user_id.as_deref())
+            .bind(&t.scope)
+            .bind(t.label.as_deref())
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .bind(t.revoked_at)
+            .bind(t.last_used_at)
+            .bind(t.rotated_at)
+            .bind(t.grant_expires_at)
+            .bind(t.public_id.as_deref())
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || match &t.public_id {
+            Some(id) => format!("personal access token {id}"),
+            None => format!(
+                "a {} token of client {} (the same token)",
+                t.kind,
+                t.client_id.as_deref().unwrap_or("-")
+            ),
+        })?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Names the row a unique constraint refused.
+fn named(done: Result<(), sqlx::Error>, row: impl FnOnce() -> String) -> Result<(), InsertError> {
+    match done.map_err(Error::from) {
+        Ok(()) => Ok(()),
+        Err(Error::Conflict) => Err(InsertError::Conflict(row())),
+        Err(e) => Err(e.into()),
+    }
+}

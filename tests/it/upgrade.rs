@@ -1,0 +1,279 @@
+//! Upgrades, run as the real binary: migrations from an empty database and
+//! from the 0.1.0 schema with its data, and the refusal to run on a schema
+//! newer than the binary knows.
+//!
+//! The 0.1.0 fixtures (tests/fixtures/upgrade/) are real 0.1.0 databases,
+//! `_sqlx_migrations` checksums included. The tests read the binary's
+//! migrations from migrations/<backend>/, so they keep passing, unchanged,
+//! when a migration is added; editing a released migration makes them fail.
+
+use oauthd::store::Db;
+use reqwest::StatusCode;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
+
+use crate::both_backends;
+use crate::support::flow::{self, Auth, Client, PASSWORD, Params, VERIFIER};
+use crate::support::{Backend, TestApp, TestDb, test_config};
+use crate::transfer::{
+    assert_client_credentials, assert_exit, assert_sign_in_refused, assert_signs_in, on, text,
+};
+
+both_backends!(
+    migrate_on_an_empty_database_applies_every_migration,
+    a_0_1_0_database_upgrades_and_its_clients_and_users_keep_working,
+    serve_and_migrate_refuse_a_schema_newer_than_the_binary,
+);
+
+/// The migration versions this build embeds, from the file names.
+fn known_versions(backend: Backend) -> Vec<i64> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder(backend));
+    let mut versions: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.ends_with(".sql")
+                .then(|| name.split('_').next().unwrap().parse().unwrap())
+        })
+        .collect();
+    versions.sort_unstable();
+    versions
+}
+
+fn folder(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
+
+/// `_sqlx_migrations` as (version, success, checksum), in order.
+async fn applied(db: &Db) -> Vec<(i64, bool, Vec<u8>)> {
+    const SQL: &str = "select version, success, checksum from _sqlx_migrations order by version";
+    match db {
+        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
+        Db::Sqlite(s) => sqlx::query_as(SQL).fetch_all(&s.pool).await,
+    }
+    .unwrap()
+}
+
+async fn connect(url: &str) -> Db {
+    Db::connect(&test_config(url).database).await.unwrap()
+}
+
+async fn migrate_on_an_empty_database_applies_every_migration(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let output = on(&test_db.url, &["migrate"], None);
+    assert_exit(&output, 0, "migrate on an empty database");
+    let db = connect(&test_db.url).await;
+    let rows = applied(&db).await;
+    let versions: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(versions, known_versions(backend));
+    assert!(rows.iter().all(|r| r.1), "every migration succeeded");
+    assert_exit(&on(&test_db.url, &["migrate"], None), 0, "again: no-op");
+    assert_eq!(applied(&db).await, rows, "nothing changes the second time");
+    db.close().await;
+}
+
+/// The plaintext secrets behind the hashes in a 0.1.0 fixture.
+struct Release010 {
+    web: (&'static str, &'static str),
+    service: (&'static str, &'static str),
+    public: &'static str,
+    personal: &'static str,
+}
+
+fn release_0_1_0(backend: Backend) -> Release010 {
+    match backend {
+        Backend::Sqlite => Release010 {
+            web: (
+                "44d184f98df1e42e25b74b3bbd27666f",
+                "ocs_XHUpv77zWPP8AHcL17hQ-8DpBnqV1021_YFEV_SQ1ek",
+            ),
+            service: (
+                "8e84b1576494798ba9e6022229f1d235",
+                "ocs_WRdeT1Med2qGU70YwMG8KX8z5jZltZ5TftfCG3ML2pI",
+            ),
+            public: "7b168a96bc1d83a2d3ce9d76a3029d93",
+            personal: "opt_fBg7w_t4l0cZvDMoTDS7hHERJkItZk1CrsLjP9sRa40",
+        },
+        Backend::Postgres => Release010 {
+            web: (
+                "40d35417338f2ee5edca2acf59e7d590",
+                "ocs_0rbmxQBjNE2RUnJvOyDmJPw-7BVh6wp6et6ePhJQ-hI",
+            ),
+            service: (
+                "7330a0d56518d2b11d3c27ce8fde1603",
+                "ocs_NzHN42N7dMOVTw6b-2KueGoATvvEFZDixT5532MuMl0",
+            ),
+            public: "6459b35166b28bc88f8b431a165c52d2",
+            personal: "opt_69UmtYea14miOGLfYeQjuS2rEf8JgMJxgvAwEPctNDs",
+        },
+    }
+}
+
+/// Loads tests/fixtures/upgrade/0.1.0-<backend>.sql into a fresh database,
+/// on a connection of its own (the Postgres dump empties `search_path`).
+async fn load_0_1_0(backend: Backend, url: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/upgrade")
+        .join(format!("0.1.0-{}.sql", folder(backend)));
+    let sql = std::fs::read_to_string(path).unwrap();
+    match backend {
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+            let mut conn = SqliteConnection::connect_with(&options.create_if_missing(true))
+                .await
+                .unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+async fn a_0_1_0_database_upgrades_and_its_clients_and_users_keep_working(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    load_0_1_0(backend, &test_db.url).await;
+    let old = release_0_1_0(backend);
+
+    let migrate = on(&test_db.url, &["migrate"], None);
+    assert_exit(
+        &migrate,
+        0,
+        "the current binary migrates a 0.1.0 database (a checksum mismatch means a released migration was edited)",
+    );
+    let db = connect(&test_db.url).await;
+    let versions: Vec<i64> = applied(&db).await.iter().map(|r| r.0).collect();
+    assert_eq!(versions, known_versions(backend), "every migration applied");
+
+    let app = TestApp::serve(test_config(&test_db.url), db, test_db).await;
+    assert_client_credentials(
+        &app,
+        &Auth::Basic(old.web.0.into(), old.web.1.into()),
+        "a 0.1.0 client_secret_basic client",
+    )
+    .await;
+    assert_client_credentials(
+        &app,
+        &Auth::Body(old.service.0.into(), old.service.1.into()),
+        "a 0.1.0 client_secret_post client",
+    )
+    .await;
+    assert_signs_in(&app, "alice", PASSWORD).await;
+    assert_sign_in_refused(&app, "bob", "battery staple horse").await;
+    assert_eq!(
+        flow::account(&app, old.personal).await.status(),
+        StatusCode::OK,
+        "a 0.1.0 personal access token"
+    );
+
+    // A code flow with PKCE for the 0.1.0 public client.
+    let public = Client {
+        id: old.public.into(),
+        secret: None,
+        name: "Fixture CLI".into(),
+        redirect_uris: vec!["http://127.0.0.1/cb".into()],
+    };
+    let browser = app.new_browser();
+    browser.login("alice", PASSWORD).await;
+    let code = browser.code(&Params::pkce(&public)).await;
+    flow::tokens(
+        flow::redeem(
+            &app,
+            &public,
+            &code,
+            Some(public.redirect_uri()),
+            Some(VERIFIER),
+        )
+        .await,
+        "a code flow for a 0.1.0 public client",
+    )
+    .await;
+}
+
+async fn serve_and_migrate_refuse_a_schema_newer_than_the_binary(backend: Backend) {
+    const FUTURE: i64 = 99_999_999;
+    let test_db = TestDb::new(backend).await;
+    assert_exit(&on(&test_db.url, &["migrate"], None), 0, "migrate");
+    let db = connect(&test_db.url).await;
+    const FAKE: &str = r"
+insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+values ($1, 'from a newer oauthd', true, $2, 0)";
+    let checksum = vec![0_u8; 48];
+    match &db {
+        Db::Postgres(p) => sqlx::query(FAKE)
+            .bind(FUTURE)
+            .bind(&checksum)
+            .execute(p)
+            .await
+            .map(drop),
+        Db::Sqlite(s) => sqlx::query(FAKE)
+            .bind(FUTURE)
+            .bind(&checksum)
+            .execute(&s.pool)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+    let before = applied(&db).await;
+    let newest = *known_versions(backend).last().unwrap();
+    let expected = format!(
+        "oauthd: the database schema is at migration {FUTURE}, newer than this oauthd knows (its newest is {newest})"
+    );
+
+    let migrate = on(&test_db.url, &["migrate"], None);
+    assert_exit(&migrate, 1, "migrate on a newer schema");
+    let stderr = text(&migrate.stderr);
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+
+    let serve = oauthd_serve(&test_db.url);
+    assert_exit(&serve, 1, "serve on a newer schema");
+    let stderr = text(&serve.stderr);
+    assert!(
+        stderr.lines().any(|l| l.starts_with(&expected)),
+        "serve says why: {stderr}"
+    );
+
+    assert_exit(
+        &on(&test_db.url, &["user", "list"], None),
+        1,
+        "every command that opens the database refuses",
+    );
+    assert_eq!(applied(&db).await, before, "no migration row changed");
+    let users: i64 = match &db {
+        Db::Postgres(p) => {
+            sqlx::query_scalar("select count(*) from users")
+                .fetch_one(p)
+                .await
+        }
+        Db::Sqlite(s) => {
+            sqlx::query_scalar("select count(*) from users")
+                .fetch_one(&s.pool)
+                .await
+        }
+    }
+    .unwrap();
+    assert_eq!(users, 0, "serve stopped before its first-run admin");
+    db.close().await;
+}
+
+fn oauthd_serve(url: &str) -> std::process::Output {
+    crate::cli::oauthd(
+        &["serve"],
+        &[("DATABASE_URL", url), ("OAUTHD_LISTEN", "127.0.0.1:0")],
+        None,
+    )
+}
