@@ -25,6 +25,7 @@ pub mod limits;
 pub mod listener;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
 pub mod state;
 pub mod web;
@@ -134,6 +135,7 @@ pub fn build_app(state: AppState) -> Router {
         // Operations
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/openapi.json", get(openapi::serve))
         // Aliases for clients written against other servers' docs
         .route(
             "/authorize",

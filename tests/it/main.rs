@@ -20,6 +20,7 @@ mod lifecycle;
 mod limits;
 mod login;
 mod logs;
+mod openapi;
 mod ops;
 mod properties;
 mod refresh;
