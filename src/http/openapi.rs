@@ -192,7 +192,8 @@ pub struct TokenResponse {
 /// A token to revoke (RFC 7009 §2.1) or introspect (RFC 7662 §2.1).
 #[derive(ToSchema, Deserialize)]
 pub struct TokenReference {
-    /// The token.
+    /// The token. An empty value counts as absent (RFC 6749 §3.1).
+    #[schema(min_length = 1)]
     pub token: String,
     /// A hint; any token kind is found without it.
     #[serde(default)]
@@ -297,7 +298,8 @@ pub struct ServerMetadata {
 /// Registration in the flat form shape (Gancio-style clients).
 #[derive(ToSchema, Deserialize)]
 pub struct RegistrationForm {
-    /// The name shown on consent pages.
+    /// The name shown on consent pages. An empty value counts as absent.
+    #[schema(min_length = 1)]
     pub client_name: String,
     /// Redirect URIs separated by spaces; the field may also repeat.
     #[serde(default)]
