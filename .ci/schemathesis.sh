@@ -6,11 +6,13 @@
 # Two runs, each on a fresh database and a free loopback port:
 # - SQLite, abuse limits off (so fuzzing reaches the handlers instead of
 #   bouncing off 429s), JSON token answers, authenticating as a client made
-#   with `oauthd client add` (authorization_code and refresh_token);
+#   with `oauthd client add` (authorization_code and refresh_token), and
+#   registration under the `token` policy (an initial access token);
 # - Postgres, the default limits on (so the 429s operators will see are
 #   checked too), form-encoded token answers (`tokens.response_format =
 #   "form"`), authenticating as a client registered over HTTP (RFC 7591 JSON)
-#   for the client_credentials grant, so the token endpoint also issues.
+#   for the client_credentials grant, so the token endpoint also issues;
+#   registration `open`.
 # Both runs use a personal access token made with `oauthd token create` for
 # the bearer scheme.
 #
@@ -55,15 +57,22 @@ json_field() {
   python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
 
-# fuzz NAME DATABASE_URL LIMITS_ENABLED TOKEN_RESPONSE_FORMAT CLIENT_FROM(cli|http)
+# fuzz NAME DATABASE_URL LIMITS_ENABLED TOKEN_RESPONSE_FORMAT CLIENT_FROM(cli|http) REGISTRATION_POLICY
 fuzz() {
-  local name="$1" url="$2" limits="$3" format="$4" client_from="$5" port
+  local name="$1" url="$2" limits="$3" format="$4" client_from="$5" policy="$6" port
   port="$(free_port)"
   export DATABASE_URL="$url"
   export OAUTHD_LISTEN="127.0.0.1:$port"
   export OAUTHD_PUBLIC_URL="http://127.0.0.1:$port"
   export OAUTHD_LIMITS__ENABLED="$limits"
   export OAUTHD_TOKENS__RESPONSE_FORMAT="$format"
+  export OAUTHD_REGISTRATION__POLICY="$policy"
+  # Under the `token` policy, registration needs this initial access token;
+  # schemathesis sends it for the initialAccessToken scheme (and checks
+  # that leaving it out gets the documented 401).
+  FUZZ_INITIAL_TOKEN="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+  export FUZZ_INITIAL_TOKEN
+  export OAUTHD_REGISTRATION__INITIAL_ACCESS_TOKEN="\"$FUZZ_INITIAL_TOKEN\""
   export OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN=false
   export OAUTHD_LOG__LEVEL="${FUZZ_LOG_LEVEL:-warn}"
 
@@ -90,7 +99,7 @@ fuzz() {
   fi
 
   if [ "$client_from" = http ]; then
-    client="$(curl -fsS -H 'Content-Type: application/json' \
+    client="$(curl -fsS -H 'Content-Type: application/json' -H "Authorization: Bearer $FUZZ_INITIAL_TOKEN" \
       -d '{"client_name":"schemathesis","grant_types":["client_credentials"]}' \
       "http://127.0.0.1:$port/api/client")"
   fi
@@ -98,7 +107,7 @@ fuzz() {
   FUZZ_CLIENT_SECRET="$(json_field client_secret <<<"$client")"
   export FUZZ_CLIENT_ID FUZZ_CLIENT_SECRET FUZZ_TOKEN
 
-  echo "schemathesis: $name (limits enabled: $limits, token answers: $format, client from: $client_from) on 127.0.0.1:$port"
+  echo "schemathesis: $name (limits enabled: $limits, token answers: $format, client from: $client_from, registration: $policy) on 127.0.0.1:$port"
   local status=0
   SCHEMATHESIS_HOOKS=.ci/schemathesis_hooks.py timeout 600 "$venv/bin/schemathesis" --no-color --config-file .ci/schemathesis.toml run openapi.json \
     --url "http://127.0.0.1:$port" \
@@ -126,7 +135,7 @@ fuzz() {
   fi
 }
 
-fuzz sqlite "sqlite://$work/oauthd.db" false json cli
+fuzz sqlite "sqlite://$work/oauthd.db" false json cli token
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   echo "schemathesis: TEST_DATABASE_URL is not set; the Postgres run needs it" >&2
@@ -135,5 +144,5 @@ fi
 pg_db="oauthd_fuzz_$(date +%s)_$$"
 psql -q "$TEST_DATABASE_URL" -c "create database \"$pg_db\"" >/dev/null
 pg_url="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$TEST_DATABASE_URL" "$pg_db")"
-fuzz postgres "$pg_url" true form http
+fuzz postgres "$pg_url" true form http open
 echo "schemathesis: ok"
