@@ -238,6 +238,7 @@ pub fn is_api_path(path: &str) -> bool {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/openapi.json",
     ];
     API_PREFIXES.iter().any(|p| path.starts_with(p))
 }

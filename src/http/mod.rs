@@ -24,6 +24,7 @@ pub mod limits;
 pub mod listener;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
 pub mod state;
 pub mod web;
@@ -132,6 +133,7 @@ pub fn build_app(state: AppState) -> Router {
         // Operations (/metrics: see with_metrics)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/openapi.json", get(openapi::serve))
         // Aliases for clients written against other servers' docs
         .route(
             "/authorize",

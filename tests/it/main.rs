@@ -22,6 +22,7 @@ mod login;
 mod logs;
 mod metrics;
 mod operator;
+mod openapi;
 mod ops;
 mod properties;
 mod refresh;
