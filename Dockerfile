@@ -25,14 +25,11 @@ RUN mkdir -p src bench/src \
     && cargo build --release --locked --bin oauthd \
     && rm -rf src bench/src
 
-# The real sources. Migrations, templates and static files are compiled into
-# the binary. The stubs above are newer than the copied files, so touch the
-# crate roots or cargo would keep the stub build.
-COPY src src
-COPY bench/src bench/src
-COPY migrations migrations
-COPY templates templates
-COPY static static
+# The real sources (.dockerignore keeps target/, .git and the like out).
+# Migrations, templates and static files are compiled into the binary. The
+# stubs above may be newer than the copied files, so touch the crate roots or
+# cargo would keep the stub build.
+COPY . .
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin oauthd \
     && install -D -m 0755 target/release/oauthd /out/oauthd
