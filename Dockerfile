@@ -49,13 +49,12 @@ RUN apt-get update \
 
 COPY --from=build /out/oauthd /usr/local/bin/oauthd
 
-# Listen on every interface of the container; the SQLite file lives in the
-# volume. DATABASE_URL rather than OAUTHD_DATABASE__URL, so that
-# `-e DATABASE_URL=postgres://…` replaces it (OAUTHD_DATABASE__URL would win
-# over an operator's DATABASE_URL). Set OAUTHD_PUBLIC_URL to the address
-# clients use, and OAUTHD_TRUSTED_PROXIES to the proxy in front.
-ENV OAUTHD_LISTEN=0.0.0.0:8080 \
-    DATABASE_URL=sqlite:///var/lib/oauthd/oauthd.db
+# Listen on every interface of the container. The default database,
+# sqlite://oauthd.db, is relative to the working directory: the volume. It is
+# not set here, so that DATABASE_URL, OAUTHD_DATABASE__URL or a config file
+# (OAUTHD_CONFIG) can name Postgres instead. Set OAUTHD_PUBLIC_URL to the
+# address clients use, and OAUTHD_TRUSTED_PROXIES to the proxy in front.
+ENV OAUTHD_LISTEN=0.0.0.0:8080
 VOLUME /var/lib/oauthd
 WORKDIR /var/lib/oauthd
 USER 10001:10001

@@ -61,12 +61,14 @@ fn image_environment_is_a_valid_config() {
     assert!(env.contains_key("OAUTHD_LISTEN"), "{env:?}");
     let config = Config::load_from(None, &env).unwrap_or_else(|e| panic!("Dockerfile ENV: {e}"));
     assert_eq!(config.listen, "0.0.0.0:8080".parse::<SocketAddr>().unwrap());
-    assert_eq!(config.database.url, "sqlite:///var/lib/oauthd/oauthd.db");
+    // The default SQLite path is relative: it lands in the working
+    // directory, which is the volume.
+    assert_eq!(config.database.url, "sqlite://oauthd.db");
     let dockerfile = read("Dockerfile");
-    assert!(dockerfile.contains("VOLUME /var/lib/oauthd"));
+    assert!(dockerfile.contains("VOLUME /var/lib/oauthd\nWORKDIR /var/lib/oauthd\n"));
     assert!(dockerfile.contains("EXPOSE 8080"));
 
-    // An operator's DATABASE_URL replaces the image's (same variable).
+    // Nothing in the image overrides an operator's database URL.
     let mut env = env;
     env.insert(
         "DATABASE_URL".into(),
