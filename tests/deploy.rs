@@ -3,6 +3,12 @@
 //! waits longer than the server's shutdown grace. (`.ci/check-deploy` checks
 //! the same files with systemd-analyze, nginx and caddy.)
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -49,8 +55,14 @@ fn deploy_config_loads_and_is_production_shaped() {
     let config = Config::load_from(Some(&root().join("deploy/config.toml")), &HashMap::new())
         .unwrap_or_else(|e| panic!("deploy/config.toml: {e}"));
     assert_eq!(config.public_url.scheme(), "https");
-    assert_eq!(config.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
-    assert_eq!(config.trusted_proxies, vec!["127.0.0.1/32".parse().unwrap()]);
+    assert_eq!(
+        config.listen,
+        "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        config.trusted_proxies,
+        vec!["127.0.0.1/32".parse().unwrap()]
+    );
     assert!(config.database.is_postgres());
     assert!(matches!(config.log.format, LogFormat::Json));
 }
