@@ -107,3 +107,39 @@ fn unit_waits_longer_than_the_shutdown_grace() {
         "/usr/local/bin/oauthd --config /etc/oauthd/config.toml serve"
     );
 }
+
+/// The lines of the README's first fenced block tagged `lang`, trimmed.
+fn readme_block(lang: &str) -> Vec<String> {
+    let readme = read("README.md");
+    let start = readme
+        .find(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("README.md has no ```{lang} block"));
+    let body = &readme[start + lang.len() + 4..];
+    let end = body.find("```").unwrap();
+    body[..end].lines().map(|l| l.trim().to_owned()).collect()
+}
+
+/// True when `excerpt` appears in `file` in order, ignoring indentation,
+/// comments and blank lines.
+fn is_excerpt_of(excerpt: &[String], file: &str) -> bool {
+    let mut lines = file
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    excerpt
+        .iter()
+        .filter(|l| !l.is_empty())
+        .all(|wanted| lines.any(|l| l == wanted))
+}
+
+#[test]
+fn readme_shows_the_deploy_files_as_they_are() {
+    assert!(is_excerpt_of(
+        &readme_block("nginx"),
+        &read("deploy/nginx.conf")
+    ));
+    assert!(is_excerpt_of(
+        &readme_block("caddyfile"),
+        &read("deploy/Caddyfile")
+    ));
+}
