@@ -373,11 +373,25 @@ pub async fn issue_code(
 ) -> Result<Secret, store::Error> {
     let now = clock.now();
     let code = Secret::generate(SecretKind::AuthCode);
+    let grant_id = crypto::random_id();
+    let expires_at = now.saturating_add(secs(config.tokens.code_lifetime));
+    let mut tx = db.begin().await?;
+    store::grants::insert(
+        &mut tx,
+        store::grants::NewGrant {
+            id: &grant_id,
+            client_id: &request.client_id,
+            user_id,
+            created_at: now,
+            expires_at,
+        },
+    )
+    .await?;
     store::codes::insert(
-        db,
+        &mut tx,
         &store::codes::AuthCode {
             code_hash: code.digest(),
-            grant_id: crypto::random_id(),
+            grant_id: grant_id.clone(),
             client_id: request.client_id.clone(),
             user_id: user_id.to_owned(),
             redirect_uri: request.redirect_uri.clone(),
@@ -386,11 +400,12 @@ pub async fn issue_code(
             code_challenge: request.code_challenge.clone(),
             code_challenge_method: request.code_challenge_method.clone(),
             created_at: now,
-            expires_at: now.saturating_add(secs(config.tokens.code_lifetime)),
+            expires_at,
             consumed_at: None,
         },
     )
     .await?;
+    tx.commit().await?;
     tracing::info!(client.id = %request.client_id, user.id = %user_id, scope = %request.scope, "issued an authorization code");
     Ok(code)
 }

@@ -6,8 +6,8 @@ use crate::clock::Clock;
 use crate::store::{self, Db};
 
 /// Revokes a user's authorization of a client at once: the remembered
-/// consent, every token the client holds for the user, and any code not yet
-/// exchanged, in one transaction.
+/// consent, every grant and token the client holds for the user, and any
+/// code not yet exchanged, in one transaction.
 pub async fn revoke_authorization(
     db: &Db,
     clock: &Clock,
@@ -16,6 +16,9 @@ pub async fn revoke_authorization(
 ) -> Result<bool, Error> {
     let now = clock.now();
     let mut tx = db.begin().await?;
+    // The grants first: an exchange or refresh holding one is waited for,
+    // so the token update below sees what it issued (see `store::grants`).
+    let grants = store::grants::revoke_for_user_client(&mut tx, user_id, client_id, now).await?;
     let had_consent = store::consents::delete(&mut tx, user_id, client_id).await?;
     let tokens = store::tokens::revoke_for_user_client(&mut tx, user_id, client_id, now).await?;
     store::codes::delete_unused(&mut tx, user_id, client_id).await?;
@@ -27,5 +30,5 @@ pub async fn revoke_authorization(
         .detail("authorization revoked by the user")
         .record(db, clock)
         .await;
-    Ok(had_consent || tokens > 0)
+    Ok(had_consent || grants > 0 || tokens > 0)
 }

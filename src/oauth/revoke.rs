@@ -27,7 +27,11 @@ pub async fn revoke(db: &Db, clock: &Clock, client: &Client, token: &str) -> Res
     let now = clock.now();
     match (found.kind, found.grant_id.as_deref()) {
         (TokenKind::Refresh, Some(grant_id)) => {
-            store::tokens::revoke_grant(db, grant_id, now).await?;
+            // Through the grant row, so a refresh in flight cannot leave a
+            // successor behind (see `store::grants`).
+            let mut tx = db.begin().await?;
+            store::grants::revoke(&mut tx, grant_id, now).await?;
+            tx.commit().await?;
         }
         _ => {
             store::tokens::revoke(db, &hash, now).await?;

@@ -87,28 +87,33 @@ impl Access {
     }
 }
 
-/// Stores a lone access token (client credentials): one autocommit insert,
-/// since nothing else is written with it.
+/// Stores a client's own access token (client credentials): one autocommit
+/// insert, since nothing else is written with it, made only while the client
+/// still exists with `secret_hash`, the digest it authenticated with.
+/// `None` when the client was deleted or its secret rotated meanwhile.
 pub async fn issue_access(
     db: &Db,
     clock: &Clock,
     config: &Config,
     grant: Grant<'_>,
-) -> Result<IssuedTokens, store::Error> {
+    secret_hash: Option<&str>,
+) -> Result<Option<IssuedTokens>, store::Error> {
     let now = clock.now();
     let access = Access::mint(&grant, config);
-    tokens::insert_alone(db, access.row(&grant, now)).await?;
+    if !tokens::insert_for_client(db, access.row(&grant, now), secret_hash).await? {
+        return Ok(None);
+    }
     let Access {
         token: access_token,
         expires_in,
         ..
     } = access;
-    Ok(IssuedTokens {
+    Ok(Some(IssuedTokens {
         access_token,
         expires_in,
         refresh_token: None,
         scope: grant.scope.clone(),
-    })
+    }))
 }
 
 /// Stores an access token, and a refresh token as `refresh` says, inside `tx`.

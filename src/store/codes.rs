@@ -38,9 +38,9 @@ insert into auth_codes
      code_challenge, code_challenge_method, created_at, expires_at, consumed_at)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null)";
 
-/// Stores a new code.
-pub async fn insert(db: &Db, c: &AuthCode) -> Result<(), Error> {
-    on_db!(db, pool => sqlx::query(INSERT)
+/// Stores a new code (with its grant, in the same transaction).
+pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
+    on_tx!(tx, conn => sqlx::query(INSERT)
         .bind(&c.code_hash)
         .bind(&c.grant_id)
         .bind(&c.client_id)
@@ -52,7 +52,7 @@ pub async fn insert(db: &Db, c: &AuthCode) -> Result<(), Error> {
         .bind(c.code_challenge_method.as_deref())
         .bind(c.created_at)
         .bind(c.expires_at)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop))?;
     Ok(())

@@ -30,6 +30,12 @@ delete from tokens where token_hash in
      where (expires_at is not null and expires_at < $1) or revoked_at < $1
      limit $2)";
 
+// Grants past their end: nothing can be issued from them any more (their
+// tokens are revoked by user and client, or by grant id, without the row).
+const GRANTS: &str = r"
+delete from grants where id in
+    (select id from grants where expires_at < $1 limit $2)";
+
 const REQUESTS: &str = r"
 delete from authorization_requests where id_hash in
     (select id_hash from authorization_requests where expires_at < $1 limit $2)";
@@ -45,7 +51,7 @@ delete from audit_events where id in
 /// Deletes at most `batch` rows of each kind; returns how many went.
 pub async fn sweep_once(db: &Db, cut: Cutoffs, batch: i64) -> Result<u64, Error> {
     let mut deleted = 0;
-    for sql in [CODES, TOKENS] {
+    for sql in [CODES, TOKENS, GRANTS] {
         deleted += on_db!(db, pool => sqlx::query(sql)
             .bind(cut.ended_before)
             .bind(batch)

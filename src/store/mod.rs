@@ -25,6 +25,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod grants;
 pub mod janitor;
 pub mod sessions;
 pub mod tokens;
@@ -167,10 +168,11 @@ impl From<sqlx::Error> for Error {
 }
 
 /// SQLite busy (5), locked (6) and full (13), with their extended forms;
-/// Postgres connection exceptions (08…), insufficient resources (53…) and
-/// operator intervention (57P…). Which rule applies depends on the driver:
-/// most Postgres SQLSTATEs are digits too (22021, a NUL in text, would read
-/// as SQLite's busy code 5 in its low byte).
+/// Postgres connection exceptions (08…), insufficient resources (53…),
+/// operator intervention (57P…), serialization failures and deadlocks.
+/// Which rule applies depends on the driver: most Postgres SQLSTATEs are
+/// digits too (22021, a NUL in text, would read as SQLite's busy code 5 in
+/// its low byte).
 fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
     let Some(code) = db.code() else {
         return false;
@@ -179,7 +181,14 @@ fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .is_some()
     {
-        return code.starts_with("08") || code.starts_with("53") || code.starts_with("57P");
+        // 40001 and 40P01: a serialization failure or a deadlock broken by
+        // the server (a user deleted while one of their grants issues);
+        // the request may simply be sent again.
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || code == "40001"
+            || code == "40P01";
     }
     code.parse::<i32>()
         .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))

@@ -91,12 +91,58 @@ pub async fn insert(tx: &mut Tx, t: NewToken<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Stores a token that is written alone, in one autocommit statement (one
-/// round trip, where a transaction would take three).
-pub async fn insert_alone(db: &Db, t: NewToken<'_>) -> Result<(), Error> {
+// A client's own token, stored only while the client still exists with the
+// secret it authenticated with: a deletion or a secret rotation that
+// committed first leaves nothing to insert. On Postgres `for share` makes a
+// deletion or rotation that comes second wait for this insert (and a
+// deletion then cascades to the new row).
+const INSERT_FOR_CLIENT_POSTGRES: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11
+from clients where id = $4 and coalesce(secret_hash, '') = $12 for share";
+
+// SQLite runs one write at a time and has no row locks.
+const INSERT_FOR_CLIENT_SQLITE: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11
+from clients where id = $4 and coalesce(secret_hash, '') = $12";
+
+/// Stores a client's own token (client credentials) in one autocommit
+/// statement, if the client still exists with `secret_hash` (the digest it
+/// authenticated with); false when it was deleted or its secret rotated
+/// meanwhile.
+pub async fn insert_for_client(
+    db: &Db,
+    t: NewToken<'_>,
+    secret_hash: Option<&str>,
+) -> Result<bool, Error> {
     let _turn = db.write_turn().await?;
-    on_db!(db, pool => insert_query!(t).execute(pool).await.map(drop))?;
-    Ok(())
+    let sql = match db {
+        Db::Postgres(_) => INSERT_FOR_CLIENT_POSTGRES,
+        Db::Sqlite(_) => INSERT_FOR_CLIENT_SQLITE,
+    };
+    let secret_hash = secret_hash.unwrap_or("");
+    let n = on_db!(db, pool => sqlx::query(sql)
+        .bind(t.token_hash)
+        .bind(t.kind.as_str())
+        .bind(t.grant_id)
+        .bind(t.client_id)
+        .bind(t.user_id)
+        .bind(t.scope)
+        .bind(t.label)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.grant_expires_at)
+        .bind(t.public_id)
+        .bind(secret_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }
 
 /// A token as a resource sees it, with its user.
@@ -184,35 +230,96 @@ pub async fn find(db: &Db, token_hash: &str) -> Result<Option<TokenInfo>, Error>
     .transpose()
 }
 
-const REVOKE_GRANT: &str =
-    "update tokens set revoked_at = $1 where grant_id = $2 and revoked_at is null";
-
-/// Revokes every token of a grant; returns how many were live.
-pub async fn revoke_grant(db: &Db, grant_id: &str, now: i64) -> Result<u64, Error> {
-    Ok(on_db!(db, pool => sqlx::query(REVOKE_GRANT)
-        .bind(now)
-        .bind(grant_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?)
+/// A refresh token's state, read inside the transaction that holds its
+/// grant (so no concurrent issuance or revocation can change it).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshState {
+    /// Unix seconds it was exchanged; `None` while current.
+    pub rotated_at: Option<i64>,
+    /// Unix seconds it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// The digest of the refresh token that replaced it.
+    pub replaced_by: Option<String>,
 }
 
-// One statement decides which of several concurrent refreshes wins.
+impl RefreshState {
+    /// Neither exchanged, revoked nor expired.
+    pub fn is_current(&self, now: i64) -> bool {
+        self.rotated_at.is_none()
+            && self.revoked_at.is_none()
+            && self.expires_at.is_some_and(|e| e > now)
+    }
+}
+
+const REFRESH_STATE: &str = r"
+select rotated_at, revoked_at, expires_at, replaced_by
+from tokens where token_hash = $1 and kind = 'refresh'";
+
+/// The refresh token with this digest, read inside `tx`.
+pub async fn refresh_state(tx: &mut Tx, token_hash: &str) -> Result<Option<RefreshState>, Error> {
+    Ok(on_tx!(tx, conn => sqlx::query_as(REFRESH_STATE)
+        .bind(token_hash)
+        .fetch_optional(conn)
+        .await)?)
+}
+
 const RETIRE: &str = r"
-update tokens set rotated_at = $1
-where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at is null
+update tokens set rotated_at = $1, replaced_by = $2
+where token_hash = $3 and kind = 'refresh' and rotated_at is null and revoked_at is null
   and expires_at > $1";
 
-/// Marks a current refresh token as exchanged; false when it was not current
-/// (already rotated, revoked or expired): the caller lost a race or reused it.
-pub async fn retire_refresh(tx: &mut Tx, token_hash: &str, now: i64) -> Result<bool, Error> {
+/// Marks a current refresh token as exchanged for `replaced_by`; false when
+/// it was not current.
+pub async fn retire_refresh(
+    tx: &mut Tx,
+    token_hash: &str,
+    replaced_by: &str,
+    now: i64,
+) -> Result<bool, Error> {
     let n = on_tx!(tx, conn => sqlx::query(RETIRE)
         .bind(now)
+        .bind(replaced_by)
         .bind(token_hash)
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
+}
+
+const SUPERSEDE: &str = "update tokens set replaced_by = $1 where token_hash = $2";
+
+const REVOKE_SUCCESSOR: &str = r"
+update tokens set revoked_at = $1
+where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at is null";
+
+/// A replay inside the grace period: the successor `old` got before is
+/// revoked, and `old` now points at `replaced_by`; false when that
+/// successor was no longer current (then the replay is reuse).
+pub async fn supersede_successor(
+    tx: &mut Tx,
+    old: &str,
+    successor: &str,
+    replaced_by: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_tx!(tx, conn => sqlx::query(REVOKE_SUCCESSOR)
+        .bind(now)
+        .bind(successor)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if n != 1 {
+        return Ok(false);
+    }
+    on_tx!(tx, conn => sqlx::query(SUPERSEDE)
+        .bind(replaced_by)
+        .bind(old)
+        .execute(conn)
+        .await
+        .map(drop))?;
+    Ok(true)
 }
 
 const REVOKE_ONE: &str =

@@ -202,6 +202,17 @@ insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label
                     public_id)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
+// The grant row of every refresh family just inserted (the export carries
+// tokens; a family's grant is what issuance from it claims).
+const INSERT_GRANTS: &str = r"
+insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, revoked_at)
+select grant_id, min(client_id), min(user_id), min(created_at), null,
+       coalesce(max(coalesce(grant_expires_at, expires_at)), 0), null
+from tokens
+where grant_id is not null and client_id is not null and user_id is not null
+  and grant_id not in (select id from grants)
+group by grant_id";
+
 /// Inserts every row in one transaction, parents before children: either
 /// all of them are stored or none is.
 pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
@@ -297,6 +308,8 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             ),
         })?;
     }
+    on_tx!(&mut tx, conn => sqlx::query(INSERT_GRANTS).execute(conn).await.map(drop))
+        .map_err(Error::from)?;
     tx.commit().await?;
     Ok(())
 }

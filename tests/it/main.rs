@@ -25,6 +25,7 @@ mod openapi;
 mod operator;
 mod ops;
 mod properties;
+mod races;
 mod refresh;
 mod registration;
 mod settings;

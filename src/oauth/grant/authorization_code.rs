@@ -8,9 +8,10 @@ use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::pkce::{self, Challenge};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
-use crate::oauth::token::{self, Grant, IssuedTokens, Refresh};
+use crate::oauth::token::{self, Grant, IssuedTokens, Refresh, seconds};
 use crate::store::clients::Client;
-use crate::store::{self, Db};
+use crate::store::grants::Claim;
+use crate::store::{self, Db, Tx};
 
 /// The token request's parameters for this grant.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +23,9 @@ pub struct CodeRequest<'a> {
     /// `code_verifier`, if sent.
     pub code_verifier: Option<&'a str>,
 }
+
+/// The one description for a code that cannot be used, whatever the reason.
+const UNUSABLE: &str = "the code is invalid, expired or already used";
 
 fn invalid_grant(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
@@ -50,14 +54,16 @@ pub async fn exchange(
         .into());
     }
     if !SecretKind::AuthCode.matches(request.code) {
-        return Err(invalid_grant("the code is invalid, expired or already used").into());
+        return Err(invalid_grant(UNUSABLE).into());
     }
     let code_hash = sha256_hex(request.code);
     let Some(code) = store::codes::find(db, &code_hash).await? else {
-        return Err(invalid_grant("the code is invalid, expired or already used").into());
+        return Err(invalid_grant(UNUSABLE).into());
     };
+    // The same answer as for an unknown code: telling them apart would
+    // confirm to another client that a code it holds is real.
     if code.client_id != client.id {
-        return Err(invalid_grant("the code was issued to another client").into());
+        return Err(invalid_grant(UNUSABLE).into());
     }
     // RFC 6749 §4.1.3: redirect_uri must be identical to the one in the
     // authorization request when that one carried it.
@@ -86,20 +92,47 @@ pub async fn exchange(
 
     // A used code stays recognisable as used, expired or not.
     if code.consumed_at.is_some() {
-        audit_replay(db, clock, &code).await;
-        return Err(replayed(db, clock, &code.grant_id).await);
+        return Err(replayed(db.begin().await?, clock, &code).await);
     }
     let now = clock.now();
     if code.expires_at <= now {
-        return Err(invalid_grant("the code is invalid, expired or already used").into());
+        return Err(invalid_grant(UNUSABLE).into());
     }
     let scope = Scopes::parse(&code.scope)
         .map_err(|_| store::Error::Corrupt(format!("scope of code for client {}", client.id)))?;
+    let refresh = if client.grant_types.contains(&GrantType::RefreshToken) {
+        Refresh::Start
+    } else {
+        Refresh::No
+    };
+    // Held until the tokens are committed: a revocation of the grant (the
+    // user revoking the app, a replay of this code) waits for them, or wins
+    // and leaves nothing to issue.
+    let ends_at = match refresh {
+        Refresh::Start => now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
+        _ => now.saturating_add(seconds(config.tokens.access_token_lifetime)),
+    };
     let mut tx = db.begin().await?;
+    match store::grants::claim(
+        &mut tx,
+        &code.grant_id,
+        &client.id,
+        client.secret_hash.as_deref(),
+        now,
+        ends_at,
+    )
+    .await?
+    {
+        Claim::Held => {}
+        Claim::Dead => return Err(invalid_grant(UNUSABLE).into()),
+        Claim::ClientChanged => {
+            return Err(
+                OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").into(),
+            );
+        }
+    }
     if !store::codes::consume(&mut tx, &code_hash, now).await? {
-        drop(tx);
-        audit_replay(db, clock, &code).await;
-        return Err(replayed(db, clock, &code.grant_id).await);
+        return Err(replayed(tx, clock, &code).await);
     }
     let issued = token::issue(
         &mut tx,
@@ -111,11 +144,7 @@ pub async fn exchange(
             user_id: Some(&code.user_id),
             scope: &scope,
         },
-        if client.grant_types.contains(&GrantType::RefreshToken) {
-            Refresh::Start
-        } else {
-            Refresh::No
-        },
+        refresh,
     )
     .await?;
     Event::new(Kind::TokenIssued)
@@ -152,20 +181,24 @@ fn check_pkce(code: &store::codes::AuthCode, verifier: Option<&str>) -> Result<(
     }
 }
 
-async fn audit_replay(db: &Db, clock: &Clock, code: &store::codes::AuthCode) {
-    Event::new(Kind::CodeReplayed)
-        .user(&code.user_id)
-        .client(&code.client_id)
-        .record(db, clock)
-        .await;
-}
-
-/// A valid request for a used code: revoke what the code issued.
-async fn replayed(db: &Db, clock: &Clock, grant_id: &str) -> Error {
-    match store::tokens::revoke_grant(db, grant_id, clock.now()).await {
+/// A valid request for a used code: revoke the grant and what the code
+/// issued, and record the replay, in `tx`.
+async fn replayed(mut tx: Tx, clock: &Clock, code: &store::codes::AuthCode) -> Error {
+    let grant_id = code.grant_id.as_str();
+    let revoked = async {
+        let n = store::grants::revoke(&mut tx, grant_id, clock.now()).await?;
+        Event::new(Kind::CodeReplayed)
+            .user(&code.user_id)
+            .client(&code.client_id)
+            .record_in(&mut tx, clock)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, store::Error>(n)
+    };
+    match revoked.await {
         Ok(n) => {
             tracing::warn!(grant.id = %grant_id, tokens.revoked = n, "authorization code replayed; revoked the tokens it issued");
-            invalid_grant("the code is invalid, expired or already used").into()
+            invalid_grant(UNUSABLE).into()
         }
         Err(e) => e.into(),
     }

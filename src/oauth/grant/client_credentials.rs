@@ -41,7 +41,7 @@ pub async fn issue(
         }
         Ok(_) => client.scopes.clone(),
     };
-    let issued = token::issue_access(
+    let Some(issued) = token::issue_access(
         db,
         clock,
         config,
@@ -51,8 +51,15 @@ pub async fn issue(
             user_id: None,
             scope: &scope,
         },
+        client.secret_hash.as_deref(),
     )
-    .await?;
+    .await?
+    else {
+        // Deleted, or its secret rotated, after it authenticated.
+        return Err(
+            OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").into(),
+        );
+    };
     // Log only: the event concerns no user, so no settings page would show
     // its row, and a row per machine-to-machine token would grow the table
     // at the token rate.

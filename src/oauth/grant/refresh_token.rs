@@ -2,11 +2,19 @@
 //!
 //! Every use retires the presented token and issues a new one of the same
 //! family. A retired token presented again is reuse: the whole family is
-//! revoked, and with it whatever a thief or the real client holds. One
-//! statement retires the token inside the transaction that issues its
-//! successor, so of several concurrent uses exactly one succeeds; the others
-//! count as reuse. `tokens.refresh_grace_secs` lets a client that lost a
-//! response present the just-retired token again for a few seconds.
+//! revoked, and with it whatever a thief or the real client holds.
+//!
+//! The decision is taken inside the transaction that issues the successor,
+//! after it has claimed the family's grant row (`store::grants::claim`):
+//! concurrent uses of one family, and revocations of it, run one after the
+//! other, so of several concurrent uses exactly one succeeds, the others
+//! count as reuse, and a revocation either comes first (nothing is issued)
+//! or second (it revokes what was issued).
+//!
+//! `tokens.refresh_grace_secs` forgives a client that lost a response: a
+//! retired token presented again within the window, while the successor it
+//! got is still unused, revokes that successor and gets a new pair. The
+//! family keeps exactly one live refresh token.
 
 use crate::audit::{Event, Kind};
 use crate::clock::Clock;
@@ -17,8 +25,9 @@ use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Refresh, seconds};
 use crate::store::clients::Client;
+use crate::store::grants::Claim;
 use crate::store::tokens::{TokenInfo, TokenKind};
-use crate::store::{self, Db};
+use crate::store::{self, Db, Tx};
 
 /// The token request's parameters for this grant.
 #[derive(Clone, Copy, Debug)]
@@ -68,15 +77,12 @@ pub async fn exchange(
         return Err(invalid_grant());
     }
     let now = clock.now();
-    let grace = seconds(config.tokens.refresh_grace);
-    let in_grace = match found.rotated_at {
-        None => false,
-        Some(at) if grace > 0 && now - at <= grace => true,
-        Some(_) => return Err(reused(db, clock, &found, &client.id).await),
-    };
-    if found.expires_at.is_none_or(|e| e <= now) {
+    if found.expires_at.is_none_or(|e| e <= now) && found.rotated_at.is_none() {
         return Err(invalid_grant());
     }
+    let Some(grant_id) = found.grant_id.as_deref() else {
+        return Err(invalid_grant());
+    };
     let granted = Scopes::parse(&found.scope)
         .map_err(|_| store::Error::Corrupt(format!("scope of a refresh token of {}", client.id)))?;
     let scope = match request.scope.map(Scopes::parse).transpose() {
@@ -96,16 +102,56 @@ pub async fn exchange(
     let grant_expires_at = found.grant_expires_at.or(found.expires_at).unwrap_or(now);
 
     let mut tx = db.begin().await?;
-    if !in_grace && !store::tokens::retire_refresh(&mut tx, &hash, now).await? {
-        drop(tx);
-        return Err(reused(db, clock, &found, &client.id).await);
+    match store::grants::claim(
+        &mut tx,
+        grant_id,
+        &client.id,
+        client.secret_hash.as_deref(),
+        now,
+        grant_expires_at,
+    )
+    .await?
+    {
+        Claim::Held => {}
+        Claim::Dead => return Err(invalid_grant()),
+        Claim::ClientChanged => return Err(client_changed()),
     }
+    // Read again now that the family is held: what was read above may be
+    // stale by a concurrent rotation or revocation.
+    let Some(state) = store::tokens::refresh_state(&mut tx, &hash).await? else {
+        return Err(invalid_grant());
+    };
+    if state.revoked_at.is_some() {
+        return Err(invalid_grant());
+    }
+    let use_ = if state.is_current(now) {
+        Use::Current
+    } else {
+        let grace = seconds(config.tokens.refresh_grace);
+        match (state.rotated_at, state.replaced_by) {
+            (Some(at), Some(successor)) if grace > 0 && now - at <= grace => {
+                // Forgiven only while the successor it got is unused.
+                let unused = store::tokens::refresh_state(&mut tx, &successor)
+                    .await?
+                    .is_some_and(|s| s.is_current(now));
+                if !unused {
+                    return Err(reused(tx, clock, &found, grant_id, &client.id).await);
+                }
+                Use::Grace { successor }
+            }
+            (Some(_), _) => {
+                return Err(reused(tx, clock, &found, grant_id, &client.id).await);
+            }
+            // Expired, never rotated.
+            (None, _) => return Err(invalid_grant()),
+        }
+    };
     let issued = token::issue(
         &mut tx,
         clock,
         config,
         Grant {
-            grant_id: found.grant_id.as_deref(),
+            grant_id: Some(grant_id),
             client_id: &client.id,
             user_id: found.user_id.as_deref(),
             scope: &scope,
@@ -116,6 +162,25 @@ pub async fn exchange(
         },
     )
     .await?;
+    let next = issued
+        .refresh_token
+        .as_ref()
+        .map(crate::crypto::Secret::digest)
+        .ok_or_else(|| store::Error::Corrupt("a rotation without a refresh token".into()))?;
+    let in_grace = matches!(use_, Use::Grace { .. });
+    // Cannot fail while the grant is held: the state was read under it.
+    let retired = match &use_ {
+        Use::Current => store::tokens::retire_refresh(&mut tx, &hash, &next, now).await?,
+        Use::Grace { successor } => {
+            store::tokens::supersede_successor(&mut tx, &hash, successor, &next, now).await?
+        }
+    };
+    if !retired {
+        return Err(store::Error::Corrupt(format!(
+            "a refresh token of grant {grant_id} changed while its grant was held"
+        ))
+        .into());
+    }
     Event::new(Kind::TokenRefreshed)
         .maybe_user(found.user_id.as_deref())
         .client(&client.id)
@@ -126,17 +191,39 @@ pub async fn exchange(
     Ok(issued)
 }
 
-/// A retired refresh token came back: revoke its whole family.
-async fn reused(db: &Db, clock: &Clock, found: &TokenInfo, client_id: &str) -> Error {
-    let Some(grant_id) = found.grant_id.as_deref() else {
-        return invalid_grant();
+/// How the presented refresh token is being used.
+enum Use {
+    /// It is the family's live token.
+    Current,
+    /// It was retired moments ago; `successor` (its replacement's digest)
+    /// is revoked in favour of a new one.
+    Grace { successor: String },
+}
+
+fn client_changed() -> Error {
+    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").into()
+}
+
+/// A retired refresh token came back: revoke its whole family, inside the
+/// transaction that holds the grant, then answer `invalid_grant`.
+async fn reused(
+    mut tx: Tx,
+    clock: &Clock,
+    found: &TokenInfo,
+    grant_id: &str,
+    client_id: &str,
+) -> Error {
+    let revoked = async {
+        let n = store::grants::revoke(&mut tx, grant_id, clock.now()).await?;
+        Event::new(Kind::RefreshReused)
+            .maybe_user(found.user_id.as_deref())
+            .client(client_id)
+            .record_in(&mut tx, clock)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, store::Error>(n)
     };
-    Event::new(Kind::RefreshReused)
-        .maybe_user(found.user_id.as_deref())
-        .client(client_id)
-        .record(db, clock)
-        .await;
-    match store::tokens::revoke_grant(db, grant_id, clock.now()).await {
+    match revoked.await {
         Ok(n) => {
             tracing::warn!(client.id = %client_id, grant.id = %grant_id, tokens.revoked = n, "refresh token reused; revoked its family");
             invalid_grant()
