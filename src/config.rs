@@ -437,7 +437,7 @@ impl Default for RawTokens {
             code_lifetime_secs: 600,
             refresh_token_lifetime_secs: 30 * 24 * 3600,
             refresh_token_idle_secs: 0,
-            refresh_grace_secs: 0,
+            refresh_grace_secs: 10,
             response_format: ResponseFormat::Json,
         }
     }

@@ -290,13 +290,14 @@ pub async fn retire_refresh(
 
 const SUPERSEDE: &str = "update tokens set replaced_by = $1 where token_hash = $2";
 
-const REVOKE_SUCCESSOR: &str = r"
-update tokens set revoked_at = $1
+// Retired without a replacement of its own: presented again, it is reuse.
+const RETIRE_SUCCESSOR: &str = r"
+update tokens set rotated_at = $1
 where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at is null";
 
 /// A replay inside the grace period: the successor `old` got before is
-/// revoked, and `old` now points at `replaced_by`; false when that
-/// successor was no longer current (then the replay is reuse).
+/// retired, and `old` now points at `replaced_by`; false when that
+/// successor was no longer current.
 pub async fn supersede_successor(
     tx: &mut Tx,
     old: &str,
@@ -304,7 +305,7 @@ pub async fn supersede_successor(
     replaced_by: &str,
     now: i64,
 ) -> Result<bool, Error> {
-    let n = on_tx!(tx, conn => sqlx::query(REVOKE_SUCCESSOR)
+    let n = on_tx!(tx, conn => sqlx::query(RETIRE_SUCCESSOR)
         .bind(now)
         .bind(successor)
         .execute(conn)

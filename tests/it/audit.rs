@@ -121,6 +121,9 @@ async fn every_token_and_client_event_is_recorded(backend: Backend) {
         }
     };
     let second = flow::tokens(refresh(old_refresh.clone()).await, "refresh").await;
+    // Past the grace period, so the second use is reuse.
+    app.clock
+        .advance(oauthd::oauth::token::seconds(app.config.tokens.refresh_grace) + 1);
     let reused = refresh(old_refresh).await;
     assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
 

@@ -122,6 +122,9 @@ async fn metrics_count_what_happened(backend: Backend) {
         }
     };
     let second = tokens(rotate(rt1.clone()).await, "rotation").await;
+    // Past the grace period, so the second use is reuse.
+    app.clock
+        .advance(oauthd::oauth::token::seconds(app.config.tokens.refresh_grace) + 1);
     let reuse = rotate(rt1.clone()).await;
     assert_eq!(reuse.status(), StatusCode::BAD_REQUEST);
     secrets.extend([first.access, rt1, second.access]);

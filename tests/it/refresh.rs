@@ -11,6 +11,7 @@ use crate::support::flow::{
     tokens_for,
 };
 use crate::support::{Backend, TestApp};
+use oauthd::oauth::token::seconds;
 
 both_backends!(
     refresh_rotates_through_a_chain_with_the_oauth2_crate,
@@ -20,6 +21,8 @@ both_backends!(
     a_refresh_token_works_only_for_its_own_client,
     refresh_tokens_expire_absolutely_and_when_idle,
     the_grace_period_forgives_a_quick_retry_only,
+    a_token_retired_by_a_grace_retry_counts_as_reuse,
+    the_grace_period_ends_once_the_successor_is_used,
     revoking_a_refresh_token_revokes_its_access_tokens,
     token_kinds_are_not_interchangeable,
     clients_without_the_refresh_grant_get_no_refresh_token,
@@ -129,6 +132,9 @@ async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
     let rt2 = second.refresh.clone().unwrap();
     assert_eq!(account(&app, &second.access).await.status(), StatusCode::OK);
 
+    // Past the default grace period, a replay is reuse.
+    app.clock
+        .advance(seconds(app.config.tokens.refresh_grace) + 1);
     assert_invalid_grant(refresh(&app, &client, &rt1, None).await, "replay of RT1").await;
     assert_invalid_grant(
         refresh(&app, &client, &rt2, None).await,
@@ -205,7 +211,9 @@ const REFRESH_ROUNDS: usize = 20;
 const REFRESH_RACERS: usize = 8;
 
 async fn concurrent_refreshes_of_one_token_let_exactly_one_win(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Strict rotation: inside a grace period the other uses would each be
+    // forgiven in turn (races.rs covers that).
+    let app = TestApp::spawn_with(backend, |c| c.tokens.refresh_grace = Duration::ZERO).await;
     let (browser, _) = signed_in(&app).await;
     let client = register_confidential(&app, &[CB]).await;
     for round in 0..REFRESH_ROUNDS {
@@ -331,23 +339,96 @@ async fn the_grace_period_forgives_a_quick_retry_only(backend: Backend) {
     let second = refreshed(&app, &client, &rt1).await;
     app.clock.advance(5);
     let retry = refreshed(&app, &client, &rt1).await;
-    assert_eq!(account(&app, &retry.access).await.status(), StatusCode::OK);
+    app.clock.advance(1);
+    let retry2 = refreshed(&app, &client, &rt1).await;
+    assert_eq!(account(&app, &retry2.access).await.status(), StatusCode::OK);
     assert_eq!(
         account(&app, &second.access).await.status(),
         StatusCode::OK,
         "no reuse detected inside the grace period"
     );
-    app.clock.advance(6);
+    for (why, superseded) in [
+        ("the refresh token of the lost response", &second),
+        ("the refresh token of the first retry", &retry),
+    ] {
+        assert!(
+            !active(&app, &client, superseded.refresh.as_deref().unwrap()).await,
+            "{why} is retired by the retry after it"
+        );
+    }
+    assert_eq!(
+        live_refresh_tokens(&app, &client).await,
+        1,
+        "the family keeps exactly one live refresh token"
+    );
+    app.clock.advance(5);
     assert_invalid_grant(
         refresh(&app, &client, &rt1, None).await,
         "after the grace period",
     )
     .await;
     assert_eq!(
-        account(&app, &retry.access).await.status(),
+        account(&app, &retry2.access).await.status(),
         StatusCode::UNAUTHORIZED,
         "reuse after the grace period revokes the family"
     );
+}
+
+async fn a_token_retired_by_a_grace_retry_counts_as_reuse(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.tokens.refresh_grace = Duration::from_secs(10);
+    })
+    .await;
+    let (client, first) = first_tokens(&app).await;
+    let rt1 = first.refresh.clone().unwrap();
+    let lost = refreshed(&app, &client, &rt1).await;
+    let retry = refreshed(&app, &client, &rt1).await;
+    // Whoever holds the superseded token was not the client that retried.
+    assert_invalid_grant(
+        refresh(&app, &client, lost.refresh.as_deref().unwrap(), None).await,
+        "the superseded refresh token",
+    )
+    .await;
+    assert!(
+        !active(&app, &client, retry.refresh.as_deref().unwrap()).await,
+        "the family is revoked"
+    );
+    assert_eq!(
+        account(&app, &retry.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn the_grace_period_ends_once_the_successor_is_used(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.tokens.refresh_grace = Duration::from_secs(10);
+    })
+    .await;
+    let (client, first) = first_tokens(&app).await;
+    let rt1 = first.refresh.clone().unwrap();
+    let second = refreshed(&app, &client, &rt1).await;
+    let third = refreshed(&app, &client, second.refresh.as_deref().unwrap()).await;
+    // The client evidently got RT2 (it used it): RT1 again is reuse.
+    assert_invalid_grant(
+        refresh(&app, &client, &rt1, None).await,
+        "RT1 after its successor was used",
+    )
+    .await;
+    assert!(
+        !active(&app, &client, third.refresh.as_deref().unwrap()).await,
+        "the family is revoked"
+    );
+}
+
+/// Live refresh tokens the client holds.
+async fn live_refresh_tokens(app: &TestApp, client: &Client) -> i64 {
+    flow::scalar(
+        app,
+        "select count(*) from tokens where client_id = $1 and kind = 'refresh' \
+         and revoked_at is null and rotated_at is null",
+        &[&client.id],
+    )
+    .await
 }
 
 async fn revoking_a_refresh_token_revokes_its_access_tokens(backend: Backend) {

@@ -13,8 +13,9 @@
 //!
 //! `tokens.refresh_grace_secs` forgives a client that lost a response: a
 //! retired token presented again within the window, while the successor it
-//! got is still unused, revokes that successor and gets a new pair. The
-//! family keeps exactly one live refresh token.
+//! got is still unused, retires that successor and gets a new pair. The
+//! family keeps exactly one live refresh token, and the retired successor,
+//! if it is ever presented, is reuse.
 
 use crate::audit::{Event, Kind};
 use crate::clock::Clock;
@@ -195,8 +196,8 @@ pub async fn exchange(
 enum Use {
     /// It is the family's live token.
     Current,
-    /// It was retired moments ago; `successor` (its replacement's digest)
-    /// is revoked in favour of a new one.
+    /// It was retired moments ago; `successor` (its replacement's digest,
+    /// still unused) is retired in favour of a new one.
     Grace { successor: String },
 }
 
