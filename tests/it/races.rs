@@ -31,6 +31,8 @@ both_backends!(
     revoking_a_personal_token_wins_against_its_use,
     revocation_wins_against_a_grace_replay,
     grace_replays_at_once_leave_one_live_refresh_token,
+    a_secret_rotated_while_a_request_waits_issues_nothing,
+    a_client_deleted_while_its_code_is_exchanged_issues_nothing,
 );
 
 /// Rounds per case.
@@ -478,4 +480,148 @@ async fn grace_replays_at_once_leave_one_live_refresh_token(backend: Backend) {
         tally.round(live_refresh != 1 || live_heads != 1);
     }
     tally.finish();
+}
+
+/// A write the test holds open on a connection of its own, so that a request
+/// meets it half-way.
+enum Held {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl Held {
+    /// Begins a transaction and runs `sql` (one bind) in it, uncommitted.
+    async fn begin(app: &TestApp, sql: &'static str, bind: &str) -> Self {
+        use sqlx::Connection;
+        match app.db {
+            oauthd::store::Db::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&app.database_url)
+                    .await
+                    .unwrap();
+                sqlx::query("begin").execute(&mut conn).await.unwrap();
+                sqlx::query(sql)
+                    .bind(bind)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                Self::Postgres(conn)
+            }
+            oauthd::store::Db::Sqlite(_) => {
+                let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                    .await
+                    .unwrap();
+                sqlx::query("begin immediate")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::query(sql)
+                    .bind(bind)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                Self::Sqlite(conn)
+            }
+        }
+    }
+
+    /// On Postgres, waits until some statement of the test database is
+    /// blocked on a row lock (the request reached the held row). SQLite
+    /// shows no such thing; there the request waits in the busy handler,
+    /// or reads the committed change if it comes late: either way it must
+    /// not get a token.
+    async fn until_a_request_waits(&self, app: &TestApp) {
+        if let Self::Postgres(_) = self {
+            let started = std::time::Instant::now();
+            while flow::scalar(
+                app,
+                "select count(*) from pg_stat_activity \
+                 where datname = current_database() and wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+                == 0
+            {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "the request never reached the held row"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    async fn commit(self) {
+        match self {
+            Self::Postgres(mut c) => sqlx::query("commit").execute(&mut c).await.map(drop),
+            Self::Sqlite(mut c) => sqlx::query("commit").execute(&mut c).await.map(drop),
+        }
+        .unwrap();
+    }
+}
+
+const ROTATE: &str = "update clients set secret_hash = 'rotated-by-the-test' where id = $1";
+
+async fn a_secret_rotated_while_a_request_waits_issues_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = signed_in(&app).await;
+
+    // Client credentials.
+    let machine = register_json(
+        &app,
+        &json!({"client_name": "Batch job", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let held = Held::begin(&app, ROTATE, &machine.id).await;
+    let request = tokio::spawn(send(
+        &app.http,
+        token_request(&app, &machine, &[("grant_type", "client_credentials")]),
+    ));
+    held.until_a_request_waits(&app).await;
+    held.commit().await;
+    let answer = request.await.unwrap();
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert_eq!(answer.json()["error"], "invalid_client");
+    assert_eq!(live_tokens(&app, &machine.id).await, 0, "no token stored");
+
+    // A refresh: refused, and the family left as it was.
+    let (client, first) = family(&app, &browser).await;
+    let refresh = first.refresh.unwrap();
+    let held = Held::begin(&app, ROTATE, &client.id).await;
+    let request = tokio::spawn(send(&app.http, refresh_request(&app, &client, &refresh)));
+    held.until_a_request_waits(&app).await;
+    held.commit().await;
+    let answer = request.await.unwrap();
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert_eq!(answer.json()["error"], "invalid_client");
+    assert_eq!(
+        live_tokens(&app, &client.id).await,
+        2,
+        "the refresh token and its access token, untouched"
+    );
+}
+
+async fn a_client_deleted_while_its_code_is_exchanged_issues_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = signed_in(&app).await;
+    let client = register_confidential(&app, &[flow::CB]).await;
+    let code = browser.code(&Params::code(&client)).await;
+    let held = Held::begin(&app, "delete from clients where id = $1", &client.id).await;
+    let request = tokio::spawn(send(
+        &app.http,
+        token_request(
+            &app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", flow::CB),
+            ],
+        ),
+    ));
+    held.until_a_request_waits(&app).await;
+    held.commit().await;
+    let answer = request.await.unwrap();
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert_eq!(answer.json()["error"], "invalid_client");
+    assert_eq!(live_tokens(&app, &client.id).await, 0);
 }

@@ -725,8 +725,9 @@ async fn missing_unknown_and_foreign_codes_are_refused(backend: Backend) {
             "another client's code (body)",
         ),
     ];
+    let mut bodies = std::collections::HashMap::new();
     for (auth, form, error, why) in cases {
-        oauth_error(
+        let body = oauth_error(
             token(&app, &auth, &form).await,
             StatusCode::BAD_REQUEST,
             error,
@@ -734,7 +735,13 @@ async fn missing_unknown_and_foreign_codes_are_refused(backend: Backend) {
             &[&code, &well_formed],
         )
         .await;
+        bodies.insert(why, body);
     }
+    // Telling them apart would confirm to another client that a code is real.
+    assert_eq!(
+        bodies["a well-formed unknown code"], bodies["another client's code (Basic)"],
+        "another client's code is answered as an unknown one"
+    );
     assert_eq!(app.count("tokens").await, 0);
     tokens(
         redeem(&app, &owner, &code, Some(CB), None).await,
