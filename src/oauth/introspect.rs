@@ -237,13 +237,48 @@ mod tests {
         let other = client("b", false);
         let allowed = client("c", true);
         for (why, caller, token, want) in [
-            ("own access token", &own, token(TokenKind::Access, Some("a")), true),
-            ("own refresh token", &own, token(TokenKind::Refresh, Some("a")), true),
-            ("another client's token", &other, token(TokenKind::Access, Some("a")), false),
-            ("a personal access token", &own, token(TokenKind::Personal, None), false),
-            ("allowed: another client's token", &allowed, token(TokenKind::Access, Some("a")), true),
-            ("allowed: a refresh token", &allowed, token(TokenKind::Refresh, Some("b")), true),
-            ("allowed: a personal access token", &allowed, token(TokenKind::Personal, None), true),
+            (
+                "own access token",
+                &own,
+                token(TokenKind::Access, Some("a")),
+                true,
+            ),
+            (
+                "own refresh token",
+                &own,
+                token(TokenKind::Refresh, Some("a")),
+                true,
+            ),
+            (
+                "another client's token",
+                &other,
+                token(TokenKind::Access, Some("a")),
+                false,
+            ),
+            (
+                "a personal access token",
+                &own,
+                token(TokenKind::Personal, None),
+                false,
+            ),
+            (
+                "allowed: another client's token",
+                &allowed,
+                token(TokenKind::Access, Some("a")),
+                true,
+            ),
+            (
+                "allowed: a refresh token",
+                &allowed,
+                token(TokenKind::Refresh, Some("b")),
+                true,
+            ),
+            (
+                "allowed: a personal access token",
+                &allowed,
+                token(TokenKind::Personal, None),
+                true,
+            ),
         ] {
             assert_eq!(may_see(caller, &token), want, "{why}");
         }

@@ -515,6 +515,11 @@ async fn introspection_accepts_a_bearer_token_with_the_introspect_scope(backend:
         json!({"client_name": "resource server", "grant_types": ["client_credentials"], "scope": "introspect"}),
     )
     .await;
+    // A resource server sees other clients' tokens only with the operator's
+    // permission (RFC 7662 §4); `tests/it/introspection.rs` covers the rule.
+    admin::set_introspection(&app.db, &app.clock, &rs_id, true)
+        .await
+        .unwrap();
     let (id, secret) = service_client(&app).await;
     let rs_token = cc_token(&app, &rs_id, &rs_secret, None).await;
     let token = cc_token(&app, &id, &secret, None).await;
@@ -720,6 +725,10 @@ async fn cors_answers_registered_origins_only_and_never_on_authorize(backend: Ba
 async fn personal_access_tokens_work_at_account_and_introspection_until_revoked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (id, secret) = service_client(&app).await;
+    // Only a client the operator allowed sees personal access tokens.
+    admin::set_introspection(&app.db, &app.clock, &id, true)
+        .await
+        .unwrap();
     let user = admin::add_user(&app.db, &app.clock, "alice", "correct horse battery")
         .await
         .unwrap();
