@@ -7,6 +7,7 @@ use oauthd::store;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::support::flow;
 use crate::support::{Backend, TestApp};
 
 both_backends!(
@@ -420,22 +421,7 @@ async fn client_introspection_permission_is_set_and_shown(backend: Backend) {
     let plain = run(&app, &["client", "add", "--name", "Plain", "--json"], None);
     let plain: Value = serde_json::from_slice(&plain.stdout).unwrap();
     assert_eq!(plain["may_introspect"], false, "off unless asked for");
-    let public = run(
-        &app,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Native",
-            "--public",
-            "--redirect-uri",
-            "com.example.native:/cb",
-            "--json",
-        ],
-        None,
-    );
-    let public: Value = serde_json::from_slice(&public.stdout).unwrap();
-    let public_id = public["client_id"].as_str().unwrap().to_owned();
+    let public_id = flow::register_public(&app, &[flow::CB]).await.id;
 
     let clients = app.count("clients").await;
     for (why, args, code) in [

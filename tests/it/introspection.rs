@@ -12,7 +12,7 @@ use crate::support::flow::{
     self, Auth, Client, Params, register, register_confidential, register_json, signed_in,
     token_at, tokens_for,
 };
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, with_introspect_scope};
 
 both_backends!(
     introspection_shows_a_token_only_to_its_client_and_allowed_introspectors,
@@ -229,13 +229,7 @@ async fn introspection_shows_a_token_only_to_its_client_and_allowed_introspector
 }
 
 async fn bearer_callers_see_what_the_client_behind_their_token_may_see(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        let name = oauthd::oauth::scope::ScopeName::parse("introspect").unwrap();
-        c.scopes
-            .catalogue
-            .insert(name, "Check tokens for a resource server".into());
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, with_introspect_scope).await;
     let resource_server = register_json(
         &app,
         &json!({"client_name": "rs", "grant_types": ["client_credentials"], "scope": "introspect"}),

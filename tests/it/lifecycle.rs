@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, with_introspect_scope};
 
 both_backends!(
     client_credentials_issues_an_access_token_without_refresh,
@@ -503,13 +503,7 @@ async fn introspection_requires_an_authenticated_caller(backend: Backend) {
 }
 
 async fn introspection_accepts_a_bearer_token_with_the_introspect_scope(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        let name = oauthd::oauth::scope::ScopeName::parse("introspect").unwrap();
-        c.scopes
-            .catalogue
-            .insert(name, "Check tokens for a resource server".into());
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, with_introspect_scope).await;
     let (rs_id, rs_secret) = client(
         &app,
         json!({"client_name": "resource server", "grant_types": ["client_credentials"], "scope": "introspect"}),
