@@ -153,6 +153,8 @@ pub struct ClientView {
     pub token_endpoint_auth_method: String,
     /// Browser origins allowed to use CORS.
     pub allowed_origins: Vec<String>,
+    /// Whether it may introspect every token, not only its own.
+    pub may_introspect: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -176,6 +178,7 @@ impl From<&Client> for ClientView {
             grant_types: c.grant_types.iter().map(ToString::to_string).collect(),
             token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
             allowed_origins: Vec::new(),
+            may_introspect: c.may_introspect,
             created_at: c.created_at,
         }
     }
@@ -196,6 +199,8 @@ pub struct NewClientArgs {
     pub public: bool,
     /// `--allowed-origin`, repeated.
     pub allowed_origins: Vec<String>,
+    /// `--introspect`: may introspect every token.
+    pub introspect: bool,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -217,8 +222,11 @@ pub async fn add_client(
         allowed_origins: args.allowed_origins,
         ..ClientMetadata::default()
     };
-    let registered =
-        registration::register(db, clock, meta, Policy::from_config(config), None).await?;
+    let mut client = registration::validate(meta, Policy::from_config(config))?;
+    if args.introspect {
+        client = client.allowing_introspection()?;
+    }
+    let registered = registration::store_new(db, clock, client, None).await?;
     let client = find_client(db, &registered.client_id).await?;
     Ok(IssuedClient {
         client: ClientView::load(db, &client).await?,
@@ -266,6 +274,19 @@ pub async fn rotate_client_secret(
         client: ClientView::load(db, &client).await?,
         client_secret: Some(secret.expose().to_owned()),
     })
+}
+
+/// Lets a confidential client introspect every token (`allowed`), or only
+/// its own again; returns the client as it now is.
+pub async fn set_introspection(
+    db: &Db,
+    clock: &Clock,
+    client_id: &str,
+    allowed: bool,
+) -> Result<ClientView, AdminError> {
+    let client = find_client(db, client_id).await?;
+    oauth::introspect::set_permission(db, clock, &client, allowed).await?;
+    show_client(db, client_id).await
 }
 
 async fn find_client(db: &Db, client_id: &str) -> Result<Client, AdminError> {

@@ -37,6 +37,10 @@ pub enum Kind {
     ClientRegistered,
     /// A client's secret was replaced.
     SecretRotated,
+    /// The operator let a client introspect every token.
+    IntrospectionAllowed,
+    /// The operator took that permission back.
+    IntrospectionWithdrawn,
 }
 
 impl Kind {
@@ -54,6 +58,8 @@ impl Kind {
             Self::RefreshReused => "refresh_reused",
             Self::ClientRegistered => "client_registered",
             Self::SecretRotated => "secret_rotated",
+            Self::IntrospectionAllowed => "introspection_allowed",
+            Self::IntrospectionWithdrawn => "introspection_withdrawn",
         }
     }
 }

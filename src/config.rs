@@ -167,7 +167,8 @@ pub struct AccountsConfig {
 /// Token introspection (RFC 7662).
 #[derive(Clone, Debug)]
 pub struct IntrospectionConfig {
-    /// A bearer token with this scope may introspect; `None`: only client
+    /// A bearer token with this scope may introspect, as the client it was
+    /// issued to (personal access tokens are refused); `None`: only client
     /// authentication.
     pub bearer_scope: Option<ScopeName>,
 }

@@ -190,6 +190,10 @@ enum ClientCommand {
         /// endpoint with CORS (repeat for several).
         #[arg(long = "allowed-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// Let it introspect every token, not only its own (for resource
+        /// servers; confidential clients only).
+        #[arg(long, conflicts_with = "public")]
+        introspect: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -204,6 +208,18 @@ enum ClientCommand {
     Show {
         /// The client_id.
         id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change what the operator allows a client.
+    Update {
+        /// The client_id.
+        id: String,
+        /// true: it may introspect every token (a resource server; confidential
+        /// clients only). false: only the tokens issued to it.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
+        introspect: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -506,6 +522,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             website,
             public,
             allowed_origins,
+            introspect,
             json,
         } => {
             let args = NewClientArgs {
@@ -515,6 +532,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 website,
                 public,
                 allowed_origins,
+                introspect,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;
@@ -546,6 +564,19 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             } else {
                 print_client(&c);
             }
+        }
+        ClientCommand::Update {
+            id,
+            introspect,
+            json,
+        } => {
+            let c = admin::set_introspection(&db, &clock, &id, introspect).await?;
+            if json {
+                print_json(&c)?;
+            } else {
+                print_client(&c);
+            }
+            eprintln!("oauthd: client {id} updated");
         }
         ClientCommand::Remove { id } => {
             admin::remove_client(&db, &id).await?;
@@ -644,6 +675,14 @@ fn print_client(c: &admin::ClientView) {
         println!("CORS origin:   {origin}");
     }
     println!("grant types:   {}", c.grant_types.join(" "));
+    println!(
+        "introspects:   {}",
+        if c.may_introspect {
+            "every token (allowed by the operator)"
+        } else {
+            "only its own tokens"
+        }
+    );
     if c.redirect_uris.is_empty() {
         println!("redirect URIs: (none: codes are shown on screen)");
     }

@@ -214,8 +214,8 @@ pub struct TokenReference {
     pub client_secret: String,
 }
 
-/// RFC 7662 §2.2. An inactive, unknown or revoked token answers
-/// `{"active": false}` and nothing else.
+/// RFC 7662 §2.2. An inactive, unknown or revoked token, and a token the
+/// caller may not see, answers `{"active": false}` and nothing else.
 #[derive(ToSchema, Deserialize)]
 pub struct Introspection {
     /// Whether the token is active.
@@ -857,7 +857,10 @@ fn introspect() -> Operation {
         .summary(Some("Token introspection (RFC 7662)"))
         .description(Some(
             "For resource servers: a confidential client (HTTP Basic or client_secret_post), or \
-             a bearer token holding `introspection.bearer_scope`, asks about a token.",
+             a bearer token holding `introspection.bearer_scope` (standing for the client it was \
+             issued to), asks about a token. A token is active only to the client it was issued \
+             to and to clients the operator allowed to introspect (RFC 7662 §4); to anyone else \
+             it answers `{\"active\": false}`, exactly as an unknown token does.",
         ))
         .request_body(Some(form_body("TokenReference", "The token to look up.")))
         .parameter(origin_parameter())
@@ -885,7 +888,8 @@ fn introspect() -> Operation {
         .response(
             "403",
             with_cors(error_response(
-                "The bearer token lacks the introspection scope (`insufficient_scope`).",
+                "The bearer token lacks the introspection scope, or is a personal access token, \
+                 which stands for no client (`insufficient_scope`).",
             ))
             .header(
                 "WWW-Authenticate",

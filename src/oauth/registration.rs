@@ -149,12 +149,29 @@ pub struct NewClient {
     pub auth_method: AuthMethod,
     /// Browser origins allowed to use CORS.
     pub allowed_origins: Vec<String>,
+    /// Whether it may introspect every token. Only the operator grants this
+    /// ([`NewClient::allowing_introspection`]): [`validate`] always says no,
+    /// and `store::clients::update` never changes it.
+    pub may_introspect: bool,
 }
 
 impl NewClient {
     /// Public clients have no secret.
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+
+    /// The same client, allowed to introspect every token (an operator's
+    /// decision). Refused for a public client, which cannot authenticate at
+    /// the introspection endpoint.
+    pub fn allowing_introspection(self) -> Result<Self, OAuthError> {
+        if self.is_public() {
+            return Err(super::introspect::public_client_refused());
+        }
+        Ok(Self {
+            may_introspect: true,
+            ..self
+        })
     }
 }
 
@@ -280,6 +297,7 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         response_types,
         auth_method,
         allowed_origins,
+        may_introspect: false,
     })
 }
 
@@ -346,7 +364,17 @@ pub async fn register(
     policy: Policy<'_>,
     owner_id: Option<&str>,
 ) -> Result<Registered, Error> {
-    let client = validate(meta, policy)?;
+    store_new(db, clock, validate(meta, policy)?, owner_id).await
+}
+
+/// Picks the `client_id` and secret for an already validated client and
+/// stores it (for the CLI, which may add the operator's permissions first).
+pub async fn store_new(
+    db: &Db,
+    clock: &Clock,
+    client: NewClient,
+    owner_id: Option<&str>,
+) -> Result<Registered, Error> {
     let client_id = crypto::random_id();
     let secret = (!client.is_public()).then(|| Secret::generate(SecretKind::ClientSecret));
     let secret_hash = secret.as_ref().map(Secret::digest);
@@ -369,6 +397,13 @@ pub async fn register(
         .detail(client.name.clone())
         .record(db, clock)
         .await;
+    if client.may_introspect {
+        Event::new(Kind::IntrospectionAllowed)
+            .maybe_user(owner_id)
+            .client(&client_id)
+            .record(db, clock)
+            .await;
+    }
     Ok(Registered {
         client_id,
         secret,

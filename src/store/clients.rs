@@ -28,6 +28,9 @@ pub struct Client {
     pub response_types: Vec<String>,
     /// The portal user who owns it, if any.
     pub owner_id: Option<String>,
+    /// Whether the operator lets it introspect every token, not only its own
+    /// (RFC 7662 §4; see `oauth::introspect::may_see`).
+    pub may_introspect: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -53,6 +56,7 @@ struct ClientRow {
     grant_types: String,
     response_types: String,
     owner_id: Option<String>,
+    may_introspect: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -81,6 +85,7 @@ impl TryFrom<ClientRow> for Client {
             scopes,
             grant_types,
             owner_id: row.owner_id,
+            may_introspect: row.may_introspect,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -89,8 +94,9 @@ impl TryFrom<ClientRow> for Client {
 
 const INSERT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
-                     grant_types, response_types, owner_id, created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)";
+                     grant_types, response_types, owner_id, may_introspect, created_at,
+                     updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)";
 
 /// Where a new client row comes from.
 #[derive(Clone, Copy, Debug)]
@@ -141,6 +147,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
         .bind(&grant_types)
         .bind(&response_types)
         .bind(new.owner_id)
+        .bind(c.may_introspect)
         .bind(new.now)
         .execute(conn)
         .await
@@ -150,7 +157,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
 
 const FIND: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, created_at, updated_at
+       response_types, owner_id, may_introspect, created_at, updated_at
 from clients where id = $1";
 
 /// The client with this id.
@@ -162,7 +169,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, Error> {
 
 const LIST: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, created_at, updated_at
+       response_types, owner_id, may_introspect, created_at, updated_at
 from clients order by created_at, id";
 
 /// Every client, oldest first.
@@ -230,7 +237,7 @@ pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
 
 const LIST_OWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, created_at, updated_at
+       response_types, owner_id, may_introspect, created_at, updated_at
 from clients where owner_id = $1 order by created_at, id";
 
 /// The clients a portal user registered, oldest first.
@@ -242,7 +249,7 @@ pub async fn list_owned(db: &Db, owner_id: &str) -> Result<Vec<Client>, Error> {
 
 const LIST_UNOWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, created_at, updated_at
+       response_types, owner_id, may_introspect, created_at, updated_at
 from clients where owner_id is null order by created_at, id";
 
 /// The clients registered through the API or the CLI, oldest first.
@@ -262,6 +269,28 @@ pub async fn update(db: &Db, id: &str, client: &NewClient, now: i64) -> Result<b
         .bind(&client.name)
         .bind(client.website.as_deref())
         .bind(&redirect_uris)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+const SET_MAY_INTROSPECT: &str =
+    "update clients set may_introspect = $1, updated_at = $2 where id = $3";
+
+/// Sets whether a client may introspect every token; false when it is gone.
+/// On Postgres the `clients_changed` trigger evicts the cached row on every
+/// replica.
+pub async fn set_may_introspect(
+    db: &Db,
+    id: &str,
+    may_introspect: bool,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(SET_MAY_INTROSPECT)
+        .bind(may_introspect)
         .bind(now)
         .bind(id)
         .execute(pool)

@@ -7,6 +7,7 @@ use oauthd::store;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::support::flow;
 use crate::support::{Backend, TestApp};
 
 both_backends!(
@@ -15,6 +16,7 @@ both_backends!(
     user_add_refuses_bad_input_with_exit_code_2,
     client_commands_manage_clients,
     client_add_refuses_bad_input_with_exit_code_2,
+    client_introspection_permission_is_set_and_shown,
     token_commands_manage_personal_access_tokens,
     janitor_once_runs_one_pass,
 );
@@ -360,6 +362,101 @@ async fn client_add_refuses_bad_input_with_exit_code_2(backend: Backend) {
         assert!(!text(&output.stderr).trim().is_empty(), "{why}: says why");
     }
     assert_eq!(app.count("clients").await, 0);
+}
+
+async fn client_introspection_permission_is_set_and_shown(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let may_introspect = |id: String| {
+        let db = app.db.clone();
+        async move {
+            store::clients::find(&db, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .may_introspect
+        }
+    };
+    let add = run(
+        &app,
+        &["client", "add", "--name", "RS", "--introspect", "--json"],
+        None,
+    );
+    assert_exit(&add, 0, "client add --introspect");
+    let added: Value = serde_json::from_slice(&add.stdout).unwrap();
+    assert_eq!(added["may_introspect"], true);
+    let id = added["client_id"].as_str().unwrap().to_owned();
+    assert!(may_introspect(id.clone()).await);
+    let show = run(&app, &["client", "show", &id], None);
+    assert_exit(&show, 0, "client show");
+    assert!(
+        text(&show.stdout).contains("introspects:   every token"),
+        "{}",
+        text(&show.stdout)
+    );
+
+    let update = run(
+        &app,
+        &["client", "update", &id, "--introspect", "false", "--json"],
+        None,
+    );
+    assert_exit(&update, 0, "client update --introspect false");
+    let updated: Value = serde_json::from_slice(&update.stdout).unwrap();
+    assert_eq!(updated["may_introspect"], false);
+    assert!(!may_introspect(id.clone()).await);
+    let show = run(&app, &["client", "show", &id, "--json"], None);
+    let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["may_introspect"], false);
+    let show = run(&app, &["client", "show", &id], None);
+    assert!(text(&show.stdout).contains("introspects:   only its own tokens"));
+
+    let update = run(
+        &app,
+        &["client", "update", &id, "--introspect", "true"],
+        None,
+    );
+    assert_exit(&update, 0, "client update --introspect true");
+    assert!(text(&update.stdout).contains("introspects:   every token"));
+    assert!(may_introspect(id.clone()).await);
+
+    let plain = run(&app, &["client", "add", "--name", "Plain", "--json"], None);
+    let plain: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert_eq!(plain["may_introspect"], false, "off unless asked for");
+    let public_id = flow::register_public(&app, &[flow::CB]).await.id;
+
+    let clients = app.count("clients").await;
+    for (why, args, code) in [
+        (
+            "a public introspector",
+            &["client", "add", "--name", "x", "--public", "--introspect"][..],
+            2,
+        ),
+        (
+            "a public client allowed later",
+            &["client", "update", &public_id, "--introspect", "true"],
+            2,
+        ),
+        ("no change asked for", &["client", "update", &id], 2),
+        (
+            "not a boolean",
+            &["client", "update", &id, "--introspect", "yes please"],
+            2,
+        ),
+        (
+            "unknown client",
+            &["client", "update", "no-such-client", "--introspect", "true"],
+            1,
+        ),
+    ] {
+        let output = run(&app, args, None);
+        assert_exit(&output, code, why);
+        assert!(!text(&output.stderr).trim().is_empty(), "{why}: says why");
+    }
+    assert_eq!(app.count("clients").await, clients, "nothing added");
+    assert!(
+        !may_introspect(public_id).await,
+        "the public client is unchanged"
+    );
+    assert!(may_introspect(id).await, "the refusals changed nothing");
 }
 
 async fn token_commands_manage_personal_access_tokens(backend: Backend) {

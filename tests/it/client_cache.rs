@@ -45,22 +45,36 @@ async fn auth_status(app: &TestApp, id: &str, secret: &str) -> StatusCode {
         .status()
 }
 
-/// Polls until `app` answers `want` for these credentials; returns how long
-/// it took, or panics past the bound.
-async fn until(app: &TestApp, id: &str, secret: &str, want: StatusCode, why: &str) -> Duration {
+/// Polls `probe` until it returns `want`; returns how long that took, or
+/// panics past the bound.
+async fn until<T, F>(mut probe: impl FnMut() -> F, want: T, why: &str) -> Duration
+where
+    T: PartialEq + std::fmt::Debug,
+    F: Future<Output = T>,
+{
     let started = Instant::now();
     loop {
-        let got = auth_status(app, id, secret).await;
+        let got = probe().await;
         if got == want {
             return started.elapsed();
         }
         assert!(
             started.elapsed() < PROPAGATION_BOUND,
-            "{why}: still {got} after {:?}",
+            "{why}: still {got:?} after {:?}",
             started.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits for `app`'s change listener to connect.
+async fn live(app: &TestApp) {
+    until(
+        || async { app.state.clients.is_live() },
+        true,
+        "the change listener connects",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,14 +92,7 @@ async fn client_changes_reach_every_replica_through_the_notification() {
     let old_secret = client.secret().to_owned();
 
     // Wait for B's listener, then warm its cache.
-    let started = Instant::now();
-    while !b.state.clients.is_live() {
-        assert!(
-            started.elapsed() < PROPAGATION_BOUND,
-            "B's change listener did not connect"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    live(&b).await;
     assert_eq!(
         token_status(&b, &client.id, &old_secret).await,
         StatusCode::OK
@@ -126,9 +133,7 @@ async fn client_changes_reach_every_replica_through_the_notification() {
         .await
         .unwrap();
     let took = until(
-        &b,
-        &client.id,
-        &old_secret,
+        || auth_status(&b, &client.id, &old_secret),
         StatusCode::UNAUTHORIZED,
         "old secret on B after rotation on A",
     )
@@ -145,12 +150,93 @@ async fn client_changes_reach_every_replica_through_the_notification() {
         .await
         .unwrap();
     let took_delete = until(
-        &b,
-        &client.id,
-        new_secret.expose(),
+        || auth_status(&b, &client.id, new_secret.expose()),
         StatusCode::UNAUTHORIZED,
         "deleted client on B",
     )
     .await;
     eprintln!("client cache: rotation reached B in {took:?}, deletion in {took_delete:?}");
+}
+
+/// Whether `caller` is told that `token` is active.
+async fn sees(app: &TestApp, caller: &flow::Client, token: &str) -> bool {
+    let response = flow::token_at(
+        app,
+        "/oauth/introspect",
+        &caller.auth(),
+        &[("token", token)],
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["active"] == json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_introspection_permission_changed_by_the_cli_reaches_the_cache() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    live(&app).await;
+    let body = json!({"client_name": "svc", "grant_types": ["client_credentials"]});
+    let service = flow::register_json(&app, &body).await;
+    let resource_server = flow::register_json(&app, &body).await;
+    let response = flow::token(
+        &app,
+        &service.auth(),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let token = flow::tokens(response, "client credentials").await.access;
+    // The resource server's row is now cached, without the permission.
+    assert!(!sees(&app, &resource_server, &token).await);
+
+    // The CLI is another process with its own connection.
+    let cli = Db::connect(&test_config(&app.database_url).database)
+        .await
+        .expect("connect");
+    let set = |allowed: bool| {
+        let cli = cli.clone();
+        let clock = app.clock.clone();
+        let id = resource_server.id.clone();
+        async move {
+            oauthd::admin::set_introspection(&cli, &clock, &id, allowed)
+                .await
+                .unwrap();
+        }
+    };
+
+    // 1. The cache really holds the row: with the trigger off, the change
+    //    goes unseen.
+    let mut sql = PgConnection::connect(&app.database_url).await.unwrap();
+    sql.execute("alter table clients disable trigger clients_changed")
+        .await
+        .unwrap();
+    set(true).await;
+    assert!(
+        !sees(&app, &resource_server, &token).await,
+        "served from the cache"
+    );
+    sql.execute("alter table clients enable trigger clients_changed")
+        .await
+        .unwrap();
+
+    // 2. Through the notification, a grant and a withdrawal both arrive.
+    set(true).await;
+    let granted = until(
+        || sees(&app, &resource_server, &token),
+        true,
+        "the permission granted by the CLI",
+    )
+    .await;
+    set(false).await;
+    let withdrawn = until(
+        || sees(&app, &resource_server, &token),
+        false,
+        "the permission withdrawn by the CLI",
+    )
+    .await;
+    eprintln!(
+        "client cache: introspection permission granted in {granted:?}, withdrawn in {withdrawn:?}"
+    );
+    cli.close().await;
 }

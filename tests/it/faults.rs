@@ -235,6 +235,11 @@ async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
         &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
     )
     .await;
+    // It checks the web client's tokens too (RFC 7662 §4: only with the
+    // operator's permission).
+    oauthd::admin::set_introspection(&app.db, &app.clock, &service.id, true)
+        .await
+        .unwrap();
     let web = flow::register_json(
         &app,
         &json!({

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, with_introspect_scope};
 
 both_backends!(
     client_credentials_issues_an_access_token_without_refresh,
@@ -503,18 +503,17 @@ async fn introspection_requires_an_authenticated_caller(backend: Backend) {
 }
 
 async fn introspection_accepts_a_bearer_token_with_the_introspect_scope(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        let name = oauthd::oauth::scope::ScopeName::parse("introspect").unwrap();
-        c.scopes
-            .catalogue
-            .insert(name, "Check tokens for a resource server".into());
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, with_introspect_scope).await;
     let (rs_id, rs_secret) = client(
         &app,
         json!({"client_name": "resource server", "grant_types": ["client_credentials"], "scope": "introspect"}),
     )
     .await;
+    // A resource server sees other clients' tokens only with the operator's
+    // permission (RFC 7662 §4); `tests/it/introspection.rs` covers the rule.
+    admin::set_introspection(&app.db, &app.clock, &rs_id, true)
+        .await
+        .unwrap();
     let (id, secret) = service_client(&app).await;
     let rs_token = cc_token(&app, &rs_id, &rs_secret, None).await;
     let token = cc_token(&app, &id, &secret, None).await;
@@ -720,6 +719,10 @@ async fn cors_answers_registered_origins_only_and_never_on_authorize(backend: Ba
 async fn personal_access_tokens_work_at_account_and_introspection_until_revoked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (id, secret) = service_client(&app).await;
+    // Only a client the operator allowed sees personal access tokens.
+    admin::set_introspection(&app.db, &app.clock, &id, true)
+        .await
+        .unwrap();
     let user = admin::add_user(&app.db, &app.clock, "alice", "correct horse battery")
         .await
         .unwrap();

@@ -16,6 +16,7 @@ mod client_cache;
 mod config;
 mod faults;
 mod hostile;
+mod introspection;
 mod lifecycle;
 mod limits;
 mod login;

@@ -1,5 +1,7 @@
 //! `POST /oauth/introspect` (RFC 7662): for resource servers.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
@@ -18,8 +20,8 @@ use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::oauth::client_auth;
 use crate::oauth::introspect::{self, Active};
-use crate::oauth::{ErrorCode, OAuthError};
-use crate::store::tokens::TokenKind;
+use crate::oauth::{self, ErrorCode, OAuthError};
+use crate::store::clients::Client;
 
 /// RFC 7662 §2.2. An inactive token answers `{"active": false}` and nothing else.
 #[derive(Serialize)]
@@ -46,7 +48,9 @@ struct Details<'a> {
 }
 
 /// Introspects a token for an authenticated caller: a confidential client, or
-/// a bearer token that holds the configured introspection scope.
+/// a bearer token that holds the configured introspection scope (standing for
+/// the client it was issued to). `oauth::introspect::may_see` decides what the
+/// caller may see; anything else is `{"active": false}`, like an unknown token.
 pub async fn introspect(
     State(state): State<AppState>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
@@ -63,12 +67,18 @@ pub async fn introspect(
         let token =
             single("token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         single("token_type_hint")?;
-        if let Some(refused) = authorize_caller(&state, ip, &headers, &form).await? {
-            return Ok(Err(refused));
-        }
-        Ok::<_, Failure>(Ok(introspect::lookup(&state.db, &state.clock, token)
-            .await
-            .map_err(Failure::Store)?))
+        let caller = match caller(&state, ip, &headers, &form).await? {
+            Ok(caller) => caller,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        Ok::<_, Failure>(Ok(introspect::introspect(
+            &state.db,
+            &state.clock,
+            &caller,
+            token,
+        )
+        .await
+        .map_err(Failure::Store)?))
     }
     .await;
     match result {
@@ -78,41 +88,32 @@ pub async fn introspect(
     }
 }
 
-/// `None` when the caller may introspect, else the refusal to send.
-async fn authorize_caller(
+/// The client asking, or the refusal to send: a bearer caller (while
+/// `introspection.bearer_scope` is set) is refused with a Bearer challenge,
+/// a client that fails to authenticate through `Failure`.
+async fn caller(
     state: &AppState,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
     form: &crate::http::extract::FormParams,
-) -> Result<Option<Response>, Failure> {
+) -> Result<Result<Arc<Client>, Response>, Failure> {
     if let (BearerHeader::Token(bearer), Some(scope)) = (
         bearer_header(headers),
         &state.config.introspection.bearer_scope,
     ) {
-        let caller = introspect::lookup(&state.db, &state.clock, bearer)
-            .await
-            .map_err(Failure::Store)?;
-        let challenge = |status, code: ErrorCode, description, header| {
-            let mut r = json_error(status, code, Some(description));
-            r.headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(header));
-            r
+        let found = introspect::bearer_caller(
+            &state.db,
+            &state.clock,
+            &state.clients,
+            bearer,
+            scope.as_str(),
+        )
+        .await;
+        return match found {
+            Ok(client) => Ok(Ok(client)),
+            Err(oauth::Error::Refused(e)) => Ok(Err(bearer_refusal(&e))),
+            Err(oauth::Error::Store(e)) => Err(Failure::Store(e)),
         };
-        return Ok(match caller {
-            Some(c) if c.info.kind != TokenKind::Refresh && c.has_scope(scope.as_str()) => None,
-            Some(c) if c.info.kind != TokenKind::Refresh => Some(challenge(
-                StatusCode::FORBIDDEN,
-                ErrorCode::InsufficientScope,
-                "the bearer token lacks the introspection scope",
-                "Bearer realm=\"oauthd\", error=\"insufficient_scope\"",
-            )),
-            _ => Some(challenge(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::InvalidToken,
-                "the bearer token is invalid, expired or revoked",
-                "Bearer realm=\"oauthd\", error=\"invalid_token\"",
-            )),
-        });
     }
     let client = authenticate_client(state, ip, headers, form).await?;
     // Only clients that can keep a secret may ask about tokens.
@@ -122,7 +123,27 @@ async fn authorize_caller(
             basic: false,
         });
     }
-    Ok(None)
+    Ok(Ok(client))
+}
+
+/// RFC 6750 §3.1: 403 with `insufficient_scope`, else 401 with
+/// `invalid_token`; a Bearer challenge either way.
+fn bearer_refusal(error: &OAuthError) -> Response {
+    let (status, challenge) = if error.code == ErrorCode::InsufficientScope {
+        (
+            StatusCode::FORBIDDEN,
+            "Bearer realm=\"oauthd\", error=\"insufficient_scope\"",
+        )
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            "Bearer realm=\"oauthd\", error=\"invalid_token\"",
+        )
+    };
+    let mut r = json_error(status, error.code, Some(&error.description));
+    r.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    r
 }
 
 fn answer(state: &AppState, found: Option<&Active>) -> Response {

@@ -903,6 +903,8 @@ fn describe(kind: &str) -> &'static str {
         "refresh_reused" => "Refresh token reused (tokens revoked)",
         "client_registered" => "Application registered",
         "secret_rotated" => "Application secret replaced",
+        "introspection_allowed" => "Application allowed to introspect every token",
+        "introspection_withdrawn" => "Application may introspect only its own tokens again",
         _ => "Event",
     }
 }

@@ -187,6 +187,16 @@ pub fn test_config(database_url: &str) -> Config {
     config
 }
 
+/// Adds the `introspect` scope (the default `introspection.bearer_scope`) to
+/// the catalogue, so that tokens can hold it.
+pub fn with_introspect_scope(config: &mut Config) {
+    let name = oauthd::oauth::scope::ScopeName::parse("introspect").expect("a scope name");
+    config
+        .scopes
+        .catalogue
+        .insert(name, "Check tokens for a resource server".into());
+}
+
 /// A running server and what a test needs to check on it.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`, no trailing slash.
