@@ -118,6 +118,10 @@ pub struct Client {
     pub allowed_origins: Vec<String>,
     /// The portal user who registered it.
     pub owner_id: Option<String>,
+    /// Whether it may introspect other clients' tokens (absent in documents
+    /// written before the permission existed: false).
+    #[serde(default)]
+    pub may_introspect: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -234,6 +238,7 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
             secret_hash: c.secret_hash,
             token_endpoint_auth_method: c.auth_method,
             owner_id: c.owner_id,
+            may_introspect: c.may_introspect,
             created_at: c.created_at,
             updated_at: c.updated_at,
         })
@@ -439,6 +444,11 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
                 "{at}.allowed_origins (client {id}) lists an origin twice"
             ));
         }
+        if c.may_introspect && method == AuthMethod::None {
+            return bad(format!(
+                "{at}.may_introspect (client {id}): a public client cannot introspect"
+            ));
+        }
         if let Some(owner) = &c.owner_id
             && !user_ids.contains(owner.as_str())
         {
@@ -576,6 +586,7 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 grant_types: join(&c.grant_types),
                 response_types: join(&c.response_types),
                 owner_id: c.owner_id.clone(),
+                may_introspect: c.may_introspect,
                 created_at: c.created_at,
                 updated_at: c.updated_at,
             })

@@ -47,6 +47,8 @@ pub struct ClientRow {
     pub response_types: String,
     /// The portal user who owns it.
     pub owner_id: Option<String>,
+    /// Whether it may introspect other clients' tokens.
+    pub may_introspect: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -131,7 +133,7 @@ from users order by username";
 
 const CLIENTS: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, created_at, updated_at
+       response_types, owner_id, may_introspect, created_at, updated_at
 from clients order by created_at, id";
 
 const ORIGINS: &str = "select client_id, origin from client_origins order by client_id, origin";
@@ -187,8 +189,9 @@ values ($1, $2, $3, $4, $5, $6, $7)";
 
 const INSERT_CLIENT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
-                     grant_types, response_types, owner_id, created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+                     grant_types, response_types, owner_id, may_introspect, created_at,
+                     updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
 
@@ -245,6 +248,7 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&c.grant_types)
             .bind(&c.response_types)
             .bind(c.owner_id.as_deref())
+            .bind(c.may_introspect)
             .bind(c.created_at)
             .bind(c.updated_at)
             .execute(conn)

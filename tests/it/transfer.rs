@@ -148,6 +148,13 @@ async fn populate(app: &TestApp) -> Fixture {
     )
     .await;
 
+    // The service resource server may introspect every token.
+    assert!(
+        store::clients::set_may_introspect(&app.db, &service.id, true, app.clock.now())
+            .await
+            .unwrap()
+    );
+
     let checker = PasswordChecker::new(1);
     let admin_password = "admin password here";
     account::create_user(&app.db, &app.clock, &checker, "admin", admin_password, true)
@@ -339,6 +346,15 @@ async fn round_trip(from: Backend, to: Backend) {
         StatusCode::OK,
         "the old personal access token"
     );
+
+    // The introspection permission moves with its client, and only there.
+    for (client, allowed) in [(&fx.confidential[1].0, true), (&fx.web, false)] {
+        let row = store::clients::find(&target.db, &client.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.may_introspect, allowed, "{}", client.name);
+    }
 }
 
 /// The rows `import` could write.
@@ -454,6 +470,15 @@ async fn import_refuses_malformed_documents_with_exit_2_and_imports_nothing(back
             edit(&|v| v["clients"][0]["owner_id"] = json!("nobody")),
             "owner_id",
             "a dangling owner",
+        ),
+        (
+            edit(&|v| {
+                v["clients"][0]["token_endpoint_auth_method"] = json!("none");
+                v["clients"][0]["secret_hash"] = Value::Null;
+                v["clients"][0]["may_introspect"] = json!(true);
+            }),
+            "may_introspect",
+            "a public client allowed to introspect",
         ),
         (
             edit(&|v| v["surprise"] = json!(1)),
