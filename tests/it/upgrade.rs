@@ -22,6 +22,7 @@ both_backends!(
     migrate_on_an_empty_database_applies_every_migration,
     a_0_1_0_database_upgrades_and_its_clients_and_users_keep_working,
     serve_and_migrate_refuse_a_schema_newer_than_the_binary,
+    the_grants_migration_backfills_every_family_and_code,
 );
 
 /// The migration versions this build embeds, from the file names.
@@ -276,4 +277,66 @@ fn oauthd_serve(url: &str) -> std::process::Output {
         &[("DATABASE_URL", url), ("OAUTHD_LISTEN", "127.0.0.1:0")],
         None,
     )
+}
+
+/// Migration 0006 records a grant for every code and token family that
+/// existed before it. The 0.1.0 fixtures hold neither, so this runs the
+/// migration's backfill statement on a live database whose grant rows were
+/// removed, and checks that what they held keeps working.
+async fn the_grants_migration_backfills_every_family_and_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = flow::signed_in(&app).await;
+    let client = flow::register_confidential(&app, &[flow::CB]).await;
+    let family = flow::tokens_for(&app, &browser, &client, &Params::code(&client), None).await;
+    let unused_code = browser.code(&Params::code(&client)).await;
+    let before = flow::scalar(&app, "select count(*) from grants", &[]).await;
+    assert_eq!(before, 2, "one grant per code");
+
+    let migration = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder(backend))
+            .join("0006_grants.sql"),
+    )
+    .unwrap();
+    let backfill = migration
+        .split("-- Every grant that codes and tokens already name.")
+        .nth(1)
+        .expect("the backfill statement")
+        .to_owned();
+    let run = |sql: String| async {
+        match &app.db {
+            Db::Postgres(p) => sqlx::query(AssertSqlSafe(sql)).execute(p).await.map(drop),
+            Db::Sqlite(s) => sqlx::query(AssertSqlSafe(sql))
+                .execute(&s.pool)
+                .await
+                .map(drop),
+        }
+        .unwrap();
+    };
+    run("delete from grants".to_owned()).await;
+    run(backfill).await;
+    assert_eq!(
+        flow::scalar(&app, "select count(*) from grants", &[]).await,
+        before,
+        "every grant is back"
+    );
+    flow::tokens(
+        flow::token(
+            &app,
+            &client.auth(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", family.refresh.as_deref().unwrap()),
+            ],
+        )
+        .await,
+        "the family refreshes after the backfill",
+    )
+    .await;
+    flow::tokens(
+        flow::redeem(&app, &client, &unused_code, Some(flow::CB), None).await,
+        "the code still exchanges after the backfill",
+    )
+    .await;
 }
