@@ -16,7 +16,9 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers a query; 503 otherwise.
+/// `GET /readyz`: the database answers a query, on a pooled connection as
+/// requests get one (health check included), within the acquire timeout;
+/// 503 otherwise, e.g. while the network under the pool is silent.
 pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
     match db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),

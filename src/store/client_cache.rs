@@ -12,13 +12,25 @@
 //!
 //! A lookup that raced an eviction must not put the old row back: each
 //! eviction bumps a generation, and a row read before the bump is dropped.
+//!
+//! The listening connection is not one of the pool's: it would hold a
+//! request's place for good. A silent socket (a network that drops packets
+//! without closing anything, a failover that leaves the old primary's
+//! socket open) sends no error and no notification, so after
+//! [`PROBE_EVERY`] without a notification the listener must answer a query
+//! within the pool's health-check limit, or it is given up (the cache goes
+//! dark) and a new one is opened. A given-up connection cannot be closed at
+//! once (sqlx's `PgListener` unlistens on drop, in a task of its own and with
+//! no deadline), so each listener gets a one-connection pool of its own that
+//! is left behind with it: TCP closes it eventually, and neither the request
+//! pool nor the next listener waits for that.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 use super::clients::{self, Client};
 use super::{Db, Error};
@@ -32,6 +44,9 @@ const CAPACITY: usize = 10_000;
 /// Longest a row is kept even when no notification came: a backstop, not
 /// the mechanism.
 const TTL: Duration = Duration::from_secs(300);
+
+/// How long the listener may stay silent before it must prove it is alive.
+pub const PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// Cached client rows, shared by every request of one process.
 #[derive(Debug, Default)]
@@ -122,10 +137,17 @@ pub async fn listen(pool: PgPool, cache: std::sync::Weak<ClientCache>) {
     }
 }
 
-/// One listening connection's life: returns `Ok` when the cache is gone, an
-/// error when the connection is.
+/// One listening connection's life: returns `Ok` when the cache or the pool
+/// is gone, an error when the connection is.
 async fn follow(pool: &PgPool, cache: &std::sync::Weak<ClientCache>) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    let acquire_timeout = pool.options().get_acquire_timeout();
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(acquire_timeout)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = PgListener::connect_with(&own).await?;
     // A lost connection must surface here (and darken the cache), not be
     // re-established behind our back with notifications missed meanwhile.
     listener.eager_reconnect(false);
@@ -134,8 +156,27 @@ async fn follow(pool: &PgPool, cache: &std::sync::Weak<ClientCache>) -> Result<(
         Some(c) => c.live.store(true, Ordering::Release),
         None => return Ok(()),
     }
+    let probe_limit = super::pg::health_limit(acquire_timeout);
     loop {
-        let Some(notification) = listener.try_recv().await? else {
+        // `try_recv` is cancel-safe: a message half read stays buffered.
+        let Ok(received) = tokio::time::timeout(PROBE_EVERY, listener.try_recv()).await else {
+            if pool.is_closed() {
+                return Ok(());
+            }
+            // Notifications that arrive meanwhile are buffered for `try_recv`.
+            let probe = sqlx::query("select 1").execute(&mut listener);
+            match tokio::time::timeout(probe_limit, probe).await {
+                Ok(answered) => answered?,
+                Err(_) => {
+                    return Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the listening connection did not answer within {probe_limit:?}"),
+                    )));
+                }
+            };
+            continue;
+        };
+        let Some(notification) = received? else {
             return Err(sqlx::Error::Protocol(
                 "the listening connection closed".into(),
             ));

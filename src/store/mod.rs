@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -27,6 +27,7 @@ pub mod codes;
 pub mod consents;
 pub mod grants;
 pub mod janitor;
+pub mod pg;
 pub mod sessions;
 pub mod tokens;
 pub mod transfer;
@@ -75,12 +76,21 @@ impl SqliteStore {
     }
 }
 
-/// Expands `$body` once per backend with `$pool` bound to that backend's pool.
+/// Expands `$body` once per backend with `$pool` bound to an executor:
+/// SQLite's pool, or on Postgres one pooled connection ([`pg::Lease`]) that
+/// the statement must be done with before the acquire timeout, counted from
+/// the start of the wait for the connection. A Postgres connection whose
+/// statement misses the deadline (or is cancelled) is closed, never reused.
+/// `$body` is a `Result<_, sqlx::Error>` and uses `$pool` once.
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::store::Db::Postgres($pool) => {
-                $crate::store::within_deadline($pool, async { $body }).await
+            $crate::store::Db::Postgres(pool) => {
+                let until = $crate::store::pg::deadline(pool);
+                match $crate::store::pg::Lease::acquire(pool, until).await {
+                    Ok(mut lease) => $crate::store::on_lease!(&mut lease, until, $pool => $body),
+                    Err(e) => Err(e),
+                }
             }
             $crate::store::Db::Sqlite(store) => {
                 let $pool = &store.pool;
@@ -91,11 +101,27 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// Runs `$body` with `$conn` bound to a [`pg::Lease`]'s connection, until
+/// `$until`; past it the connection is closed and the statement fails.
+macro_rules! on_lease {
+    ($lease:expr, $until:expr, $conn:ident => $body:expr) => {{
+        let lease: &mut $crate::store::pg::Lease = $lease;
+        let ran = match lease.start() {
+            Ok($conn) => ::tokio::time::timeout_at($until, async { $body })
+                .await
+                .ok(),
+            Err(e) => Some(Err(e)),
+        };
+        lease.finish(ran)
+    }};
+}
+pub(crate) use on_lease;
+
 /// A write transaction on either backend. Keep it short: SQLite has one writer.
 #[derive(Debug)]
 pub enum Tx {
-    /// Postgres, with the deadline each statement gets.
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>, Duration),
+    /// Postgres: each statement gets the acquire timeout as its deadline.
+    Postgres(pg::PgTx),
     /// SQLite, holding this process's write turn until it ends.
     Sqlite(
         sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -108,10 +134,9 @@ pub enum Tx {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::store::Tx::Postgres(t, deadline) => {
-                let deadline = *deadline;
-                let $conn = &mut **t;
-                $crate::store::deadline(deadline, async { $body }).await
+            $crate::store::Tx::Postgres(t) => {
+                let (lease, until) = t.statement();
+                $crate::store::on_lease!(lease, until, $conn => $body)
             }
             $crate::store::Tx::Sqlite(t, _) => {
                 let $conn = &mut **t;
@@ -126,7 +151,7 @@ impl Tx {
     /// Makes every write of the transaction visible at once.
     pub async fn commit(self) -> Result<(), Error> {
         match self {
-            Self::Postgres(t, limit) => deadline(limit, t.commit()).await?,
+            Self::Postgres(t) => t.commit().await?,
             Self::Sqlite(t, _turn) => t.commit().await?,
         }
         Ok(())
@@ -192,29 +217,6 @@ fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
     }
     code.parse::<i32>()
         .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
-}
-
-/// Runs one Postgres statement (or `begin`/`commit`) with a deadline, so a
-/// database that stops answering without closing the connection (a frozen
-/// server, a network partition) fails the request with 503 after `limit`
-/// instead of hanging it. SQLite needs none: its waits are bounded by the
-/// busy timeout.
-pub(crate) async fn deadline<T>(
-    limit: Duration,
-    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, sqlx::Error> {
-    tokio::time::timeout(limit, statement)
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
-}
-
-/// [`deadline`] with the pool's own acquire timeout
-/// (`database.acquire_timeout_secs`) as the limit.
-pub(crate) async fn within_deadline<T>(
-    pool: &PgPool,
-    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, sqlx::Error> {
-    deadline(pool.options().get_acquire_timeout(), statement).await
 }
 
 /// Why the schema could not be brought up to date.
@@ -296,9 +298,7 @@ impl Db {
     pub fn connect_lazy(config: &DatabaseConfig) -> Result<Self, Error> {
         if config.is_postgres() {
             let options = PgConnectOptions::from_str(&config.url).map_err(Error::Db)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(config.max_connections)
-                .acquire_timeout(config.acquire_timeout)
+            let pool = pg::pool_options(config.max_connections, config.acquire_timeout)
                 .connect_lazy_with(options);
             Ok(Self::Postgres(pool))
         } else {
@@ -349,16 +349,12 @@ impl Db {
     /// The newest migration version applied to the database; `None` before
     /// the first migration.
     pub async fn newest_applied_migration(&self) -> Result<Option<i64>, Error> {
-        let exists: bool = match self {
-            Self::Postgres(pool) => {
-                within_deadline(pool, sqlx::query_scalar(PG_HAS_MIGRATIONS).fetch_one(pool)).await?
-            }
-            Self::Sqlite(store) => {
-                sqlx::query_scalar(SQLITE_HAS_MIGRATIONS)
-                    .fetch_one(&store.pool)
-                    .await?
-            }
+        let has_migrations = match self {
+            Self::Postgres(_) => PG_HAS_MIGRATIONS,
+            Self::Sqlite(_) => SQLITE_HAS_MIGRATIONS,
         };
+        let exists: bool =
+            on_db!(self, pool => sqlx::query_scalar(has_migrations).fetch_one(pool).await)?;
         if !exists {
             return Ok(None);
         }
@@ -368,10 +364,7 @@ impl Db {
     /// Starts a transaction; dropping it without [`Tx::commit`] rolls back.
     pub async fn begin(&self) -> Result<Tx, Error> {
         Ok(match self {
-            Self::Postgres(pool) => {
-                let limit = pool.options().get_acquire_timeout();
-                Tx::Postgres(deadline(limit, pool.begin()).await?, limit)
-            }
+            Self::Postgres(pool) => Tx::Postgres(pg::PgTx::begin(pool).await?),
             Self::Sqlite(store) => {
                 let turn = store.turn().await?;
                 Tx::Sqlite(store.pool.begin().await?, turn)

@@ -1,6 +1,8 @@
 //! Database faults: a TCP proxy between oauthd and Postgres that the test cuts
-//! (every live connection closed, new ones refused) and restores, and a
-//! SQLite database held locked by another connection.
+//! (every live connection closed, new ones refused) and restores, freezes
+//! (nothing forwarded, nothing closed) and thaws, or strands (open
+//! connections silent for good, new ones fine); statements held on a lock;
+//! and a SQLite database held locked by another connection.
 //!
 //! What must hold: during the fault every answer that needs the database is
 //! a 503 (JSON with `Retry-After` on API paths, a page on HTML paths), never
@@ -22,8 +24,11 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::both_backends;
 use crate::support::flow::{self, CB, Client, PASSWORD, Params, basic, hidden};
 use crate::support::{Backend, TestApp, TestDb, test_config};
+
+both_backends!(a_dropped_transaction_rolls_back_before_its_connection_serves_again);
 
 /// How long a request may wait for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -42,6 +47,11 @@ struct FaultProxy {
     /// While set, connections stay open but nothing is forwarded (a frozen
     /// server or a network partition); thawing closes them.
     frozen: watch::Sender<bool>,
+    /// Bumped by [`FaultProxy::strand`]: every connection opened before the
+    /// bump goes silent for good.
+    strand: watch::Sender<u64>,
+    /// Connections stranded (silent and open until the test ends).
+    stranded: Arc<AtomicUsize>,
     /// Live connections closed by a cut.
     killed: Arc<AtomicUsize>,
     /// New connections refused while cut.
@@ -54,13 +64,17 @@ impl FaultProxy {
         let addr = listener.local_addr().expect("proxy addr");
         let (cut, watch_cut) = watch::channel(false);
         let (frozen, watch_frozen) = watch::channel(false);
+        let (strand, watch_strand) = watch::channel(0_u64);
         let killed = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
-        let (k, r) = (killed.clone(), refused.clone());
+        let stranded = Arc::new(AtomicUsize::new(0));
+        let (k, r, st) = (killed.clone(), refused.clone(), stranded.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let mut is_cut = watch_cut.clone();
                 let mut is_frozen = watch_frozen.clone();
+                let mut strands = watch_strand.clone();
+                let epoch = *strands.borrow();
                 if *is_frozen.borrow() {
                     tokio::spawn(async move {
                         let _ = is_frozen.wait_for(|frozen| !*frozen).await;
@@ -73,22 +87,38 @@ impl FaultProxy {
                     drop(inbound);
                     continue;
                 }
-                let (upstream, k) = (upstream.clone(), k.clone());
+                let (upstream, k, st) = (upstream.clone(), k.clone(), st.clone());
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
                         return;
                     };
-                    let froze = tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => false,
+                    enum Fate {
+                        Closed,
+                        Frozen,
+                        Stranded,
+                    }
+                    // A strand wins over the freeze that comes with it.
+                    let fate = tokio::select! {
+                        biased;
+                        _ = strands.wait_for(|e| *e > epoch) => Fate::Stranded,
+                        _ = is_frozen.wait_for(|frozen| *frozen) => Fate::Frozen,
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => Fate::Closed,
                         _ = is_cut.wait_for(|cut| *cut) => {
                             k.fetch_add(1, Ordering::Relaxed);
-                            false
+                            Fate::Closed
                         }
-                        _ = is_frozen.wait_for(|frozen| *frozen) => true,
                     };
-                    if froze {
-                        // Hold both ends open and silent until thawed.
-                        let _ = is_frozen.wait_for(|frozen| !*frozen).await;
+                    match fate {
+                        Fate::Frozen => {
+                            // Hold both ends open and silent until thawed.
+                            let _ = is_frozen.wait_for(|frozen| !*frozen).await;
+                        }
+                        Fate::Stranded => {
+                            // Both ends open and silent until the test ends.
+                            st.fetch_add(1, Ordering::Relaxed);
+                            std::future::pending::<()>().await;
+                        }
+                        Fate::Closed => {}
                     }
                     // Dropping both sockets closes them under the pool.
                 });
@@ -98,6 +128,8 @@ impl FaultProxy {
             addr,
             cut,
             frozen,
+            strand,
+            stranded,
             killed,
             refused,
         }
@@ -118,6 +150,34 @@ impl FaultProxy {
     fn thaw(&self) {
         self.frozen.send_replace(false);
     }
+
+    /// Every connection open now stops forwarding and stays open, silent,
+    /// until the test ends: what the pool sees of a NAT entry that timed out
+    /// or of the old primary after a failover. Connections opened later are
+    /// not affected (a freeze still holds them).
+    fn strand(&self) {
+        self.strand.send_modify(|epoch| *epoch += 1);
+    }
+}
+
+/// A server whose Postgres connections go through a [`FaultProxy`], with a
+/// pool of `max_connections` and the short acquire timeout, and a
+/// client-credentials client registered on it.
+async fn behind_proxy(max_connections: u32) -> (TestApp, FaultProxy, Client) {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let proxy = FaultProxy::start(upstream_of(&test_db.url)).await;
+    let mut config = test_config(&through(&test_db.url, proxy.addr));
+    config.database.acquire_timeout = ACQUIRE_TIMEOUT;
+    config.database.max_connections = max_connections;
+    let db = Db::connect(&config.database).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    let app = TestApp::serve(config, db, test_db).await;
+    let service = flow::register_json(
+        &app,
+        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    (app, proxy, service)
 }
 
 /// `url` with its host and port replaced by `addr`.
@@ -163,6 +223,20 @@ async fn seen(what: &'static str, request: reqwest::RequestBuilder) -> Seen {
         retry_after,
         body,
     }
+}
+
+/// Polls `done` until it holds, and returns how long that took; panics past
+/// [`RECOVERY_BOUND`], saying what did not happen.
+async fn within_recovery_bound(what: &str, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < RECOVERY_BOUND,
+            "{what} within {RECOVERY_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
 }
 
 /// Asserts a clean outage answer: 503, in time, in the path's shape.
@@ -221,20 +295,7 @@ async fn is_active(app: &TestApp, client: &Client, token: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
-    let test_db = TestDb::new(Backend::Postgres).await;
-    let proxy = FaultProxy::start(upstream_of(&test_db.url)).await;
-    let mut config = test_config(&through(&test_db.url, proxy.addr));
-    config.database.acquire_timeout = ACQUIRE_TIMEOUT;
-    config.database.max_connections = 4;
-    let db = Db::connect(&config.database).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    let app = TestApp::serve(config, db, test_db).await;
-
-    let service = flow::register_json(
-        &app,
-        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
-    )
-    .await;
+    let (app, proxy, service) = behind_proxy(4).await;
     // It checks the web client's tokens too (RFC 7662 §4: only with the
     // operator's permission).
     oauthd::admin::set_introspection(&app.db, &app.clock, &service.id, true)
@@ -417,30 +478,21 @@ async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
         // Restore and time the recovery.
         tokio::time::sleep(Duration::from_millis(500)).await;
         proxy.restore();
-        let restored = Instant::now();
-        loop {
+        let resumed = async || {
             let s = seen("token after restore", cc_request(&app, &service)).await;
             if s.status == StatusCode::OK {
                 let body: Value = serde_json::from_str(&s.body).unwrap();
                 issued.push(body["access_token"].as_str().unwrap().to_owned());
-                break;
+                return true;
             }
             assert_eq!(
                 s.status,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cycle {cycle}: only 503 until recovered: {s:?}"
             );
-            assert!(
-                restored.elapsed() < RECOVERY_BOUND,
-                "cycle {cycle}: service resumes within {RECOVERY_BOUND:?} of the restore"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let recovery = restored.elapsed();
-        assert!(
-            recovery < RECOVERY_BOUND,
-            "cycle {cycle}: recovered in {recovery:?}"
-        );
+            false
+        };
+        within_recovery_bound("service resumes after the restore", resumed).await;
         let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), StatusCode::OK, "cycle {cycle}: ready again");
 
@@ -792,19 +844,7 @@ async fn a_full_sqlite_disk_gives_clean_503s_for_writes() {
 /// timeout, `/readyz` says so, and service resumes after the thaw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_postgres_gives_clean_503s_in_time_and_service_resumes() {
-    let test_db = TestDb::new(Backend::Postgres).await;
-    let proxy = FaultProxy::start(upstream_of(&test_db.url)).await;
-    let mut config = test_config(&through(&test_db.url, proxy.addr));
-    config.database.acquire_timeout = ACQUIRE_TIMEOUT;
-    config.database.max_connections = 4;
-    let db = Db::connect(&config.database).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    let app = TestApp::serve(config, db, test_db).await;
-    let service = flow::register_json(
-        &app,
-        &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
-    )
-    .await;
+    let (app, proxy, service) = behind_proxy(4).await;
     let held = tokens(&app, &service, 2).await.remove(0);
 
     // Workers issue tokens back to back, so some statement is in flight at
@@ -855,26 +895,342 @@ async fn a_frozen_postgres_gives_clean_503s_in_time_and_service_resumes() {
     assert!(in_flight_503s >= 4, "every worker met the freeze: {load:?}");
 
     proxy.thaw();
-    let thawed = Instant::now();
-    loop {
+    let resumed = async || {
         let s = seen("token after the thaw", cc_request(&app, &service)).await;
-        if s.status == StatusCode::OK {
-            break;
-        }
         assert!(!s.status.is_server_error() || s.status == StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            thawed.elapsed() < RECOVERY_BOUND,
-            "service did not resume within {RECOVERY_BOUND:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        s.status == StatusCode::OK
+    };
+    let thawed = within_recovery_bound("service resumes after the thaw", resumed).await;
     assert!(is_active(&app, &service, &held).await, "nothing lost");
     eprintln!(
         "faults: frozen Postgres answered 503 in {:?} (token) and {:?} (introspection), \
-         {} load requests ({in_flight_503s} answered 503); service resumed {:?} after the thaw",
+         {} load requests ({in_flight_503s} answered 503); service resumed {thawed:?} after the thaw",
         token.elapsed,
         introspection.elapsed,
         load.len(),
-        thawed.elapsed()
     );
+}
+
+/// Workers in the black-hole test: more than the pool has connections, so
+/// every connection is busy when the network goes silent.
+const BLACK_HOLE_WORKERS: usize = 24;
+/// The pool in the black-hole test.
+const BLACK_HOLE_POOL: u32 = 8;
+
+/// The network silently drops everything on the pool's connections without
+/// closing them (a NAT entry that timed out, a failover that leaves the old
+/// primary's sockets open), under load. While nothing answers, requests get
+/// clean 503s in time and `/readyz` says 503. Then new connections work
+/// again but the old sockets stay open and silent for good: a connection
+/// whose statement missed its deadline must have been closed, not put back,
+/// and a health check must not wait on a dead socket, or the pool stays
+/// "in use" and every request answers 503 long after the network is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_hole_under_the_pool_heals_within_seconds() {
+    let (app, proxy, service) = behind_proxy(BLACK_HOLE_POOL).await;
+    let mut issued = tokens(&app, &service, 2).await;
+    // A client whose row the cache holds when the network goes silent.
+    let victim = flow::register_json(
+        &app,
+        &json!({"client_name": "victim", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    tokens(&app, &victim, 1).await;
+
+    // Each worker issues a token and introspects it, back to back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..BLACK_HOLE_WORKERS)
+        .map(|_| {
+            let token = cc_request(&app, &service);
+            let introspect = app
+                .http
+                .post(app.url("/oauth/introspect"))
+                .header("authorization", basic(&service.id, service.secret()));
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let r = token.try_clone().expect("cloneable request");
+                    let s = seen("token (load)", r).await;
+                    let access = (s.status == StatusCode::OK)
+                        .then(|| serde_json::from_str::<Value>(&s.body).ok())
+                        .flatten()
+                        .and_then(|b| b["access_token"].as_str().map(str::to_owned));
+                    answers.push(s);
+                    if let Some(access) = access {
+                        let r = introspect
+                            .try_clone()
+                            .expect("cloneable request")
+                            .form(&[("token", access.as_str())]);
+                        answers.push(seen("introspection (load)", r).await);
+                    }
+                }
+                answers
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The black hole: every open connection goes silent for good, and new
+    // ones get no answer either while it lasts.
+    proxy.strand();
+    proxy.freeze();
+    let outage = Instant::now();
+    let mut probes_503 = 0;
+    while outage.elapsed() < 2 * ACQUIRE_TIMEOUT {
+        let ready = seen("readyz in the black hole", app.http.get(app.url("/readyz"))).await;
+        assert_eq!(
+            ready.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "readyz says unavailable while nothing answers: {ready:?}"
+        );
+        assert!(
+            ready.elapsed <= SLOWEST_FAILURE,
+            "readyz fails fast: {ready:?}"
+        );
+        let token = seen("token in the black hole", cc_request(&app, &service)).await;
+        assert_clean_503(&token, false);
+        probes_503 += 2;
+    }
+
+    // New connections work again; the old sockets stay open and silent.
+    proxy.thaw();
+    let resumed = async || {
+        let s = seen("token after the black hole", cc_request(&app, &service)).await;
+        if s.status == StatusCode::OK {
+            let body: Value = serde_json::from_str(&s.body).expect("token JSON");
+            issued.push(body["access_token"].as_str().unwrap().to_owned());
+            return true;
+        }
+        assert_clean_503(&s, false);
+        false
+    };
+    let recovery = within_recovery_bound("service resumes after the network heals", resumed).await;
+    let ready = seen(
+        "readyz after the black hole",
+        app.http.get(app.url("/readyz")),
+    )
+    .await;
+    assert_eq!(ready.status, StatusCode::OK, "ready again: {ready:?}");
+
+    // The whole pool is back, not a remnant: as many requests at once as
+    // the pool has connections all succeed, with the load still running.
+    let at_once: Vec<_> = (0..BLACK_HOLE_POOL)
+        .map(|_| {
+            let r = cc_request(&app, &service);
+            tokio::spawn(async move { seen("token at full pool", r).await })
+        })
+        .collect();
+    for s in at_once {
+        let s = s.await.expect("request task");
+        assert_eq!(s.status, StatusCode::OK, "the healed pool serves: {s:?}");
+    }
+
+    // The client cache's listener was on a stranded socket too: it must
+    // notice, or a secret replaced now would keep working from the cache
+    // (the row expires only after five minutes).
+    let mut operator = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .expect("an operator's connection");
+    sqlx::query("update clients set secret_hash = 'replaced' where id = $1")
+        .bind(&victim.id)
+        .execute(&mut operator)
+        .await
+        .expect("replace the client's secret");
+    let refused = async || {
+        let s = seen("replaced secret", cc_request(&app, &victim)).await;
+        if s.status != StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                s.status,
+                StatusCode::OK,
+                "an old secret works from the cache until evicted: {s:?}"
+            );
+        }
+        s.status == StatusCode::UNAUTHORIZED
+    };
+    let replacement_seen = within_recovery_bound(
+        "a secret replaced after the black hole stops working",
+        refused,
+    )
+    .await;
+
+    stop.store(true, Ordering::Relaxed);
+    let mut load = Vec::new();
+    for w in workers {
+        load.extend(w.await.expect("load worker"));
+    }
+    let mut load_503 = 0;
+    for s in &load {
+        if s.status == StatusCode::OK {
+            if s.what == "token (load)" {
+                let body: Value = serde_json::from_str(&s.body).expect("token JSON");
+                issued.push(body["access_token"].as_str().unwrap().to_owned());
+            }
+        } else {
+            assert_clean_503(s, false);
+            load_503 += 1;
+        }
+    }
+    assert!(load_503 > 0, "the load met the black hole");
+
+    // No connection stays checked out once the load stops: the pool
+    // gauges (what /metrics reports) come back to all idle.
+    let all_idle = async || {
+        let (size, idle) = app.db.pool_usage();
+        u32::try_from(idle).is_ok_and(|idle| idle == size)
+    };
+    within_recovery_bound(
+        "every pooled connection idle with no request running",
+        all_idle,
+    )
+    .await;
+    for token in &issued {
+        assert!(
+            is_active(&app, &service, token).await,
+            "a token answered 200 is active afterwards"
+        );
+    }
+    let stranded = proxy.stranded.load(Ordering::Relaxed);
+    assert!(stranded > 0, "the black hole caught open connections");
+    println!(
+        "faults: black hole under a pool of {BLACK_HOLE_POOL} with {BLACK_HOLE_WORKERS} workers: \
+         {stranded} connections stranded, {probes_503} probes answered 503, {} load requests \
+         ({load_503} answered 503), {} tokens checked active; service resumed {recovery:?} \
+         after the network healed; a secret replaced then was refused after {replacement_seen:?}",
+        load.len(),
+        issued.len()
+    );
+}
+
+/// A statement that outlives its deadline, or whose request is cancelled
+/// while it runs, takes its connection with it: the pool never hands out a
+/// connection still busy with an earlier statement, and never waits on one.
+/// Postgres holds the statement on a table lock; the backend that ran it
+/// must leave the pool at once and go away when the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_its_deadline_or_cancelled_closes_its_connection() {
+    let cases = [
+        (
+            "a statement past its deadline",
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            "a statement cancelled with its request",
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+            StatusCode::REQUEST_TIMEOUT,
+        ),
+    ];
+    for (why, acquire_timeout, request_timeout, answer) in cases {
+        let app = TestApp::spawn_with(Backend::Postgres, |c| {
+            c.database.acquire_timeout = acquire_timeout;
+            c.database.max_connections = 2;
+            c.http.request_timeout = request_timeout;
+        })
+        .await;
+        let service = flow::register_json(
+            &app,
+            &json!({"client_name": "svc", "grant_types": ["client_credentials"]}),
+        )
+        .await;
+        tokens(&app, &service, 1).await;
+        let mut locker = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .expect("a second connection");
+        locker.execute("begin").await.expect("begin");
+        locker
+            .execute("lock table tokens in access exclusive mode")
+            .await
+            .expect("lock the tokens table");
+
+        let s = seen(why, cc_request(&app, &service)).await;
+        assert_eq!(s.status, answer, "{why}: the request fails: {s:?}");
+        let (size, idle) = app.db.pool_usage();
+        assert_eq!(
+            size,
+            u32::try_from(idle).unwrap(),
+            "{why}: the connection held by the lock left the pool (size {size}, idle {idle})"
+        );
+        let blocked = |what: &'static str| {
+            format!(
+                "select {what} from pg_stat_activity \
+                 where datname = current_database() and wait_event_type = 'Lock'"
+            )
+        };
+        assert_eq!(
+            flow::scalar(&app, &blocked("count(*)"), &[]).await,
+            1,
+            "{why}: one statement waits on the lock"
+        );
+        let pid = flow::scalar(&app, &blocked("max(pid)::bigint"), &[])
+            .await
+            .to_string();
+
+        locker.execute("rollback").await.expect("release the lock");
+        // Its backend runs the statement, then finds the socket closed.
+        const ALIVE: &str = "select count(*) from pg_stat_activity where pid::text = $1";
+        let gone = async || flow::scalar(&app, ALIVE, &[&pid]).await == 0;
+        within_recovery_bound(&format!("{why}: its backend goes away"), gone).await;
+        tokens(&app, &service, 3).await;
+    }
+}
+
+/// A transaction dropped without a commit rolls back before its connection
+/// serves anything else (on Postgres in the background, under the health
+/// check's limit). With a pool of one connection every later write runs on
+/// that same connection: it must land on its own, committed, and what the
+/// dropped transaction wrote must be gone, seen from another pool.
+async fn a_dropped_transaction_rolls_back_before_its_connection_serves_again(backend: Backend) {
+    use oauthd::store::audit::{self, NewEvent};
+
+    let app = TestApp::spawn_with(backend, |c| c.database.max_connections = 1).await;
+    let user = flow::create_user(&app, "alice").await;
+    for round in 0..3 {
+        let event = |kind| NewEvent {
+            id: "",
+            at: 1_800_000_000 + round,
+            kind,
+            user_id: Some(&user.id),
+            client_id: None,
+            ip: None,
+            detail: None,
+        };
+        let dropped_id = format!("dropped-{round}");
+        let kept_id = format!("kept-{round}");
+        let mut tx = app.db.begin().await.expect("begin");
+        audit::insert_in(
+            &mut tx,
+            NewEvent {
+                id: &dropped_id,
+                ..event("dropped")
+            },
+        )
+        .await
+        .expect("a write in the transaction");
+        drop(tx);
+        audit::insert(
+            &app.db,
+            NewEvent {
+                id: &kept_id,
+                ..event("kept")
+            },
+        )
+        .await
+        .expect("a write after it");
+    }
+    let outside = Db::connect(&app.config.database)
+        .await
+        .expect("another pool");
+    let seen = audit::list_for_user(&outside, &user.id, 100)
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["kept", "kept", "kept"],
+        "only the writes after each dropped transaction are stored, and committed"
+    );
+    outside.close().await;
 }
