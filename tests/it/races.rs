@@ -229,6 +229,19 @@ async fn family(app: &TestApp, browser: &Browser) -> (Client, Tokens) {
     (client, first)
 }
 
+/// A family rotated once: its client, the retired refresh token and the
+/// current one.
+async fn rotated_family(app: &TestApp, browser: &Browser) -> (Client, String, String) {
+    let (client, first) = family(app, browser).await;
+    let old = first.refresh.unwrap();
+    let second = tokens(
+        refresh_request(app, &client, &old).send().await.unwrap(),
+        "the first rotation",
+    )
+    .await;
+    (client, old, second.refresh.unwrap())
+}
+
 /// After a round: every token handed out is inactive, and none of the
 /// client's stored tokens is live.
 async fn nothing_alive(app: &TestApp, client: &Client, answers: &[Answer]) -> bool {
@@ -306,14 +319,7 @@ async fn reuse_detection_wins_against_a_concurrent_rotation(backend: Backend) {
     let (browser, _) = signed_in(&app).await;
     let mut tally = Tally::new("reuse detection vs rotation", backend);
     for round in 0..ROUNDS {
-        let (client, first) = family(&app, &browser).await;
-        let old = first.refresh.unwrap();
-        let second = tokens(
-            refresh_request(&app, &client, &old).send().await.unwrap(),
-            "the legitimate first rotation",
-        )
-        .await;
-        let current = second.refresh.unwrap();
+        let (client, old, current) = rotated_family(&app, &browser).await;
         let answers = race(vec![
             send(&app.http, refresh_request(&app, &client, &old)),
             send(&app.http, refresh_request(&app, &client, &current)),
@@ -416,14 +422,7 @@ async fn revocation_wins_against_a_grace_replay(backend: Backend) {
     let (browser, _) = signed_in(&app).await;
     let mut tally = Tally::new("revoke vs grace replay", backend);
     for round in 0..ROUNDS {
-        let (client, first) = family(&app, &browser).await;
-        let old = first.refresh.unwrap();
-        let second = tokens(
-            refresh_request(&app, &client, &old).send().await.unwrap(),
-            "the first rotation",
-        )
-        .await;
-        let current = second.refresh.unwrap();
+        let (client, old, current) = rotated_family(&app, &browser).await;
         // Alternate which member of the family the revocation names.
         let revoked = if round % 2 == 0 { &current } else { &old };
         let answers = race(vec![
@@ -447,13 +446,7 @@ async fn grace_replays_at_once_leave_one_live_refresh_token(backend: Backend) {
     // exactly one live refresh token.
     let mut tally = Tally::new("grace replays at once", backend);
     for round in 0..ROUNDS {
-        let (client, first) = family(&app, &browser).await;
-        let old = first.refresh.unwrap();
-        tokens(
-            refresh_request(&app, &client, &old).send().await.unwrap(),
-            "the first rotation",
-        )
-        .await;
+        let (client, old, _) = rotated_family(&app, &browser).await;
         let answers = race(
             (0..3)
                 .map(|_| send(&app.http, refresh_request(&app, &client, &old)))

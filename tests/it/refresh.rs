@@ -330,10 +330,7 @@ async fn refresh_tokens_expire_absolutely_and_when_idle(backend: Backend) {
 }
 
 async fn the_grace_period_forgives_a_quick_retry_only(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        c.tokens.refresh_grace = Duration::from_secs(10);
-    })
-    .await;
+    let app = with_grace(backend, 10).await;
     let (client, first) = first_tokens(&app).await;
     let rt1 = first.refresh.clone().unwrap();
     let second = refreshed(&app, &client, &rt1).await;
@@ -375,10 +372,7 @@ async fn the_grace_period_forgives_a_quick_retry_only(backend: Backend) {
 }
 
 async fn a_token_retired_by_a_grace_retry_counts_as_reuse(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        c.tokens.refresh_grace = Duration::from_secs(10);
-    })
-    .await;
+    let app = with_grace(backend, 10).await;
     let (client, first) = first_tokens(&app).await;
     let rt1 = first.refresh.clone().unwrap();
     let lost = refreshed(&app, &client, &rt1).await;
@@ -400,10 +394,7 @@ async fn a_token_retired_by_a_grace_retry_counts_as_reuse(backend: Backend) {
 }
 
 async fn the_grace_period_ends_once_the_successor_is_used(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        c.tokens.refresh_grace = Duration::from_secs(10);
-    })
-    .await;
+    let app = with_grace(backend, 10).await;
     let (client, first) = first_tokens(&app).await;
     let rt1 = first.refresh.clone().unwrap();
     let second = refreshed(&app, &client, &rt1).await;
@@ -418,6 +409,14 @@ async fn the_grace_period_ends_once_the_successor_is_used(backend: Backend) {
         !active(&app, &client, third.refresh.as_deref().unwrap()).await,
         "the family is revoked"
     );
+}
+
+/// A server whose refresh grace period is `secs`.
+async fn with_grace(backend: Backend, secs: u64) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        c.tokens.refresh_grace = Duration::from_secs(secs);
+    })
+    .await
 }
 
 /// Live refresh tokens the client holds.
