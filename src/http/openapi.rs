@@ -140,8 +140,10 @@ pub enum ErrorCode {
 }
 
 /// A token request (RFC 6749 §4.1.3, §6, §4.4). Client credentials go in
-/// HTTP Basic or in `client_id` and `client_secret`, never both; a public
-/// client sends `client_id` alone.
+/// HTTP Basic or in `client_id` and `client_secret`, never both, and the way
+/// the client registered (`client_secret_basic` or `client_secret_post`; a
+/// client registered without naming one may use either); a public client
+/// sends `client_id` alone.
 #[derive(ToSchema, Deserialize)]
 pub struct TokenRequest {
     /// The grant.
@@ -832,7 +834,10 @@ fn token() -> Operation {
         .response(
             "401",
             with_cors(both(
-                answer("Client authentication failed (`invalid_client`)."),
+                answer(
+                    "Client authentication failed (`invalid_client`): an unknown client, a \
+                     wrong secret, or credentials sent another way than the client registered.",
+                ),
                 "Error",
             ))
             .header(
@@ -883,7 +888,8 @@ fn revoke() -> Operation {
 
 fn client_auth_failed() -> RefOr<Response> {
     with_cors(error_response(
-        "Client authentication failed (`invalid_client`).",
+        "Client authentication failed (`invalid_client`): an unknown client, a wrong \
+         secret, or credentials sent another way than the client registered.",
     ))
     .header(
         "WWW-Authenticate",
