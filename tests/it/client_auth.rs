@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::support::flow::{
     Auth, CB, Client, Params, VERIFIER, code_row, oauth_error, register_confidential,
-    register_json, signed_in, token_at, tokens,
+    register_form, register_json, signed_in, token_at, tokens,
 };
 use crate::support::{Backend, TestApp};
 
@@ -207,22 +207,7 @@ async fn each_registered_method_accepts_only_its_own_way_of_sending_credentials(
 async fn clients_that_named_no_method_keep_both_ways(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (browser, _) = signed_in(&app).await;
-    let form: Value = app
-        .http
-        .post(app.url("/api/client"))
-        .form(&[("client_name", "Gancio style"), ("redirect_uris", CB)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let form = Client {
-        id: form["client_id"].as_str().unwrap().to_owned(),
-        secret: form["client_secret"].as_str().map(str::to_owned),
-        name: "Gancio style".into(),
-        redirect_uris: vec![CB.into()],
-    };
+    let form = register_form(&app, "Gancio style", CB).await;
     let cli = register_confidential(&app, &[CB]).await;
     for (why, client) in [("form registration", &form), ("CLI", &cli)] {
         let stored = oauthd::store::clients::find(&app.db, &client.id)

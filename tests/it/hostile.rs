@@ -1971,36 +1971,39 @@ fn request_head_rows(f: &Fixture) -> Vec<Case> {
     let just_under = filler(15 * 1024);
     let over = filler(17 * 1024);
     let far_over = filler(60 * 1024);
+    // One endpoint of each kind, and the shape its refusal takes.
+    let kinds = || {
+        [
+            (
+                "healthz",
+                Case::get("healthz", "/healthz"),
+                Json("invalid_request"),
+            ),
+            (
+                "metadata",
+                Case::get("metadata", wk),
+                Json("invalid_request"),
+            ),
+            (
+                "token with valid client credentials",
+                Case::form("token", "/oauth/token", cc).header("authorization", &auth),
+                Json("invalid_request"),
+            ),
+            (
+                "registration",
+                Case::form("registration", "/api/client", registration),
+                Json("invalid_request"),
+            ),
+            ("sign-in page", Case::get("login", "/login"), Page),
+        ]
+    };
     let mut rows = Vec::new();
-    for (why, case, want) in [
-        (
-            "healthz",
-            Case::get("healthz", "/healthz"),
-            Json("invalid_request"),
-        ),
-        (
-            "metadata",
-            Case::get("metadata", wk),
-            Json("invalid_request"),
-        ),
-        (
-            "token with valid client credentials",
-            Case::form("token", "/oauth/token", cc).header("authorization", &auth),
-            Json("invalid_request"),
-        ),
-        (
-            "registration",
-            Case::form("registration", "/api/client", registration),
-            Json("invalid_request"),
-        ),
-        ("sign-in page", Case::get("login", "/login"), Page),
-        (
-            "authorize, signed in",
-            Case::get("authorize", "/oauth/authorize?response_type=code")
-                .header("cookie", &f.session),
-            Page,
-        ),
-    ] {
+    let authorize = (
+        "authorize, signed in",
+        Case::get("authorize", "/oauth/authorize?response_type=code").header("cookie", &f.session),
+        Page,
+    );
+    for (why, case, want) in kinds().into_iter().chain([authorize]) {
         let mut missing = case.without_host();
         missing.why = format!("{why}: HTTP/1.1 without Host");
         rows.push(missing.want(400, want));
@@ -2050,29 +2053,7 @@ fn request_head_rows(f: &Fixture) -> Vec<Case> {
             .header("x-filler", &just_under)
             .want(200, Status),
     );
-    for (why, case, want) in [
-        (
-            "healthz",
-            Case::get("healthz", "/healthz"),
-            Json("invalid_request"),
-        ),
-        (
-            "metadata",
-            Case::get("metadata", wk),
-            Json("invalid_request"),
-        ),
-        (
-            "token with valid client credentials",
-            Case::form("token", "/oauth/token", cc).header("authorization", &auth),
-            Json("invalid_request"),
-        ),
-        (
-            "registration",
-            Case::form("registration", "/api/client", registration),
-            Json("invalid_request"),
-        ),
-        ("sign-in page", Case::get("login", "/login"), Page),
-    ] {
+    for (why, case, want) in kinds() {
         let mut big = case.header("x-filler", &over);
         big.why = format!("{why}: header fields over 16 KiB");
         rows.push(big.want(431, want));

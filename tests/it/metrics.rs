@@ -305,6 +305,23 @@ fn free_port() -> u16 {
 
 struct Server(Child);
 
+/// The real binary serving SQLite in `dir` on `main_port`, with `env` on top.
+fn serve_binary(dir: &std::path::Path, main_port: u16, env: &[(&str, String)]) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .arg("serve")
+        .env_clear()
+        .current_dir(dir)
+        .env("OAUTHD_LISTEN", format!("127.0.0.1:{main_port}"))
+        .env("OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN", "false")
+        .env("OAUTHD_DATABASE__URL", "sqlite://oauthd.db")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Server(child)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -331,19 +348,11 @@ async fn wait_ready(url: &str) {
 async fn an_empty_metrics_listen_serves_metrics_on_the_main_listener() {
     let dir = tempfile::tempdir().unwrap();
     let main_port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
-        .arg("serve")
-        .env_clear()
-        .current_dir(dir.path())
-        .env("OAUTHD_LISTEN", format!("127.0.0.1:{main_port}"))
-        .env("OAUTHD_METRICS__LISTEN", "")
-        .env("OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN", "false")
-        .env("OAUTHD_DATABASE__URL", "sqlite://oauthd.db")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
+    let _server = serve_binary(
+        dir.path(),
+        main_port,
+        &[("OAUTHD_METRICS__LISTEN", String::new())],
+    );
     let main = format!("http://127.0.0.1:{main_port}");
     wait_ready(&format!("{main}/healthz")).await;
     let response = reqwest::get(format!("{main}/metrics")).await.unwrap();
@@ -363,23 +372,17 @@ async fn an_empty_metrics_listen_serves_metrics_on_the_main_listener() {
 async fn metrics_on_their_own_address_with_the_janitor_counted() {
     let dir = tempfile::tempdir().unwrap();
     let (main_port, metrics_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
-        .arg("serve")
-        .env_clear()
-        .current_dir(dir.path())
-        .env("OAUTHD_LISTEN", format!("127.0.0.1:{main_port}"))
-        .env(
-            "OAUTHD_METRICS__LISTEN",
-            format!("127.0.0.1:{metrics_port}"),
-        )
-        .env("OAUTHD_JANITOR__INTERVAL_SECS", "1")
-        .env("OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN", "false")
-        .env("OAUTHD_DATABASE__URL", "sqlite://oauthd.db")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
+    let _server = serve_binary(
+        dir.path(),
+        main_port,
+        &[
+            (
+                "OAUTHD_METRICS__LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            ),
+            ("OAUTHD_JANITOR__INTERVAL_SECS", "1".into()),
+        ],
+    );
     let main = format!("http://127.0.0.1:{main_port}");
     let metrics = format!("http://127.0.0.1:{metrics_port}");
     wait_ready(&format!("{main}/healthz")).await;
