@@ -54,11 +54,14 @@ COPY --from=build /out/oauthd /usr/local/bin/oauthd
 # not set here, so that DATABASE_URL, OAUTHD_DATABASE__URL or a config file
 # (OAUTHD_CONFIG) can name Postgres instead. Set OAUTHD_PUBLIC_URL to the
 # address clients use, and OAUTHD_TRUSTED_PROXIES to the proxy in front.
-ENV OAUTHD_LISTEN=0.0.0.0:8080
+# /metrics has a port of its own, on every interface of the container (its
+# loopback default would be out of Prometheus's reach); nothing outside
+# reaches it unless the port is published (-p 127.0.0.1:9464:9464).
+ENV OAUTHD_LISTEN=0.0.0.0:8080 OAUTHD_METRICS__LISTEN=0.0.0.0:9464
 VOLUME /var/lib/oauthd
 WORKDIR /var/lib/oauthd
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 9464
 
 # /healthz answers 200 {"status":"ok"} while the process serves; wget exits
 # non-zero on any other status or no answer. The port follows OAUTHD_LISTEN.

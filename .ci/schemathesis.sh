@@ -74,6 +74,9 @@ fuzz() {
   export FUZZ_INITIAL_TOKEN
   export OAUTHD_REGISTRATION__INITIAL_ACCESS_TOKEN="\"$FUZZ_INITIAL_TOKEN\""
   export OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN=false
+  # /metrics on the main listener (the one config line that keeps the
+  # pre-default behaviour), so the fuzzer reaches the documented 200 too.
+  export OAUTHD_METRICS__LISTEN=""
   export OAUTHD_LOG__LEVEL="${FUZZ_LOG_LEVEL:-warn}"
 
   "$bin" migrate

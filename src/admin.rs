@@ -149,7 +149,9 @@ pub struct ClientView {
     pub scope: String,
     /// Grant types.
     pub grant_types: Vec<String>,
-    /// `client_secret_basic`, `client_secret_post` or `none`.
+    /// `client_secret_basic`, `client_secret_post` or `none`, or
+    /// `client_secret_basic_or_post` for a client that named no method when
+    /// it registered and may send its secret either way.
     pub token_endpoint_auth_method: String,
     /// Browser origins allowed to use CORS.
     pub allowed_origins: Vec<String>,
@@ -176,7 +178,7 @@ impl From<&Client> for ClientView {
             redirect_uris: c.redirect_uris.iter().map(ToString::to_string).collect(),
             scope: c.scopes.to_string(),
             grant_types: c.grant_types.iter().map(ToString::to_string).collect(),
-            token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+            token_endpoint_auth_method: c.secret_methods.stored(c.auth_method).to_owned(),
             allowed_origins: Vec::new(),
             may_introspect: c.may_introspect,
             created_at: c.created_at,

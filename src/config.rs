@@ -216,7 +216,8 @@ pub struct MetricsConfig {
     /// Serve `/metrics` at all.
     pub enabled: bool,
     /// A separate address for `/metrics` alone (then the main listener does
-    /// not serve it); `None` serves it on the main listener.
+    /// not serve it); [`DEFAULT_METRICS_LISTEN`] unless configured. `None`
+    /// (`metrics.listen = ""`) serves it on the main listener.
     pub listen: Option<SocketAddr>,
 }
 
@@ -330,6 +331,9 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Most bytes a request's header fields may take together (names,
+    /// values and separators; the request line not counted): more is 431.
+    pub max_header_bytes: usize,
 }
 
 // ---------------------------------------------------------------------------
@@ -492,6 +496,7 @@ struct RawHttp {
     request_timeout_secs: u64,
     header_read_timeout_secs: u64,
     shutdown_grace_secs: u64,
+    max_header_bytes: u64,
 }
 
 impl Default for RawHttp {
@@ -500,9 +505,18 @@ impl Default for RawHttp {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             shutdown_grace_secs: 30,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
+
+/// Where `/metrics` is served unless `metrics.listen` says otherwise: on
+/// loopback only, away from the public listener.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+/// Smallest and largest `http.max_header_bytes`: browsers send a few KiB of
+/// headers (cookies, user agent), and hyper's own default buffer is 400 KiB.
+const HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1024 * 1024;
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -563,7 +577,7 @@ impl Default for RawMetrics {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: String::new(),
+            listen: DEFAULT_METRICS_LISTEN.into(),
         }
     }
 }
@@ -993,6 +1007,17 @@ impl RawConfig {
             self.http.header_read_timeout_secs,
         )?;
         positive("http.shutdown_grace_secs", self.http.shutdown_grace_secs)?;
+        let max_header_bytes = self.http.max_header_bytes;
+        if !HEADER_BYTES_RANGE.contains(&max_header_bytes) {
+            return Err(ConfigError::new(
+                "http.max_header_bytes",
+                format!(
+                    "must be from {} to {}",
+                    HEADER_BYTES_RANGE.start(),
+                    HEADER_BYTES_RANGE.end()
+                ),
+            ));
+        }
         positive(
             "sessions.idle_timeout_secs",
             self.sessions.idle_timeout_secs,
@@ -1106,6 +1131,7 @@ impl RawConfig {
                 request_timeout: Duration::from_secs(self.http.request_timeout_secs),
                 header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
                 shutdown_grace: Duration::from_secs(self.http.shutdown_grace_secs),
+                max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
             },
             sessions: SessionConfig {
                 idle_timeout: Duration::from_secs(self.sessions.idle_timeout_secs),
@@ -1176,10 +1202,11 @@ fn validate_metrics(raw: &RawMetrics, listen: SocketAddr) -> Result<MetricsConfi
                     format!("`{text}` is not an IP address with a port"),
                 )
             })?;
-            if addr == listen {
+            // Port 0 asks for any free port: two such binds never collide.
+            if addr == listen && addr.port() != 0 {
                 return Err(ConfigError::new(
                     "metrics.listen",
-                    "must differ from `listen` (leave it empty to serve /metrics there)",
+                    "must differ from `listen` (set it to \"\" to serve /metrics there)",
                 ));
             }
             Some(addr)
@@ -1268,6 +1295,33 @@ mod tests {
         assert!(!c.registration.allow_http_redirect_uris);
         assert_eq!(c.tokens.response_format, ResponseFormat::Json);
         assert_eq!(c.log.format, LogFormat::Pretty);
+        assert_eq!(c.http.max_header_bytes, 16 * 1024);
+        assert!(c.metrics.enabled);
+        assert_eq!(
+            c.metrics.listen,
+            Some(DEFAULT_METRICS_LISTEN.parse().unwrap()),
+            "/metrics is on loopback, not on the main listener"
+        );
+    }
+
+    #[test]
+    fn one_line_puts_metrics_back_on_the_main_listener() {
+        let c = Config::load_from(None, &env(&[("OAUTHD_METRICS__LISTEN", "")])).unwrap();
+        assert_eq!(c.metrics.listen, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauthd.toml");
+        std::fs::write(&path, "[metrics]\nlisten = \"\"\n").unwrap();
+        let c = Config::load_from(Some(&path), &env(&[])).unwrap();
+        assert_eq!(c.metrics.listen, None);
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("OAUTHD_LISTEN", "127.0.0.1:0"),
+                ("OAUTHD_METRICS__LISTEN", "127.0.0.1:0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:0".parse().unwrap()));
     }
 
     #[test]
@@ -1332,6 +1386,22 @@ mod tests {
                 "scopes.default_scopes",
             ),
             (&[("OAUTHD_NOT_A_KEY", "1")], "not_a_key"),
+            (
+                &[("OAUTHD_HTTP__MAX_HEADER_BYTES", "512")],
+                "http.max_header_bytes",
+            ),
+            (
+                &[("OAUTHD_HTTP__MAX_HEADER_BYTES", "2000000")],
+                "http.max_header_bytes",
+            ),
+            (
+                &[
+                    ("OAUTHD_LISTEN", "127.0.0.1:9464"),
+                    ("OAUTHD_METRICS__LISTEN", "127.0.0.1:9464"),
+                ],
+                "metrics.listen",
+            ),
+            (&[("OAUTHD_METRICS__LISTEN", "loopback")], "metrics.listen"),
             (&[("OAUTHD_DATABASE__URLL", "x")], "database.urll"),
         ];
         for (vars, key) in cases {

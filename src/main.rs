@@ -668,7 +668,13 @@ fn print_client(c: &admin::ClientView) {
         "type:          {}",
         client_type(&c.token_endpoint_auth_method)
     );
-    println!("auth method:   {}", c.token_endpoint_auth_method);
+    if c.token_endpoint_auth_method == oauthd::oauth::registration::EITHER_SECRET_METHOD {
+        println!(
+            "auth method:   client_secret_basic or client_secret_post (none named at registration)"
+        );
+    } else {
+        println!("auth method:   {}", c.token_endpoint_auth_method);
+    }
     println!("website:       {}", c.client_uri.as_deref().unwrap_or("-"));
     println!("scope:         {}", c.scope);
     for origin in &c.allowed_origins {

@@ -18,9 +18,11 @@ pub enum ServeError {
     /// The schema could not be migrated.
     #[error(transparent)]
     Migrate(#[from] store::MigrateError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}")]
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr} ({key})")]
     Bind {
+        /// The config key that names it: `listen` or `metrics.listen`.
+        key: &'static str,
         /// The configured address.
         addr: SocketAddr,
         /// Why.
@@ -39,6 +41,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
+            key: "listen",
             addr: config.listen,
             source,
         })?;
@@ -46,7 +49,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Some(addr) => Some(
             TcpListener::bind(addr)
                 .await
-                .map_err(|source| ServeError::Bind { addr, source })?,
+                .map_err(|source| ServeError::Bind {
+                    key: "metrics.listen",
+                    addr,
+                    source,
+                })?,
         ),
         None => None,
     };

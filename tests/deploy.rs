@@ -65,6 +65,11 @@ fn deploy_config_loads_and_is_production_shaped() {
     );
     assert!(config.database.is_postgres());
     assert!(matches!(config.log.format, LogFormat::Json));
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9464".parse::<SocketAddr>().unwrap()),
+        "/metrics on loopback only, never through the proxy"
+    );
 }
 
 #[test]
@@ -73,12 +78,18 @@ fn image_environment_is_a_valid_config() {
     assert!(env.contains_key("OAUTHD_LISTEN"), "{env:?}");
     let config = Config::load_from(None, &env).unwrap_or_else(|e| panic!("Dockerfile ENV: {e}"));
     assert_eq!(config.listen, "0.0.0.0:8080".parse::<SocketAddr>().unwrap());
+    // /metrics on its own port, reachable from the container network but
+    // not through the published main port.
+    assert_eq!(
+        config.metrics.listen,
+        Some("0.0.0.0:9464".parse::<SocketAddr>().unwrap())
+    );
     // The default SQLite path is relative: it lands in the working
     // directory, which is the volume.
     assert_eq!(config.database.url, "sqlite://oauthd.db");
     let dockerfile = read("Dockerfile");
     assert!(dockerfile.contains("VOLUME /var/lib/oauthd\nWORKDIR /var/lib/oauthd\n"));
-    assert!(dockerfile.contains("EXPOSE 8080"));
+    assert!(dockerfile.contains("EXPOSE 8080 9464"));
 
     // Nothing in the image overrides an operator's database URL.
     let mut env = env;

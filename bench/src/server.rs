@@ -183,6 +183,9 @@ impl Server {
             .env("DATABASE_URL", &db.url)
             .env("OAUTHD_LISTEN", addr.to_string())
             .env("OAUTHD_LIMITS__ENABLED", "false")
+            // /metrics on the main listener, as before metrics.listen had a
+            // default: two servers at once would both want 127.0.0.1:9464.
+            .env("OAUTHD_METRICS__LISTEN", "")
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -298,6 +298,11 @@ pub async fn finish_errors(
             "Address too long",
             "The address of this request is longer than this server accepts.".into(),
         ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            ErrorCode::InvalidRequest,
+            "Request headers too large",
+            "The headers of this request are larger than this server accepts.".into(),
+        ),
         StatusCode::SERVICE_UNAVAILABLE => (
             ErrorCode::TemporarilyUnavailable,
             "Temporarily unavailable",

@@ -1,6 +1,6 @@
 //! Abuse limits at the HTTP edge: who the client is (behind trusted proxies),
-//! per-address rate limits (governor's GCRA, keyed by address), and the URL
-//! length cap.
+//! per-address rate limits (governor's GCRA, keyed by address), the URL
+//! length cap, and the request head's `Host` and size rules.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::header::{HOST, RETRY_AFTER};
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -48,6 +49,68 @@ pub async fn client_ip(
         return StatusCode::URI_TOO_LONG.into_response();
     }
     next.run(request).await
+}
+
+/// Room the request line may take on top of `http.max_header_bytes` before
+/// hyper cuts a request head off by itself (see `http::listener`): twice the
+/// URL cap, so an over-long URL still reaches [`client_ip`] for its 414.
+pub const REQUEST_LINE_ROOM: usize = 2 * MAX_URI_LEN;
+
+/// Checks the request head before any route runs. RFC 9112 §3.2: an HTTP/1.1
+/// request without a `Host` header, with more than one, or with one that is
+/// no `host[:port]`, is 400. RFC 6585 §5: header fields that together exceed
+/// `http.max_header_bytes` are 431.
+pub async fn request_head(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(problem) = host_problem(&request) {
+        return HttpError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad request",
+            message: problem.into(),
+        }
+        .into_response();
+    }
+    if header_bytes(request.headers()) > state.config.http.max_header_bytes {
+        return StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
+    }
+    next.run(request).await
+}
+
+/// What is wrong with the request's `Host` header, if anything.
+fn host_problem(request: &Request) -> Option<&'static str> {
+    let mut hosts = request.headers().get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        // HTTP/1.0 made Host optional; HTTP/1.1 requires it.
+        (None, _) if request.version() == Version::HTTP_11 => {
+            Some("An HTTP/1.1 request must carry a Host header.")
+        }
+        (None, _) => None,
+        (Some(_), Some(_)) => Some("A request may carry only one Host header."),
+        (Some(host), None) if !is_host(host) => {
+            Some("The Host header is not a host name with an optional port.")
+        }
+        (Some(_), None) => None,
+    }
+}
+
+/// `uri-host [":" port]` (RFC 9110 §7.2): an authority without user information.
+fn is_host(value: &HeaderValue) -> bool {
+    value
+        .to_str()
+        .ok()
+        .filter(|v| !v.contains('@'))
+        .and_then(|v| v.parse::<Authority>().ok())
+        .is_some()
+}
+
+/// The size of the header fields as sent: each `name: value` and its CRLF.
+/// `X-Request-Id` is left out: by now it is the server's own (or a trusted
+/// proxy's), set by an outer layer, not what the client sent.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str() != "x-request-id")
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
 }
 
 /// Drops an `X-Request-Id` that did not come from a trusted proxy, so the id

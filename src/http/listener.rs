@@ -1,11 +1,17 @@
 //! The connection loop: accepts TCP connections and serves the router over
-//! HTTP/1.1 with a header-read deadline.
+//! HTTP/1.1 with a header-read deadline and a cap on the request head.
 //!
 //! `axum::serve` gives hyper no timer, so a client that trickles its headers
 //! one byte at a time (slowloris) would hold a connection forever; the
 //! whole-request timeout layer only starts once the headers are in. This loop
 //! arms hyper's header-read timeout and tags every request with the peer
 //! address (`ConnectInfo`), which the limits and the logs read.
+//!
+//! hyper buffers a request head of at most `http.max_header_bytes` plus
+//! [`REQUEST_LINE_ROOM`] and answers a bigger one itself with a bare `431`
+//! (and closes the connection). Below that, `limits::request_head` holds the
+//! header fields to `http.max_header_bytes` and answers `431` with a body and
+//! the usual headers, so the hyper cap is only the memory bound.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +28,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::config::HttpConfig;
+use crate::http::limits::REQUEST_LINE_ROOM;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting
 /// and waits for in-flight connections to finish their current request.
@@ -35,6 +42,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(http.header_read_timeout)
+        .max_header_size(http.max_header_bytes + REQUEST_LINE_ROOM)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);

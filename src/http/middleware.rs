@@ -18,6 +18,14 @@ use crate::metrics::{self, RequestLabels};
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
 object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/// `Strict-Transport-Security` on every response when `public_url` is https
+/// (RFC 6797): browsers then use https for this host for a year, even when a
+/// user types or follows an http link. No `includeSubDomains`: `public_url`
+/// may be an apex domain whose other subdomains oauthd knows nothing about.
+/// Never sent when `public_url` is http (browsers ignore it there anyway, and
+/// it would pin a host that has no TLS).
+pub const HSTS: &str = "max-age=31536000";
+
 /// Adds the security headers to every response. They matter on pages; on JSON
 /// they cost nothing and keep the rule simple.
 pub async fn security_headers(request: Request, next: Next) -> Response {

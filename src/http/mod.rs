@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::header::STRICT_TRANSPORT_SECURITY;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -179,6 +181,12 @@ pub fn metrics_app(state: AppState) -> Router {
 /// The middleware stack around every route.
 fn with_middleware(routes: Router, state: AppState) -> Router {
     let request_timeout: Duration = state.config.http.request_timeout;
+    let hsts = (state.config.public_url.scheme() == "https").then(|| {
+        SetResponseHeaderLayer::overriding(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(middleware::HSTS),
+        )
+    });
     // Outermost first: ids, the span and headers wrap everything; errors get
     // their bodies after panics and timeouts have become plain statuses.
     let layers = ServiceBuilder::new()
@@ -201,14 +209,20 @@ fn with_middleware(routes: Router, state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .option_layer(hsts)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::finish_errors,
         ))
         // Inside the headers and error bodies, so its 414 gets both.
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             limits::client_ip,
+        ))
+        // And the 400 for a missing Host and the 431 for oversized headers.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            limits::request_head,
         ))
         .layer(CatchPanicLayer::custom(|_panic| {
             error::HttpError::Internal("handler panicked".into()).into_response()

@@ -140,8 +140,10 @@ pub enum ErrorCode {
 }
 
 /// A token request (RFC 6749 §4.1.3, §6, §4.4). Client credentials go in
-/// HTTP Basic or in `client_id` and `client_secret`, never both; a public
-/// client sends `client_id` alone.
+/// HTTP Basic or in `client_id` and `client_secret`, never both, and the way
+/// the client registered (`client_secret_basic` or `client_secret_post`; a
+/// client registered without naming one may use either); a public client
+/// sends `client_id` alone.
 #[derive(ToSchema, Deserialize)]
 pub struct TokenRequest {
     /// The grant.
@@ -457,6 +459,7 @@ fn build() -> OpenApi {
     paths.add_path_operation("/readyz", vec![HttpMethod::Get], readyz());
     paths.add_path_operation("/metrics", vec![HttpMethod::Get], metrics());
     paths.add_path_operation("/openapi.json", vec![HttpMethod::Get], openapi_json());
+    with_request_head_answers(&mut paths);
 
     let components = ComponentsBuilder::new()
         .schema_from::<ErrorBody>()
@@ -476,6 +479,8 @@ fn build() -> OpenApi {
         .schema_from::<Health>()
         .response("RequestTimeout", timeout())
         .response("UriTooLong", uri_too_long())
+        .response("BadRequestHead", bad_request_head())
+        .response("HeadersTooLarge", headers_too_large())
         .response("ServerError", server_error())
         .response("Unavailable", unavailable())
         .security_scheme(
@@ -527,7 +532,8 @@ fn build() -> OpenApi {
                      its aliases, `/settings/…`) are for browsers and not described here.\n\n\
                      Every response also carries `X-Request-Id` and the security headers \
                      (`Content-Security-Policy`, `X-Frame-Options`, `Referrer-Policy`, \
-                     `X-Content-Type-Options`).",
+                     `X-Content-Type-Options`, and `Strict-Transport-Security` when \
+                     `public_url` is https).",
                 ))
                 .build(),
         )
@@ -648,6 +654,49 @@ fn timeout() -> Response {
 
 fn uri_too_long() -> Response {
     error_response("The request target is over 8 KiB (`invalid_request`).").build()
+}
+
+fn bad_request_head() -> Response {
+    error_response(
+        "An HTTP/1.1 request without exactly one `Host` header of the form `host[:port]` \
+         (RFC 9112 §3.2; `invalid_request`).",
+    )
+    .build()
+}
+
+fn headers_too_large() -> Response {
+    error_response(
+        "The header fields are over `http.max_header_bytes`, 16 KiB by default \
+         (`invalid_request`). A head far over it gets this status with no body.",
+    )
+    .build()
+}
+
+/// What every operation can get from the request-head checks before any
+/// route runs: 431, and 400 where the operation has no 400 of its own (an
+/// operation that has one answers a bad `Host` in the same JSON shape).
+fn with_request_head_answers(paths: &mut Paths) {
+    for item in paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.options,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut op.responses.responses;
+            responses
+                .entry("400".into())
+                .or_insert_with(|| response_ref("BadRequestHead"));
+            responses.insert("431".into(), response_ref("HeadersTooLarge"));
+        }
+    }
 }
 
 fn server_error() -> Response {
@@ -785,7 +834,10 @@ fn token() -> Operation {
         .response(
             "401",
             with_cors(both(
-                answer("Client authentication failed (`invalid_client`)."),
+                answer(
+                    "Client authentication failed (`invalid_client`): an unknown client, a \
+                     wrong secret, or credentials sent another way than the client registered.",
+                ),
                 "Error",
             ))
             .header(
@@ -836,7 +888,8 @@ fn revoke() -> Operation {
 
 fn client_auth_failed() -> RefOr<Response> {
     with_cors(error_response(
-        "Client authentication failed (`invalid_client`).",
+        "Client authentication failed (`invalid_client`): an unknown client, a wrong \
+         secret, or credentials sent another way than the client registered.",
     ))
     .header(
         "WWW-Authenticate",
@@ -1203,8 +1256,9 @@ fn metrics() -> Operation {
                 "404",
                 ResponseBuilder::new()
                     .description(
-                        "Metrics are off (`metrics.enabled = false`) or served only on \
-                         `metrics.listen`.",
+                        "Metrics are off (`metrics.enabled = false`), or served on \
+                         `metrics.listen` (by default 127.0.0.1:9464, a listener of their own) \
+                         rather than here.",
                     )
                     .content(JSON, content("Error"))
                     .build(),

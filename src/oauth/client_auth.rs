@@ -62,8 +62,14 @@ pub fn failed() -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
 }
 
-/// Finds the client and checks its secret. A confidential client must send its
-/// secret (either way); a public client must not send one.
+/// Finds the client and checks its secret, and that it came the way the
+/// client registered (RFC 7591 §2 `token_endpoint_auth_method`): a
+/// `client_secret_basic` client must use HTTP Basic, a `client_secret_post`
+/// client the body, and a client that named no method either; a public client
+/// (`none`) sends its id alone, and a confidential one never does.
+///
+/// Every refusal is the same [`failed`]: a client that used the wrong way
+/// learns no more than one that sent a wrong secret.
 pub async fn authenticate(
     db: &Db,
     cache: &ClientCache,
@@ -78,13 +84,27 @@ pub async fn authenticate(
     let Some(client) = cache.find(db, id).await? else {
         return Err(AuthError::Refused(failed()));
     };
-    let ok = match (&client.secret_hash, secret) {
+    let secret_ok = match (&client.secret_hash, secret) {
         (Some(stored), Some(given)) => crypto::constant_time_eq(stored, &crypto::sha256_hex(given)),
         (None, None) => true,
         _ => false,
     };
-    if !ok {
+    if !secret_ok {
         tracing::info!(client.id = %client.id, "client authentication failed");
+        return Err(AuthError::Refused(failed()));
+    }
+    let way_ok = match credentials {
+        Credentials::IdOnly { .. } => client.is_public(),
+        _ => client
+            .secret_methods
+            .allow(client.auth_method, credentials.is_basic()),
+    };
+    if !way_ok {
+        tracing::info!(
+            client.id = %client.id,
+            client.auth_method = client.auth_method.as_str(),
+            "client authentication failed: the secret was sent another way than the client registered"
+        );
         return Err(AuthError::Refused(failed()));
     }
     Ok(client)

@@ -15,6 +15,9 @@ pub const MAX_LEN: usize = 2048;
 /// Most redirect URIs one client may register.
 pub const MAX_PER_CLIENT: usize = 10;
 
+/// Why a URI with port 0 or a port past 65535 is refused.
+const BAD_PORT: &str = "a redirect URI port must be a number from 1 to 65535";
+
 /// Whether the client can keep a secret (RFC 6749 §2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientType {
@@ -59,8 +62,11 @@ impl RedirectUri {
         if raw.contains('\\') {
             return refuse("a redirect URI must not hold backslashes");
         }
-        let Ok(url) = Url::parse(raw) else {
-            return refuse("a redirect URI must be an absolute URI");
+        let url = match Url::parse(raw) {
+            Ok(url) if url.port() == Some(0) => return refuse(BAD_PORT),
+            Ok(url) => url,
+            Err(url::ParseError::InvalidPort) => return refuse(BAD_PORT),
+            Err(_) => return refuse("a redirect URI must be an absolute URI"),
         };
         // The scheme as written must already be lower case, so that the exact
         // comparison at the authorization endpoint has one spelling to match.
@@ -120,7 +126,16 @@ impl fmt::Display for RedirectUri {
 /// any port is accepted as long as everything else is identical (RFC 8252
 /// §7.3), because native apps listen on an ephemeral port. `localhost` gets
 /// no exception (RFC 8252 §8.3).
+///
+/// Either way the requested URI must also parse with the `url` crate, the
+/// parser that later builds the redirect, and name a real TCP port (1 to
+/// 65535) if it names one: `http://127.0.0.1:65536/cb` matches nothing, so
+/// the authorization endpoint answers with its error page instead of failing
+/// to build the redirect after storing a code.
 pub fn matches(registered: &str, requested: &str) -> bool {
+    if !has_real_port(requested) {
+        return false;
+    }
     if registered == requested {
         return true;
     }
@@ -130,12 +145,19 @@ pub fn matches(registered: &str, requested: &str) -> bool {
     matches!(reg.host, "127.0.0.1" | "[::1]") && reg.host == req.host && reg.rest == req.rest
 }
 
+/// The URI parses, and its port, if it has one, is 1 to 65535 under the `url`
+/// crate's rules (which refuse anything past 65535 and allow leading zeros).
+fn has_real_port(uri: &str) -> bool {
+    Url::parse(uri).is_ok_and(|url| url.port() != Some(0))
+}
+
 struct HttpParts<'a> {
     host: &'a str,
     rest: &'a str,
 }
 
 /// Splits `http://host[:port]rest` as written, without normalising anything.
+/// A port, if written, must be digits; its range is [`has_real_port`]'s job.
 fn split_http(uri: &str) -> Option<HttpParts<'_>> {
     let after = uri.strip_prefix("http://")?;
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
@@ -156,7 +178,7 @@ fn split_http(uri: &str) -> Option<HttpParts<'_>> {
         }
     };
     if let Some(p) = port
-        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
@@ -212,6 +234,8 @@ mod tests {
             "https://app.example",
             "http://127.0.0.1/cb",
             "http://127.0.0.1:51004/cb",
+            "http://127.0.0.1:1/cb",
+            "http://127.0.0.1:65535/cb",
             "http://[::1]:8080/cb",
             "http://localhost:3000/callback",
             "https://app.example/caf%C3%A9",
@@ -260,6 +284,24 @@ mod tests {
     }
 
     #[test]
+    fn refuses_ports_outside_1_to_65535() {
+        for bad in [
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:00000/cb",
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:4294967297/cb",
+            "http://[::1]:70000/cb",
+            "https://app.example:0/cb",
+            "https://app.example:65536/cb",
+        ] {
+            let err = check(bad, ClientType::Public).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRedirectUri, "{bad}");
+            assert_eq!(err.description, BAD_PORT, "{bad}");
+        }
+    }
+
+    #[test]
     fn private_use_schemes_are_for_public_clients_only() {
         assert!(check("com.example.app:/cb", ClientType::Confidential).is_err());
     }
@@ -293,13 +335,28 @@ mod tests {
                 "https://127.0.0.1:8888/cb",
                 "http://127.0.0.1:/cb",
                 "http://127.0.0.1:99999999/cb",
+                "http://127.0.0.1:65536/cb",
+                "http://127.0.0.1:99999/cb",
+                "http://127.0.0.1:0/cb",
+                "http://127.0.0.1:00000/cb",
+                "http://127.0.0.1:4294967297/cb",
                 "http://127.0.0.1:80x/cb",
                 "http://u@127.0.0.1:80/cb",
             ] {
                 assert!(!matches(reg, bad), "{reg} vs {bad}");
             }
         }
+        // The port is read by the `url` crate's rules: 1 to 65535, leading
+        // zeros allowed.
+        for port in ["1", "65535", "0080", "000443"] {
+            let uri = format!("http://127.0.0.1:{port}/cb");
+            assert!(matches("http://127.0.0.1/cb", &uri), "{uri}");
+        }
+        // An exact match is no excuse for a port that is not one (a URI
+        // registered before ports were checked).
+        assert!(!matches("http://127.0.0.1:0/cb", "http://127.0.0.1:0/cb"));
         assert!(matches("http://[::1]/cb", "http://[::1]:61023/cb"));
+        assert!(!matches("http://[::1]/cb", "http://[::1]:65536/cb"));
         assert!(!matches("http://[::1]", "http://[::1]10000"));
         assert!(!matches("http://[::1]/cb", "http://[::1]x:80/cb"));
         assert!(!matches("http://localhost/cb", "http://localhost:3000/cb"));

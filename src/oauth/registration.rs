@@ -32,6 +32,13 @@ pub enum AuthMethod {
     None,
 }
 
+/// The stored method of a confidential client that named none when it
+/// registered (the form shape, the developer pages, the CLI, and every client
+/// stored before methods were enforced): it may send its secret either way,
+/// and is announced as `client_secret_basic`. Not an RFC 7591 name, so no
+/// registration can ask for it.
+pub const EITHER_SECRET_METHOD: &str = "client_secret_basic_or_post";
+
 impl AuthMethod {
     /// The RFC 7591 name.
     pub fn as_str(self) -> &'static str {
@@ -42,8 +49,8 @@ impl AuthMethod {
         }
     }
 
-    /// Parses an RFC 7591 name.
-    pub fn parse(raw: &str) -> Option<Self> {
+    /// Parses an RFC 7591 name, as a registration sends it.
+    pub fn from_name(raw: &str) -> Option<Self> {
         match raw {
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
@@ -52,11 +59,61 @@ impl AuthMethod {
         }
     }
 
+    /// Parses a stored method (a `clients.auth_method` value, or an export
+    /// document's `token_endpoint_auth_method`): an RFC 7591 name, or
+    /// [`EITHER_SECRET_METHOD`], read as `client_secret_basic`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        SecretMethods::parse_stored(raw).map(|(method, _)| method)
+    }
+
     /// Whether a client using this method is public or confidential.
     pub fn client_type(self) -> ClientType {
         match self {
             Self::None => ClientType::Public,
             _ => ClientType::Confidential,
+        }
+    }
+}
+
+/// Which ways of sending its secret a client may use at the token,
+/// revocation and introspection endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretMethods {
+    /// Only its registered `auth_method` (RFC 7591 §2). Public clients
+    /// (`none`) send no secret at all.
+    Registered,
+    /// HTTP Basic or the body: the client named no method when it
+    /// registered (see [`EITHER_SECRET_METHOD`]).
+    Either,
+}
+
+impl SecretMethods {
+    /// The `clients.auth_method` value for a client with this method.
+    pub fn stored(self, method: AuthMethod) -> &'static str {
+        match (self, method) {
+            (Self::Either, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => {
+                EITHER_SECRET_METHOD
+            }
+            _ => method.as_str(),
+        }
+    }
+
+    /// Reads a stored `clients.auth_method` value back.
+    pub fn parse_stored(raw: &str) -> Option<(AuthMethod, Self)> {
+        if raw == EITHER_SECRET_METHOD {
+            return Some((AuthMethod::ClientSecretBasic, Self::Either));
+        }
+        AuthMethod::from_name(raw).map(|m| (m, Self::Registered))
+    }
+
+    /// Whether a client registered with `method` may authenticate with a
+    /// secret sent by HTTP Basic (`basic`) or in the body.
+    pub fn allow(self, method: AuthMethod, basic: bool) -> bool {
+        match (self, method) {
+            (_, AuthMethod::None) => false,
+            (Self::Either, _) => true,
+            (Self::Registered, AuthMethod::ClientSecretBasic) => basic,
+            (Self::Registered, AuthMethod::ClientSecretPost) => !basic,
         }
     }
 }
@@ -112,7 +169,9 @@ pub struct ClientMetadata {
     pub grant_types: Option<Vec<String>>,
     /// Response types; absent means `code` when the code grant is registered.
     pub response_types: Option<Vec<String>>,
-    /// Token endpoint authentication method; absent means `client_secret_basic`.
+    /// Token endpoint authentication method. Absent means a confidential
+    /// client that may send its secret either way (RFC 7591 JSON, whose
+    /// default is `client_secret_basic`, fills it in before it gets here).
     pub token_endpoint_auth_method: Option<String>,
     /// The client's home page.
     pub client_uri: Option<String>,
@@ -147,6 +206,8 @@ pub struct NewClient {
     pub response_types: Vec<&'static str>,
     /// How the client authenticates.
     pub auth_method: AuthMethod,
+    /// Whether it is held to `auth_method` or may send its secret either way.
+    pub secret_methods: SecretMethods,
     /// Browser origins allowed to use CORS.
     pub allowed_origins: Vec<String>,
     /// Whether it may introspect every token. Only the operator grants this
@@ -177,13 +238,16 @@ impl NewClient {
 
 /// Applies every registration rule to `meta`.
 pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, OAuthError> {
-    let auth_method = match meta.token_endpoint_auth_method.as_deref() {
-        None => AuthMethod::ClientSecretBasic,
-        Some(raw) => AuthMethod::parse(raw).ok_or_else(|| {
-            OAuthError::invalid_client_metadata(
-                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
-            )
-        })?,
+    let (auth_method, secret_methods) = match meta.token_endpoint_auth_method.as_deref() {
+        None => (AuthMethod::ClientSecretBasic, SecretMethods::Either),
+        Some(raw) => match AuthMethod::from_name(raw) {
+            Some(method) => (method, SecretMethods::Registered),
+            None => {
+                return Err(OAuthError::invalid_client_metadata(
+                    "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+                ));
+            }
+        },
     };
 
     let name = match meta.client_name {
@@ -296,6 +360,7 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         grant_types,
         response_types,
         auth_method,
+        secret_methods,
         allowed_origins,
         may_introspect: false,
     })
@@ -453,7 +518,8 @@ pub async fn update(
                 .collect(),
         ),
         response_types: Some(client.response_types.clone()),
-        token_endpoint_auth_method: Some(client.auth_method.as_str().to_owned()),
+        token_endpoint_auth_method: (client.secret_methods == SecretMethods::Registered)
+            .then(|| client.auth_method.as_str().to_owned()),
         client_uri: website.map(str::to_owned),
         allowed_origins: Vec::new(),
     };
@@ -550,6 +616,7 @@ mod tests {
     fn fills_in_defaults() {
         let c = run(named("Demo")).unwrap();
         assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(c.secret_methods, SecretMethods::Either, "no method named");
         assert_eq!(
             c.grant_types,
             [GrantType::AuthorizationCode, GrantType::RefreshToken]
@@ -624,6 +691,14 @@ mod tests {
             ),
             (
                 ClientMetadata {
+                    token_endpoint_auth_method: Some(EITHER_SECRET_METHOD.into()),
+                    ..named("x")
+                },
+                Meta,
+                "the stored name for either way is no RFC 7591 method",
+            ),
+            (
+                ClientMetadata {
                     token_endpoint_auth_method: Some("none".into()),
                     grant_types: Some(vec!["client_credentials".into()]),
                     redirect_uris: vec![],
@@ -664,5 +739,61 @@ mod tests {
         })
         .unwrap();
         assert!(c.response_types.is_empty());
+    }
+
+    #[test]
+    fn a_named_method_is_held_to_and_stored_as_named() {
+        for (name, method, stored) in [
+            (
+                Some("client_secret_basic"),
+                AuthMethod::ClientSecretBasic,
+                "client_secret_basic",
+            ),
+            (
+                Some("client_secret_post"),
+                AuthMethod::ClientSecretPost,
+                "client_secret_post",
+            ),
+            (Some("none"), AuthMethod::None, "none"),
+            (None, AuthMethod::ClientSecretBasic, EITHER_SECRET_METHOD),
+        ] {
+            let c = run(ClientMetadata {
+                token_endpoint_auth_method: name.map(str::to_owned),
+                ..named("x")
+            })
+            .unwrap();
+            assert_eq!(c.auth_method, method, "{name:?}");
+            let written = c.secret_methods.stored(c.auth_method);
+            assert_eq!(written, stored, "{name:?}");
+            assert_eq!(
+                SecretMethods::parse_stored(written),
+                Some((c.auth_method, c.secret_methods)),
+                "{name:?}: reads back"
+            );
+            assert_eq!(AuthMethod::parse(written), Some(method), "{name:?}");
+        }
+        assert_eq!(SecretMethods::parse_stored("private_key_jwt"), None);
+    }
+
+    #[test]
+    fn each_method_allows_its_own_way_of_sending_the_secret() {
+        use AuthMethod::{ClientSecretBasic as B, ClientSecretPost as P};
+        use SecretMethods::{Either, Registered};
+        for (methods, method, basic, allowed) in [
+            (Registered, B, true, true),
+            (Registered, B, false, false),
+            (Registered, P, true, false),
+            (Registered, P, false, true),
+            (Registered, AuthMethod::None, true, false),
+            (Registered, AuthMethod::None, false, false),
+            (Either, B, true, true),
+            (Either, B, false, true),
+        ] {
+            assert_eq!(
+                methods.allow(method, basic),
+                allowed,
+                "{methods:?} {method:?}, basic: {basic}"
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Db, Error, Tx, join_list, on_db, on_tx, split_list};
 use crate::oauth::redirect_uri::RedirectUri;
-use crate::oauth::registration::{AuthMethod, GrantType, NewClient};
+use crate::oauth::registration::{AuthMethod, GrantType, NewClient, SecretMethods};
 use crate::oauth::scope::Scopes;
 
 /// A registered client as the protocol code sees it.
@@ -18,6 +18,8 @@ pub struct Client {
     pub secret_hash: Option<String>,
     /// How it authenticates at the token endpoint.
     pub auth_method: AuthMethod,
+    /// Whether it is held to `auth_method` or may send its secret either way.
+    pub secret_methods: SecretMethods,
     /// Redirect URIs exactly as registered.
     pub redirect_uris: Vec<RedirectUri>,
     /// Scopes it may ask for.
@@ -66,8 +68,8 @@ impl TryFrom<ClientRow> for Client {
 
     fn try_from(row: ClientRow) -> Result<Self, Error> {
         let corrupt = |what: &str| Error::Corrupt(format!("client {}: {what}", row.id));
-        let auth_method =
-            AuthMethod::parse(&row.auth_method).ok_or_else(|| corrupt("auth_method"))?;
+        let (auth_method, secret_methods) =
+            SecretMethods::parse_stored(&row.auth_method).ok_or_else(|| corrupt("auth_method"))?;
         let scopes = Scopes::parse(&row.scopes).map_err(|_| corrupt("scopes"))?;
         let grant_types = split_list(&row.grant_types)
             .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types")))
@@ -82,6 +84,7 @@ impl TryFrom<ClientRow> for Client {
             website: row.website,
             secret_hash: row.secret_hash,
             auth_method,
+            secret_methods,
             scopes,
             grant_types,
             owner_id: row.owner_id,
@@ -141,7 +144,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
         .bind(&c.name)
         .bind(c.website.as_deref())
         .bind(new.secret_hash)
-        .bind(c.auth_method.as_str())
+        .bind(c.secret_methods.stored(c.auth_method))
         .bind(&redirect_uris)
         .bind(&scopes)
         .bind(&grant_types)

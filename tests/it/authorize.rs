@@ -22,6 +22,7 @@ both_backends!(
     unknown_missing_or_repeated_client_ids_get_an_error_page_not_a_redirect,
     redirect_uris_must_match_a_registered_one_exactly,
     loopback_redirect_uris_may_use_any_port,
+    loopback_ports_outside_1_to_65535_get_an_error_page_and_store_nothing,
     a_registered_query_is_part_of_the_redirect_uri,
     redirect_uri_is_required_when_several_are_registered,
     out_of_band_is_refused_to_clients_with_redirect_uris,
@@ -269,6 +270,70 @@ async fn loopback_redirect_uris_may_use_any_port(backend: Backend) {
         .await;
     }
     assert_eq!(app.snapshot().await, before, "nothing stored");
+}
+
+/// Ports the `url` crate refuses (past 65535) or that no socket listens on
+/// (0), in the spellings a requested loopback URI may carry them.
+const NOT_A_PORT: [(&str, &str); 6] = [
+    ("65536", "one past the last port"),
+    ("99999", "five digits past 65535"),
+    ("4294967297", "past 2^32, so it wraps to 1 in 32 bits"),
+    ("0", "port 0"),
+    ("00000", "port 0 with leading zeros"),
+    ("70000", "past 65535"),
+];
+
+async fn loopback_ports_outside_1_to_65535_get_an_error_page_and_store_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ipv4 = register_confidential(&app, &["http://127.0.0.1/cb"]).await;
+    let ipv6 = register_confidential(&app, &["http://[::1]:8080/cb"]).await;
+    let (browser, _) = signed_in(&app).await;
+
+    // Before the fix the consent page came first, and the approval stored a
+    // code and then failed to build the redirect (500). Now the request is
+    // refused before the page: no authorization request, no code.
+    let before = app.snapshot().await;
+    for (port, why) in NOT_A_PORT {
+        for (client, uri) in [
+            (&ipv4, format!("http://127.0.0.1:{port}/cb")),
+            (&ipv6, format!("http://[::1]:{port}/cb")),
+        ] {
+            assert_error_page(
+                &browser,
+                &Params::code(client).set("redirect_uri", &uri).query(),
+                &format!("{why}: {uri}"),
+            )
+            .await;
+        }
+    }
+    assert_eq!(app.snapshot().await, before, "nothing stored");
+
+    // With consent remembered, no page stands between the request and the
+    // code: this is where the code used to be stored before the redirect
+    // failed.
+    let ok = "http://127.0.0.1:51004/cb";
+    let location = browser
+        .code_redirect(&Params::code(&ipv4).set("redirect_uri", ok))
+        .await;
+    assert!(
+        location.as_str().starts_with(&format!("{ok}?")),
+        "{location}"
+    );
+    let before = app.snapshot().await;
+    for (port, why) in NOT_A_PORT {
+        let uri = format!("http://127.0.0.1:{port}/cb");
+        assert_error_page(
+            &browser,
+            &Params::code(&ipv4).set("redirect_uri", &uri).query(),
+            &format!("remembered consent, {why}: {uri}"),
+        )
+        .await;
+    }
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "no code is stored for a redirect that cannot be built"
+    );
 }
 
 async fn a_registered_query_is_part_of_the_redirect_uri(backend: Backend) {

@@ -354,6 +354,28 @@ async fn client_add_refuses_bad_input_with_exit_code_2(backend: Backend) {
                 "com.example.app:/cb",
             ],
         ),
+        (
+            "loopback port past 65535",
+            &[
+                "client",
+                "add",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "http://127.0.0.1:65536/cb",
+            ],
+        ),
+        (
+            "loopback port 0",
+            &[
+                "client",
+                "add",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "http://127.0.0.1:0/cb",
+            ],
+        ),
         ("empty name", &["client", "add", "--name", " "]),
         ("missing --name", &["client", "add"]),
     ] {

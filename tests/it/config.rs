@@ -132,6 +132,9 @@ fn serve_creates_its_sqlite_file_answers_and_stops_on_sigterm() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauthd"))
         .env_clear()
         .env("OAUTHD_LISTEN", &listen)
+        // Any free port for /metrics: the default, 127.0.0.1:9464, may be
+        // taken by another test's server.
+        .env("OAUTHD_METRICS__LISTEN", "127.0.0.1:0")
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -56,6 +56,10 @@ struct Case {
     stores: bool,
     /// Text the answer must not contain anywhere (reflection checks).
     lacks: Vec<String>,
+    /// The protocol version on the request line.
+    version: &'static str,
+    /// Send the usual `host: 127.0.0.1` (off to test the `Host` rules).
+    host: bool,
 }
 
 impl Case {
@@ -70,6 +74,8 @@ impl Case {
             want: Want::Status,
             stores: false,
             lacks: Vec::new(),
+            version: "HTTP/1.1",
+            host: true,
         }
     }
 
@@ -109,6 +115,40 @@ impl Case {
         self
     }
 
+    /// No `Host` header unless the row adds its own.
+    fn without_host(mut self) -> Self {
+        self.host = false;
+        self
+    }
+
+    fn http_1_0(mut self) -> Self {
+        self.version = "HTTP/1.0";
+        self
+    }
+
+    /// Small `x-filler-N` headers adding up to about `total` bytes.
+    fn headers_totalling(mut self, total: usize) -> Self {
+        let mut sent = 0;
+        let mut n = 0;
+        while sent < total {
+            let name = format!("x-filler-{n}");
+            // Under hyper's 100-header limit, which has its own bare 431.
+            let value = "v".repeat(400);
+            sent += name.len() + value.len() + 4;
+            self.headers.push((name, value.into_bytes()));
+            n += 1;
+        }
+        self
+    }
+
+    /// `count` tiny headers.
+    fn headers_counting(mut self, count: usize) -> Self {
+        for n in 0..count {
+            self.headers.push((format!("x-h{n}"), b"1".to_vec()));
+        }
+        self
+    }
+
     fn stores(mut self) -> Self {
         self.stores = true;
         self
@@ -125,7 +165,13 @@ impl Case {
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(&self.target);
-        out.extend_from_slice(b" HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n");
+        out.push(b' ');
+        out.extend_from_slice(self.version.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if self.host {
+            out.extend_from_slice(b"host: 127.0.0.1\r\n");
+        }
+        out.extend_from_slice(b"connection: close\r\n");
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -144,14 +190,14 @@ impl Case {
 
 /// A raw HTTP/1.1 answer.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -160,7 +206,7 @@ impl Answer {
 }
 
 /// Sends raw bytes on a fresh connection and reads the whole answer.
-async fn send(addr: &str, request: &[u8]) -> Answer {
+pub(crate) async fn send(addr: &str, request: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("write request");
     let mut raw = Vec::new();
@@ -1905,10 +1951,142 @@ fn table(f: &Fixture) -> Vec<Case> {
         Case::get("metadata: NUL in the path", format!("{wk}%00"))
             .want(404, Json("invalid_request")),
     );
+    rows.extend(request_head_rows(f));
+    rows
+}
+
+/// The request head: RFC 9112 §3.2's `Host` rules (400) and the cap on the
+/// header fields' size (`http.max_header_bytes`, 16 KiB by default: 431), on
+/// an endpoint of each kind. Beyond the cap plus room for the request line,
+/// hyper answers the 431 itself, without a body.
+fn request_head_rows(f: &Fixture) -> Vec<Case> {
+    use Want::*;
+    let auth = basic(&f.client.id, f.client.secret());
+    let wk = "/.well-known/oauth-authorization-server";
+    let cc = "grant_type=client_credentials";
+    let registration = "client_name=Headless&redirect_uris=https%3A%2F%2Fapp.example%2Fcb";
+    // Header fields of this many bytes in all, as the server counts them
+    // (`name: value` and CRLF), besides the row's own few.
+    let filler = |total: usize| "f".repeat(total - "x-filler: \r\n".len());
+    let just_under = filler(15 * 1024);
+    let over = filler(17 * 1024);
+    let far_over = filler(60 * 1024);
+    // One endpoint of each kind, and the shape its refusal takes.
+    let kinds = || {
+        [
+            (
+                "healthz",
+                Case::get("healthz", "/healthz"),
+                Json("invalid_request"),
+            ),
+            (
+                "metadata",
+                Case::get("metadata", wk),
+                Json("invalid_request"),
+            ),
+            (
+                "token with valid client credentials",
+                Case::form("token", "/oauth/token", cc).header("authorization", &auth),
+                Json("invalid_request"),
+            ),
+            (
+                "registration",
+                Case::form("registration", "/api/client", registration),
+                Json("invalid_request"),
+            ),
+            ("sign-in page", Case::get("login", "/login"), Page),
+        ]
+    };
+    let mut rows = Vec::new();
+    let authorize = (
+        "authorize, signed in",
+        Case::get("authorize", "/oauth/authorize?response_type=code").header("cookie", &f.session),
+        Page,
+    );
+    for (why, case, want) in kinds().into_iter().chain([authorize]) {
+        let mut missing = case.without_host();
+        missing.why = format!("{why}: HTTP/1.1 without Host");
+        rows.push(missing.want(400, want));
+    }
+    for (why, host) in [
+        ("user information in Host", "u@127.0.0.1"),
+        ("a space in Host", "127.0.0.1 evil.example"),
+        ("an empty Host", ""),
+        ("a path in Host", "127.0.0.1/x"),
+    ] {
+        rows.push(
+            Case::form(format!("token: {why}"), "/oauth/token", cc)
+                .without_host()
+                .header("host", host)
+                .header("authorization", &auth)
+                .want(400, Json("invalid_request"))
+                .lacks("evil.example"),
+        );
+    }
     rows.push(
-        Case::get("metadata: a 60 KiB header", wk)
-            .header("x-filler", &huge)
+        Case::form("token: two Host headers", "/oauth/token", cc)
+            .header("host", "evil.example")
+            .header("authorization", &auth)
+            .want(400, Json("invalid_request"))
+            .lacks("evil.example"),
+    );
+    rows.push(
+        Case::get("sign-in page: two Host headers", "/login")
+            .header("host", "127.0.0.1")
+            .want(400, Page),
+    );
+    rows.push(
+        Case::get("healthz: HTTP/1.0 needs no Host", "/healthz")
+            .http_1_0()
+            .without_host()
             .want(200, Status),
+    );
+    rows.push(
+        Case::get("healthz: HTTP/1.1 with Host and a port", "/healthz")
+            .without_host()
+            .header("host", "127.0.0.1:8080")
+            .want(200, Status),
+    );
+
+    rows.push(
+        Case::get("metadata: header fields just under 16 KiB", wk)
+            .header("x-filler", &just_under)
+            .want(200, Status),
+    );
+    for (why, case, want) in kinds() {
+        let mut big = case.header("x-filler", &over);
+        big.why = format!("{why}: header fields over 16 KiB");
+        rows.push(big.want(431, want));
+    }
+    rows.push(
+        Case::get("sign-in page: 17 KiB in many small headers", "/login")
+            .headers_totalling(17 * 1024)
+            .want(431, Page),
+    );
+    rows.push(
+        Case::form(
+            "token: a 60 KiB header (hyper's own cap)",
+            "/oauth/token",
+            cc,
+        )
+        .header("authorization", &auth)
+        .header("x-filler", &far_over)
+        .want(431, Status),
+    );
+    rows.push(
+        Case::get("metadata: 150 header fields", wk)
+            .headers_counting(150)
+            .want(431, Status),
+    );
+    rows.push(
+        Case::post(
+            "token: over 16 KiB without a content type",
+            "/oauth/token",
+            "",
+            cc,
+        )
+        .header("x-filler", &over)
+        .want(431, Json("invalid_request")),
     );
     rows
 }

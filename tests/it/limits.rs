@@ -18,6 +18,7 @@ both_backends!(
     failed_sign_ins_slow_down_one_name_from_one_address_only,
     failed_client_authentications_slow_down_that_client_from_that_address,
     over_long_urls_get_414,
+    the_header_size_cap_follows_the_config,
     over_long_parameters_get_invalid_request_and_store_nothing,
     slow_headers_are_cut_off_after_the_header_read_timeout,
     guessing_the_current_password_on_the_settings_page_is_throttled,
@@ -285,6 +286,39 @@ async fn over_long_urls_get_414(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// `http.max_header_bytes` moves the 431 line (the rows in `hostile.rs`
+/// check the 16 KiB default on every kind of endpoint).
+async fn the_header_size_cap_follows_the_config(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c: &mut Config| {
+        c.http.max_header_bytes = 8 * 1024;
+    })
+    .await;
+    let addr = app.config.listen.to_string();
+    // `x-filler: ` and CRLF, plus `host: …` and `connection: close` lines.
+    let fixed =
+        "x-filler: \r\n".len() + format!("host: {addr}\r\n").len() + "connection: close\r\n".len();
+    for (fields, status, why) in [
+        (8 * 1024, 200, "exactly at the cap"),
+        (8 * 1024 + 1, 431, "one byte over"),
+        (12 * 1024, 431, "over the configured cap, under the default"),
+    ] {
+        let filler = "f".repeat(fields - fixed);
+        let raw = format!(
+            "GET /healthz HTTP/1.1\r\nhost: {addr}\r\nx-filler: {filler}\r\nconnection: close\r\n\r\n"
+        );
+        let answer = crate::hostile::send(&addr, raw.as_bytes()).await;
+        assert_eq!(
+            answer.status, status,
+            "{why}: {fields} bytes of header fields"
+        );
+        if status == 431 {
+            let body: Value = serde_json::from_str(&answer.body).unwrap();
+            assert_eq!(body["error"], "invalid_request", "{why}");
+            assert!(answer.header("x-request-id").is_some(), "{why}");
+        }
+    }
 }
 
 async fn over_long_parameters_get_invalid_request_and_store_nothing(backend: Backend) {

@@ -109,6 +109,8 @@ async fn flow_logged(format: &str) -> (String, String) {
     let mut server = Command::new(bin)
         .env_clear()
         .env("OAUTHD_LISTEN", &listen)
+        // Any free port: the default metrics address may be another test's.
+        .env("OAUTHD_METRICS__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "trace")
         .env("OAUTHD_LOG__FORMAT", format)
         .current_dir(dir.path())

@@ -12,6 +12,7 @@ mod account;
 mod audit;
 mod authorize;
 mod cli;
+mod client_auth;
 mod client_cache;
 mod config;
 mod faults;

@@ -1,6 +1,7 @@
 //! `GET /metrics`: every counter the issue names moves by exactly what the
-//! test did, the text is valid OpenMetrics, and no secret appears in it; on a
-//! separate address (the real binary), and off.
+//! test did, the text is valid OpenMetrics, and no secret appears in it; not
+//! on the main listener by default, back there with `metrics.listen = ""`,
+//! on a separate address (the real binary), and off.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -13,7 +14,16 @@ use crate::both_backends;
 use crate::support::flow::*;
 use crate::support::{Backend, TestApp};
 
-both_backends!(metrics_count_what_happened, metrics_can_be_turned_off,);
+both_backends!(
+    metrics_count_what_happened,
+    metrics_are_not_on_the_main_listener_by_default,
+    metrics_can_be_turned_off,
+);
+
+/// A server with `/metrics` on its main listener: `metrics.listen = ""`.
+async fn spawn_with_metrics_on_main(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| c.metrics.listen = None).await
+}
 
 /// The samples of an OpenMetrics text, by series (`name{labels}`).
 fn samples(text: &str) -> HashMap<String, f64> {
@@ -54,7 +64,7 @@ fn value(map: &HashMap<String, f64>, series: &str) -> f64 {
 }
 
 async fn metrics_count_what_happened(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = spawn_with_metrics_on_main(backend).await;
     let user = create_user(&app, "mia").await;
     let client = register_json(
         &app,
@@ -258,10 +268,34 @@ async fn metrics_count_what_happened(backend: Backend) {
     );
 }
 
+/// The public listener answers 404 at `/metrics` unless the operator puts
+/// it back there: the default address is loopback only.
+async fn metrics_are_not_on_the_main_listener_by_default(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(
+        app.config.metrics.listen,
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
+    for path in ["/metrics", "/metrics/", "/METRICS"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let on_main = spawn_with_metrics_on_main(backend).await;
+    scrape(&on_main).await;
+}
+
 async fn metrics_can_be_turned_off(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.metrics.enabled = false).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.metrics.enabled = false;
+        c.metrics.listen = None;
+    })
+    .await;
     let response = app.http.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "off, even where `metrics.listen = \"\"` would serve it"
+    );
 }
 
 fn free_port() -> u16 {
@@ -273,6 +307,23 @@ fn free_port() -> u16 {
 }
 
 struct Server(Child);
+
+/// The real binary serving SQLite in `dir` on `main_port`, with `env` on top.
+fn serve_binary(dir: &std::path::Path, main_port: u16, env: &[(&str, String)]) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .arg("serve")
+        .env_clear()
+        .current_dir(dir)
+        .env("OAUTHD_LISTEN", format!("127.0.0.1:{main_port}"))
+        .env("OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN", "false")
+        .env("OAUTHD_DATABASE__URL", "sqlite://oauthd.db")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Server(child)
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -294,29 +345,47 @@ async fn wait_ready(url: &str) {
     panic!("{url} did not answer 200 in time");
 }
 
+/// The documented line `OAUTHD_METRICS__LISTEN=""` (the real binary, as an
+/// operator sets it) serves `/metrics` on the main listener again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_metrics_listen_serves_metrics_on_the_main_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let main_port = free_port();
+    let _server = serve_binary(
+        dir.path(),
+        main_port,
+        &[("OAUTHD_METRICS__LISTEN", String::new())],
+    );
+    let main = format!("http://127.0.0.1:{main_port}");
+    wait_ready(&format!("{main}/healthz")).await;
+    let response = reqwest::get(format!("{main}/metrics")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("oauthd_http_requests_total")
+    );
+}
+
 /// `metrics.listen`: /metrics moves to its own address, the main listener
 /// answers 404 there, and the janitor's passes are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_on_their_own_address_with_the_janitor_counted() {
     let dir = tempfile::tempdir().unwrap();
     let (main_port, metrics_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
-        .arg("serve")
-        .env_clear()
-        .current_dir(dir.path())
-        .env("OAUTHD_LISTEN", format!("127.0.0.1:{main_port}"))
-        .env(
-            "OAUTHD_METRICS__LISTEN",
-            format!("127.0.0.1:{metrics_port}"),
-        )
-        .env("OAUTHD_JANITOR__INTERVAL_SECS", "1")
-        .env("OAUTHD_ACCOUNTS__CREATE_ADMIN_ON_FIRST_RUN", "false")
-        .env("OAUTHD_DATABASE__URL", "sqlite://oauthd.db")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
+    let _server = serve_binary(
+        dir.path(),
+        main_port,
+        &[
+            (
+                "OAUTHD_METRICS__LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            ),
+            ("OAUTHD_JANITOR__INTERVAL_SECS", "1".into()),
+        ],
+    );
     let main = format!("http://127.0.0.1:{main_port}");
     let metrics = format!("http://127.0.0.1:{metrics_port}");
     wait_ready(&format!("{main}/healthz")).await;

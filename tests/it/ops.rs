@@ -5,6 +5,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::hostile::send;
+use crate::support::flow::{header, spawn_with_public_url};
 use crate::support::{Backend, TestApp, TestDb, test_config};
 
 both_backends!(
@@ -13,6 +15,7 @@ both_backends!(
     storage_outage_gives_503_json_without_driver_text,
     unknown_paths_and_methods_get_the_shape_their_path_calls_for,
     every_response_carries_the_security_headers_and_a_request_id,
+    hsts_is_on_every_response_exactly_when_public_url_is_https,
 );
 
 async fn healthz_and_readyz_answer_when_the_database_is_up(backend: Backend) {
@@ -171,4 +174,71 @@ async fn every_response_carries_the_security_headers_and_a_request_id(backend: B
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
+}
+
+/// RFC 6797: `Strict-Transport-Security` on every answer (pages, JSON,
+/// redirects, errors, refusals of the request head) when `public_url` is
+/// https, and on none when it is http.
+async fn hsts_is_on_every_response_exactly_when_public_url_is_https(backend: Backend) {
+    let https = spawn_with_public_url(backend, "https://auth.example/").await;
+    let http = TestApp::spawn(backend).await;
+    for (app, want) in [(&https, Some("max-age=31536000")), (&http, None)] {
+        let scheme = app.config.public_url.scheme();
+        let get = |path: &str| app.http.get(app.url(path));
+        for (why, request, status) in [
+            ("health", get("/healthz"), StatusCode::OK),
+            (
+                "metadata",
+                get("/.well-known/oauth-authorization-server"),
+                StatusCode::OK,
+            ),
+            ("sign-in page", get("/login"), StatusCode::OK),
+            ("no such page", get("/no/such/page"), StatusCode::NOT_FOUND),
+            (
+                "redirect to sign-in",
+                get("/settings"),
+                StatusCode::SEE_OTHER,
+            ),
+            (
+                "token error",
+                app.http
+                    .post(app.url("/oauth/token"))
+                    .form(&[("grant_type", "client_credentials")]),
+                StatusCode::UNAUTHORIZED,
+            ),
+        ] {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), status, "{scheme} {why}");
+            assert_eq!(
+                header(&response, "strict-transport-security").as_deref(),
+                want,
+                "{scheme} {why}"
+            );
+        }
+        let addr = app.config.listen.to_string();
+        let filler = "f".repeat(17 * 1024);
+        for (why, raw, status) in [
+            (
+                "no Host",
+                "GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n".to_owned(),
+                400,
+            ),
+            (
+                "oversized headers",
+                format!(
+                    "GET /healthz HTTP/1.1\r\nhost: {addr}\r\nx-filler: {filler}\r\n\
+                     connection: close\r\n\r\n"
+                ),
+                431,
+            ),
+        ] {
+            let answer = send(&addr, raw.as_bytes()).await;
+            assert_eq!(answer.status, status, "{scheme} {why}");
+            assert_eq!(
+                answer.header("strict-transport-security"),
+                want,
+                "{scheme} {why}"
+            );
+        }
+    }
 }

@@ -280,6 +280,11 @@ fn refusals() -> Vec<Refusal> {
         ("non-ASCII", "https://app.example/caf\u{e9}"),
         ("backslash trick", "https://evil.test\\@app.example/cb"),
         ("upper-case scheme", "HTTPS://app.example/cb"),
+        ("loopback port past 65535", "http://127.0.0.1:65536/cb"),
+        ("loopback port of five digits", "http://127.0.0.1:99999/cb"),
+        ("loopback port 0", "http://127.0.0.1:0/cb"),
+        ("IPv6 loopback port past 65535", "http://[::1]:70000/cb"),
+        ("https port 0", "https://app.example:0/cb"),
     ] {
         cases.push(Refusal {
             why,

@@ -248,22 +248,31 @@ async fn developers_register_edit_rotate_and_delete_their_apps(backend: Backend)
     let app = TestApp::spawn(backend).await;
     let (browser, alice) = signed_in(&app).await;
     let form_csrf = csrf(&browser, "/settings/developers").await;
-    let bad = post(
-        &browser,
-        "/settings/developers",
-        &[
-            ("csrf", &form_csrf),
-            ("name", "Bad"),
-            ("redirect_uris", "javascript:alert(1)"),
-            ("client_type", "confidential"),
-        ],
-    )
-    .await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        bad.text().await.unwrap().contains("redirect URI"),
-        "the error is shown next to the form"
-    );
+    for (uri, why) in [
+        ("javascript:alert(1)", "a javascript: URI"),
+        ("http://127.0.0.1:65536/cb", "a loopback port past 65535"),
+        ("http://127.0.0.1:0/cb", "loopback port 0"),
+        ("http://[::1]:99999/cb", "an IPv6 loopback port past 65535"),
+    ] {
+        for client_type in ["confidential", "public"] {
+            let bad = post(
+                &browser,
+                "/settings/developers",
+                &[
+                    ("csrf", &form_csrf),
+                    ("name", "Bad"),
+                    ("redirect_uris", uri),
+                    ("client_type", client_type),
+                ],
+            )
+            .await;
+            assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{why}");
+            assert!(
+                bad.text().await.unwrap().contains("redirect URI"),
+                "{why}: the error is shown next to the form"
+            );
+        }
+    }
     assert_eq!(app.count("clients").await, 0);
 
     let response = post(

@@ -6,6 +6,7 @@
 use std::process::Output;
 
 use oauthd::oauth::account;
+use oauthd::oauth::registration::SecretMethods;
 use oauthd::oauth::session::PasswordChecker;
 use oauthd::store::{self, Db};
 use reqwest::StatusCode;
@@ -99,6 +100,8 @@ struct Fixture {
     refresh: String,
     personal: String,
     web: Client,
+    /// Registered under the CLI's rules: no method named, so either way.
+    cli: Client,
 }
 
 /// Registers several clients and users on `app`, gives alice a consent and
@@ -210,6 +213,7 @@ async fn populate(app: &TestApp) -> Fixture {
         refresh: tokens.refresh.expect("a refresh token"),
         personal,
         web,
+        cli: flow::register_confidential(app, &[flow::CB]).await,
     }
 }
 
@@ -230,7 +234,7 @@ async fn round_trip(from: Backend, to: Backend) {
     );
     assert_exit(&export, 0, "export");
     assert!(
-        text(&export.stderr).contains("exported 4 users, 4 clients, 1 consents"),
+        text(&export.stderr).contains("exported 4 users, 5 clients, 1 consents"),
         "{}",
         text(&export.stderr)
     );
@@ -257,7 +261,7 @@ async fn round_trip(from: Backend, to: Backend) {
     let import = on(&target_url, &["import", &file_arg], None);
     assert_exit(&import, 0, "import");
     assert!(
-        text(&import.stderr).contains("imported 4 users, 4 clients"),
+        text(&import.stderr).contains("imported 4 users, 5 clients"),
         "{}",
         text(&import.stderr)
     );
@@ -289,6 +293,35 @@ async fn round_trip(from: Backend, to: Backend) {
         origins_before,
         "CORS origins are carried"
     );
+
+    // Each client keeps the ways it may send its secret: the CLI's client
+    // both, the service only the body it registered.
+    for (client, expected) in [
+        (&fx.cli, SecretMethods::Either),
+        (&fx.confidential[1].0, SecretMethods::Registered),
+    ] {
+        let stored = store::clients::find(&target.db, &client.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.secret_methods, expected, "{}", client.name);
+    }
+    let carol = target.new_browser();
+    carol.login("carol", PASSWORD).await;
+    for (auth, way) in [
+        (fx.cli.auth(), "HTTP Basic"),
+        (
+            Auth::Body(fx.cli.id.clone(), fx.cli.secret().to_owned()),
+            "the body",
+        ),
+    ] {
+        let code = carol.code(&Params::code(&fx.cli)).await;
+        flow::tokens(
+            flow::redeem_as(&target, &auth, &code, Some(flow::CB), None).await,
+            &format!("the CLI's client after import, secret in {way}"),
+        )
+        .await;
+    }
 
     // An authorization-code flow with PKCE for an imported public client.
     let browser = target.new_browser();

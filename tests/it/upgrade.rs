@@ -172,6 +172,29 @@ async fn a_0_1_0_database_upgrades_and_its_clients_and_users_keep_working(backen
         "a 0.1.0 client_secret_post client",
     )
     .await;
+    // 0.1.0 stored client_secret_basic for every client that named no
+    // method, and let each send its secret either way: those rows keep both
+    // ways. A client that chose client_secret_post is now held to it.
+    assert_client_credentials(
+        &app,
+        &Auth::Body(old.web.0.into(), old.web.1.into()),
+        "a 0.1.0 client_secret_basic client, secret in the body",
+    )
+    .await;
+    let refused = flow::token(
+        &app,
+        &Auth::Basic(old.service.0.into(), old.service.1.into()),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    flow::oauth_error(
+        refused,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "a 0.1.0 client_secret_post client using HTTP Basic",
+        &[old.service.1],
+    )
+    .await;
     assert_signs_in(&app, "alice", PASSWORD).await;
     assert_sign_in_refused(&app, "bob", "battery staple horse").await;
     assert_eq!(

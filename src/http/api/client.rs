@@ -20,7 +20,7 @@ use crate::crypto;
 use crate::http::error::{HttpError, no_store};
 use crate::http::extract::{BearerHeader, FormParams, bearer_header, body_or_error, media_type};
 use crate::http::state::AppState;
-use crate::oauth::registration::{self, ClientMetadata, Policy, Registered};
+use crate::oauth::registration::{self, AuthMethod, ClientMetadata, Policy, Registered};
 use crate::oauth::{ErrorCode, OAuthError};
 
 /// Registers a client; see the module docs for the two shapes.
@@ -187,7 +187,13 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
         scope: request.scope,
         grant_types: request.grant_types,
         response_types: request.response_types,
-        token_endpoint_auth_method: request.token_endpoint_auth_method,
+        // RFC 7591 §2: omitted means client_secret_basic, and the response
+        // says so; the client is then held to it like any it names.
+        token_endpoint_auth_method: Some(
+            request
+                .token_endpoint_auth_method
+                .unwrap_or_else(|| AuthMethod::ClientSecretBasic.as_str().to_owned()),
+        ),
         client_uri: request.client_uri,
         allowed_origins: request.allowed_origins.unwrap_or_default(),
     })

@@ -125,6 +125,28 @@ pub async fn register_public(app: &TestApp, redirect_uris: &[&str]) -> Client {
     .await
 }
 
+/// Registers over HTTP with the flat form shape (Gancio's); expects 200.
+pub async fn register_form(app: &TestApp, name: &str, redirect_uris: &str) -> Client {
+    let response = app
+        .http
+        .post(app.url("/api/client"))
+        .form(&[("client_name", name), ("redirect_uris", redirect_uris)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "form registration");
+    let body: Value = response.json().await.unwrap();
+    Client {
+        id: body["client_id"].as_str().unwrap().to_owned(),
+        secret: body["client_secret"].as_str().map(str::to_owned),
+        name: name.to_owned(),
+        redirect_uris: redirect_uris
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
 /// Registers over HTTP with an RFC 7591 JSON body; expects 201.
 pub async fn register_json(app: &TestApp, body: &Value) -> Client {
     let response = app
