@@ -401,7 +401,7 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
         let id = &c.client_id;
         let Some(method) = AuthMethod::parse(&c.token_endpoint_auth_method) else {
             return bad(format!(
-                "{at}.token_endpoint_auth_method (client {id}) must be client_secret_basic, client_secret_post or none"
+                "{at}.token_endpoint_auth_method (client {id}) must be client_secret_basic, client_secret_post, client_secret_basic_or_post or none"
             ));
         };
         match (&c.secret_hash, method) {

@@ -193,7 +193,7 @@ impl Active {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::registration::AuthMethod;
+    use crate::oauth::registration::{AuthMethod, SecretMethods};
     use crate::oauth::scope::Scopes;
 
     fn client(id: &str, may_introspect: bool) -> Client {
@@ -203,6 +203,7 @@ mod tests {
             website: None,
             secret_hash: Some("digest".to_owned()),
             auth_method: AuthMethod::ClientSecretBasic,
+            secret_methods: SecretMethods::Registered,
             redirect_uris: Vec::new(),
             scopes: Scopes::parse("account:read").unwrap(),
             grant_types: Vec::new(),
