@@ -114,8 +114,17 @@ pub(crate) async fn codes(
             q.execute(p).await.map(drop)
         })?;
     }
+    // Each code's grant, as the consent step records it with the code: the
+    // exchange claims it.
+    on_pool!(pool, p => sqlx::query(GRANTS_OF_CODES).execute(p).await.map(drop))?;
     Ok(raw)
 }
+
+const GRANTS_OF_CODES: &str = r"
+insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, revoked_at)
+select grant_id, min(client_id), min(user_id), min(created_at), null, max(expires_at), null
+from auth_codes where grant_id not in (select id from grants)
+group by grant_id";
 
 /// Tokens from one code exchange.
 pub(crate) struct Tokens {
