@@ -147,6 +147,21 @@ impl<'a> Event<'a> {
         store::audit::insert_in(tx, self.row(&id, ip.as_deref(), clock)).await
     }
 
+    /// Its row for the token writers, which store it in the transaction
+    /// that stores its tokens. Nothing is logged: call [`Event::log_only`]
+    /// once the row is stored.
+    pub fn to_row(&self, clock: &Clock) -> store::batch::EventRow {
+        store::batch::EventRow {
+            id: crypto::random_id(),
+            at: clock.now(),
+            kind: self.kind.as_str(),
+            user_id: self.user_id.map(str::to_owned),
+            client_id: self.client_id.map(str::to_owned),
+            ip: self.ip.map(|i| i.to_string()),
+            detail: self.detail.clone(),
+        }
+    }
+
     fn row<'b>(&'b self, id: &'b str, ip: Option<&'b str>, clock: &Clock) -> NewEvent<'b> {
         NewEvent {
             id,

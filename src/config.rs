@@ -240,6 +240,22 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a locked database before answering busy.
     pub sqlite_busy_timeout: Duration,
+    /// How token writes are coalesced into shared transactions.
+    pub writes: WriteConfig,
+}
+
+/// The batch writers that store issued tokens (`store::writer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteConfig {
+    /// Writer tasks, each with its own queue and one transaction at a time.
+    pub writers: usize,
+    /// The most token requests one transaction carries.
+    pub batch_size: usize,
+    /// How long a writer holding fewer than `batch_size` requests waits for
+    /// more before it writes; zero writes whatever is queued at once.
+    pub batch_wait: Duration,
+    /// Requests a writer's queue holds; a request finding it full gets 503.
+    pub queue_size: usize,
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -250,6 +266,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("sqlite_busy_timeout", &self.sqlite_busy_timeout)
+            .field("writes", &self.writes)
             .finish()
     }
 }
@@ -395,6 +412,10 @@ struct RawDatabase {
     max_connections: u32,
     acquire_timeout_secs: u64,
     sqlite_busy_timeout_ms: u64,
+    writers: u64,
+    write_batch_size: u64,
+    write_batch_wait_us: u64,
+    write_queue_size: u64,
 }
 
 impl Default for RawDatabase {
@@ -404,6 +425,10 @@ impl Default for RawDatabase {
             max_connections: 10,
             acquire_timeout_secs: 5,
             sqlite_busy_timeout_ms: 5000,
+            writers: 2,
+            write_batch_size: 64,
+            write_batch_wait_us: 0,
+            write_queue_size: 4096,
         }
     }
 }
@@ -953,6 +978,15 @@ impl RawConfig {
         }
         positive("database.max_connections", u64::from(db.max_connections))?;
         positive("database.acquire_timeout_secs", db.acquire_timeout_secs)?;
+        within("database.writers", db.writers, 1, 64)?;
+        within("database.write_batch_size", db.write_batch_size, 1, 1024)?;
+        within(
+            "database.write_batch_wait_us",
+            db.write_batch_wait_us,
+            0,
+            100_000,
+        )?;
+        within("database.write_queue_size", db.write_queue_size, 1, 1 << 20)?;
 
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", one_line(&e.to_string())));
@@ -1107,6 +1141,13 @@ impl RawConfig {
                 max_connections: db.max_connections,
                 acquire_timeout: Duration::from_secs(db.acquire_timeout_secs),
                 sqlite_busy_timeout: Duration::from_millis(db.sqlite_busy_timeout_ms),
+                // In range (checked above), so the conversions cannot fail.
+                writes: WriteConfig {
+                    writers: usize::try_from(db.writers).unwrap_or(1),
+                    batch_size: usize::try_from(db.write_batch_size).unwrap_or(1),
+                    batch_wait: Duration::from_micros(db.write_batch_wait_us),
+                    queue_size: usize::try_from(db.write_queue_size).unwrap_or(1),
+                },
             },
             log: LogConfig {
                 format: self.log.format,
@@ -1165,6 +1206,16 @@ impl RawConfig {
             },
         })
     }
+}
+
+fn within(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if !(min..=max).contains(&value) {
+        return Err(ConfigError::new(
+            key,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
 }
 
 fn positive(key: &str, value: u64) -> Result<(), ConfigError> {

@@ -116,6 +116,8 @@ pub struct Metrics {
     janitor_rows: Counter,
     janitor_passes: Family<OutcomeLabels, Counter>,
     db_connections: Family<StateLabels, Gauge>,
+    write_batches: Counter,
+    batched_writes: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -202,6 +204,18 @@ impl Metrics {
             "Database pool connections at scrape time, by state (in_use, idle)",
             db_connections.clone(),
         );
+        let write_batches = Counter::default();
+        registry.register(
+            "token_write_batches",
+            "Transactions the token writers committed (database.writers)",
+            write_batches.clone(),
+        );
+        let batched_writes = Counter::default();
+        registry.register(
+            "token_writes",
+            "Token requests those transactions carried; divided by token_write_batches, the mean batch size",
+            batched_writes.clone(),
+        );
         let db_max_connections: Gauge = Gauge::default();
         db_max_connections.set(i64::from(max_connections));
         registry.register(
@@ -231,7 +245,16 @@ impl Metrics {
             janitor_rows,
             janitor_passes,
             db_connections,
+            write_batches,
+            batched_writes,
         }
+    }
+
+    /// One committed token write batch of `size` requests.
+    pub fn write_batch(&self, size: usize) {
+        self.write_batches.inc();
+        self.batched_writes
+            .inc_by(u64::try_from(size).unwrap_or(u64::MAX));
     }
 
     /// One answered request and how long it took.

@@ -160,9 +160,10 @@ impl IntoResponse for HttpError {
                 axum::response::Redirect::to(&format!("/login?{query}")).into_response()
             }
             Self::Store(e) => {
-                let status = match e {
-                    store::Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                let status = if e.is_transient() {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
                 };
                 let mut response = status.into_response();
                 response

@@ -13,6 +13,7 @@ use crate::oauth::session::PasswordChecker;
 use crate::oauth::throttle::FailureThrottle;
 use crate::store::Db;
 use crate::store::client_cache::{self, ClientCache};
+use crate::store::writer::Writer;
 
 /// Config, database and clock, behind one `Arc`: cloning is cheap.
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct Inner {
     pub config: Config,
     /// The database pool.
     pub db: Db,
+    /// The token writers: issuances stored many to a transaction.
+    pub writer: Writer,
     /// The clock every time-dependent rule reads.
     pub clock: Clock,
     /// Bounded argon2 verification for sign-in.
@@ -56,7 +59,14 @@ impl AppState {
         if let Db::Postgres(pool) = &db {
             tokio::spawn(client_cache::listen(pool.clone(), Arc::downgrade(&clients)));
         }
+        let writer = Writer::start(
+            &db,
+            config.database.writes,
+            config.database.acquire_timeout,
+            Arc::clone(&metrics),
+        );
         Self(Arc::new(Inner {
+            writer,
             config,
             clients,
             metrics,

@@ -4,8 +4,10 @@ use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Secret, SecretKind};
-use crate::store::tokens::{self, NewToken, TokenKind};
-use crate::store::{self, Db, Tx};
+use crate::store::batch::{Issuance, TokenRow};
+use crate::store::tokens::{self, TokenKind};
+use crate::store::writer::Writer;
+use crate::store::{self, Tx};
 
 /// What the token endpoint hands out.
 #[derive(Debug)]
@@ -50,70 +52,109 @@ pub enum Refresh<'a> {
     },
 }
 
-/// A new access token for a grant, before it is stored.
-struct Access {
-    token: Secret,
-    hash: String,
-    scope: String,
-    expires_in: i64,
+/// Tokens made for a grant and not stored yet: what the client will get,
+/// and the rows that must commit before it gets it.
+#[derive(Debug)]
+pub struct Minted {
+    /// The answer.
+    pub issued: IssuedTokens,
+    /// The access token's row, then the refresh token's, if any.
+    pub rows: Vec<TokenRow>,
 }
 
-impl Access {
-    fn mint(grant: &Grant<'_>, config: &Config) -> Self {
-        let token = Secret::generate(SecretKind::AccessToken);
-        Self {
-            hash: token.digest(),
-            token,
-            scope: grant.scope.to_string(),
-            expires_in: seconds(config.tokens.access_token_lifetime),
-        }
-    }
-
-    /// Its row, issued `now`.
-    fn row<'a>(&'a self, grant: &Grant<'a>, now: i64) -> NewToken<'a> {
-        NewToken {
-            token_hash: &self.hash,
-            kind: TokenKind::Access,
-            grant_id: grant.grant_id,
-            client_id: Some(grant.client_id),
-            user_id: grant.user_id,
-            scope: &self.scope,
-            label: None,
-            created_at: now,
-            expires_at: Some(now.saturating_add(self.expires_in)),
-            grant_expires_at: None,
-            public_id: None,
-        }
+impl Minted {
+    /// The new refresh token's digest, if there is one.
+    pub fn refresh_hash(&self) -> Option<&str> {
+        self.rows
+            .iter()
+            .find(|r| r.kind == TokenKind::Refresh)
+            .map(|r| r.token_hash.as_str())
     }
 }
 
-/// Stores a client's own access token (client credentials): one autocommit
-/// insert, since nothing else is written with it, made only while the client
-/// still exists with `secret_hash`, the digest it authenticated with.
-/// `None` when the client was deleted or its secret rotated meanwhile.
+/// Makes an access token, and a refresh token as `refresh` says, issued
+/// `now`, without storing them.
+pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -> Minted {
+    let access_token = Secret::generate(SecretKind::AccessToken);
+    let expires_in = seconds(config.tokens.access_token_lifetime);
+    let row = |hash: String, kind, scope: String, expires_at, grant_expires_at| TokenRow {
+        token_hash: hash,
+        kind,
+        grant_id: grant.grant_id.map(str::to_owned),
+        client_id: grant.client_id.to_owned(),
+        user_id: grant.user_id.map(str::to_owned),
+        scope,
+        created_at: now,
+        expires_at,
+        grant_expires_at,
+    };
+    let scope = grant.scope.to_string();
+    let mut rows = vec![row(
+        access_token.digest(),
+        TokenKind::Access,
+        scope.clone(),
+        now.saturating_add(expires_in),
+        None,
+    )];
+    let (refresh_scope, grant_expires_at) = match refresh {
+        Refresh::No => (None, 0),
+        Refresh::Start => (
+            Some(scope),
+            now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
+        ),
+        Refresh::Rotate {
+            scope,
+            grant_expires_at,
+        } => (Some(scope.to_string()), grant_expires_at),
+    };
+    let refresh_token = refresh_scope.map(|refresh_scope| {
+        let expires_at = match config.tokens.refresh_token_idle {
+            Some(idle) => grant_expires_at.min(now.saturating_add(seconds(idle))),
+            None => grant_expires_at,
+        };
+        let token = Secret::generate(SecretKind::RefreshToken);
+        rows.push(row(
+            token.digest(),
+            TokenKind::Refresh,
+            refresh_scope,
+            expires_at,
+            Some(grant_expires_at),
+        ));
+        token
+    });
+    Minted {
+        issued: IssuedTokens {
+            access_token,
+            expires_in,
+            refresh_token,
+            scope: grant.scope.clone(),
+        },
+        rows,
+    }
+}
+
+/// Stores a client's own access token (client credentials) through the
+/// token writers, only while the client still exists with `secret_hash`,
+/// the digest it authenticated with. `None` when the client was deleted or
+/// its secret rotated meanwhile.
 pub async fn issue_access(
-    db: &Db,
+    writer: &Writer,
     clock: &Clock,
     config: &Config,
     grant: Grant<'_>,
     secret_hash: Option<&str>,
 ) -> Result<Option<IssuedTokens>, store::Error> {
-    let now = clock.now();
-    let access = Access::mint(&grant, config);
-    if !tokens::insert_for_client(db, access.row(&grant, now), secret_hash).await? {
-        return Ok(None);
-    }
-    let Access {
-        token: access_token,
-        expires_in,
-        ..
-    } = access;
-    Ok(Some(IssuedTokens {
-        access_token,
-        expires_in,
-        refresh_token: None,
-        scope: grant.scope.clone(),
-    }))
+    let Minted { issued, mut rows } = mint(config, grant, Refresh::No, clock.now());
+    let Some(token) = rows.pop() else {
+        return Err(store::Error::Corrupt("minted no access token".into()));
+    };
+    let stored = writer
+        .submit(Issuance::ClientToken {
+            token,
+            secret_hash: secret_hash.map(str::to_owned),
+        })
+        .await?;
+    Ok(stored.then_some(issued))
 }
 
 /// Stores an access token, and a refresh token as `refresh` says, inside `tx`.
@@ -124,62 +165,11 @@ pub async fn issue(
     grant: Grant<'_>,
     refresh: Refresh<'_>,
 ) -> Result<IssuedTokens, store::Error> {
-    let now = clock.now();
-    let access = Access::mint(&grant, config);
-    tokens::insert(tx, access.row(&grant, now)).await?;
-    let Access {
-        token: access_token,
-        expires_in,
-        scope,
-        ..
-    } = access;
-    let (refresh_scope, grant_expires_at) = match refresh {
-        Refresh::No => {
-            return Ok(IssuedTokens {
-                access_token,
-                expires_in,
-                refresh_token: None,
-                scope: grant.scope.clone(),
-            });
-        }
-        Refresh::Start => (
-            scope.clone(),
-            now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
-        ),
-        Refresh::Rotate {
-            scope,
-            grant_expires_at,
-        } => (scope.to_string(), grant_expires_at),
-    };
-    let expires_at = match config.tokens.refresh_token_idle {
-        Some(idle) => grant_expires_at.min(now.saturating_add(seconds(idle))),
-        None => grant_expires_at,
-    };
-    let refresh_token = Secret::generate(SecretKind::RefreshToken);
-    let refresh_hash = refresh_token.digest();
-    tokens::insert(
-        tx,
-        NewToken {
-            token_hash: &refresh_hash,
-            kind: TokenKind::Refresh,
-            grant_id: grant.grant_id,
-            client_id: Some(grant.client_id),
-            user_id: grant.user_id,
-            scope: &refresh_scope,
-            label: None,
-            created_at: now,
-            expires_at: Some(expires_at),
-            grant_expires_at: Some(grant_expires_at),
-            public_id: None,
-        },
-    )
-    .await?;
-    Ok(IssuedTokens {
-        access_token,
-        expires_in,
-        refresh_token: Some(refresh_token),
-        scope: grant.scope.clone(),
-    })
+    let Minted { issued, rows } = mint(config, grant, refresh, clock.now());
+    for row in &rows {
+        tokens::insert(tx, row.as_new()).await?;
+    }
+    Ok(issued)
 }
 
 /// A duration in whole seconds as the `i64` the tables store.

@@ -21,6 +21,7 @@ use crate::config::DatabaseConfig;
 
 pub mod audit;
 pub mod auth_requests;
+pub mod batch;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;
@@ -32,6 +33,7 @@ pub mod sessions;
 pub mod tokens;
 pub mod transfer;
 pub mod users;
+pub mod writer;
 
 /// A handle to the database: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]
@@ -176,6 +178,17 @@ pub enum Error {
     /// Stored data that the code cannot read back.
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
+    /// The token writers' queue is full (or they have stopped): the
+    /// database is not keeping up; worth retrying later.
+    #[error("the token writers are overloaded")]
+    Overloaded,
+}
+
+impl Error {
+    /// Whether the request may succeed if sent again later (503).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Overloaded)
+    }
 }
 
 impl From<sqlx::Error> for Error {

@@ -111,22 +111,20 @@ insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label
 select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11
 from clients where id = $4 and coalesce(secret_hash, '') = $12";
 
-/// Stores a client's own token (client credentials) in one autocommit
-/// statement, if the client still exists with `secret_hash` (the digest it
-/// authenticated with); false when it was deleted or its secret rotated
-/// meanwhile.
+/// Stores a client's own token (client credentials) inside `tx`, if the
+/// client still exists with `secret_hash` (the digest it authenticated
+/// with); false when it was deleted or its secret rotated meanwhile.
 pub async fn insert_for_client(
-    db: &Db,
+    tx: &mut Tx,
     t: NewToken<'_>,
     secret_hash: Option<&str>,
 ) -> Result<bool, Error> {
-    let _turn = db.write_turn().await?;
-    let sql = match db {
-        Db::Postgres(_) => INSERT_FOR_CLIENT_POSTGRES,
-        Db::Sqlite(_) => INSERT_FOR_CLIENT_SQLITE,
+    let sql = match tx {
+        Tx::Postgres(..) => INSERT_FOR_CLIENT_POSTGRES,
+        Tx::Sqlite(..) => INSERT_FOR_CLIENT_SQLITE,
     };
     let secret_hash = secret_hash.unwrap_or("");
-    let n = on_db!(db, pool => sqlx::query(sql)
+    let n = on_tx!(tx, conn => sqlx::query(sql)
         .bind(t.token_hash)
         .bind(t.kind.as_str())
         .bind(t.grant_id)
@@ -139,7 +137,7 @@ pub async fn insert_for_client(
         .bind(t.grant_expires_at)
         .bind(t.public_id)
         .bind(secret_hash)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)

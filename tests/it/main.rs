@@ -34,3 +34,4 @@ mod settings;
 mod token;
 mod transfer;
 mod upgrade;
+mod writes;

@@ -98,14 +98,22 @@ async fn race(racers: Vec<Racer>) -> Vec<Answer> {
     answers
 }
 
-fn token_request(app: &TestApp, client: &Client, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
+pub(crate) fn token_request(
+    app: &TestApp,
+    client: &Client,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
     app.http
         .post(app.url("/oauth/token"))
         .header("authorization", basic(&client.id, client.secret()))
         .form(form)
 }
 
-fn refresh_request(app: &TestApp, client: &Client, refresh: &str) -> reqwest::RequestBuilder {
+pub(crate) fn refresh_request(
+    app: &TestApp,
+    client: &Client,
+    refresh: &str,
+) -> reqwest::RequestBuilder {
     token_request(
         app,
         client,
@@ -121,7 +129,7 @@ fn revoke_request(app: &TestApp, client: &Client, token: &str) -> reqwest::Reque
 }
 
 /// Whether introspection by the token's own client calls it active.
-async fn is_active(app: &TestApp, client: &Client, token: &str) -> bool {
+pub(crate) async fn is_active(app: &TestApp, client: &Client, token: &str) -> bool {
     let response = app
         .http
         .post(app.url("/oauth/introspect"))
@@ -222,7 +230,7 @@ impl Tally {
 }
 
 /// A signed-in browser and a fresh family for a new confidential client.
-async fn family(app: &TestApp, browser: &Browser) -> (Client, Tokens) {
+pub(crate) async fn family(app: &TestApp, browser: &Browser) -> (Client, Tokens) {
     let client = register_confidential(app, &[flow::CB]).await;
     let first = tokens_for(app, browser, &client, &Params::code(&client), None).await;
     assert!(first.refresh.is_some(), "the family has a refresh token");
@@ -231,7 +239,7 @@ async fn family(app: &TestApp, browser: &Browser) -> (Client, Tokens) {
 
 /// A family rotated once: its client, the retired refresh token and the
 /// current one.
-async fn rotated_family(app: &TestApp, browser: &Browser) -> (Client, String, String) {
+pub(crate) async fn rotated_family(app: &TestApp, browser: &Browser) -> (Client, String, String) {
     let (client, first) = family(app, browser).await;
     let old = first.refresh.unwrap();
     let second = tokens(

@@ -45,7 +45,7 @@ impl Failure {
         match self {
             Self::Refused { error, .. } => error.code.as_str(),
             Self::Throttled(_) => ErrorCode::SlowDown.as_str(),
-            Self::Store(store::Error::Unavailable(_)) => ErrorCode::TemporarilyUnavailable.as_str(),
+            Self::Store(e) if e.is_transient() => ErrorCode::TemporarilyUnavailable.as_str(),
             Self::Store(_) => ErrorCode::ServerError.as_str(),
             Self::TooLarge => ErrorCode::InvalidRequest.as_str(),
         }

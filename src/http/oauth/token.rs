@@ -77,7 +77,9 @@ async fn grant(
                 redirect_uri: single("redirect_uri")?,
                 code_verifier: single("code_verifier")?,
             };
-            let issued = authorization_code::exchange(db, clock, config, &client, request).await?;
+            let issued =
+                authorization_code::exchange(db, &state.writer, clock, config, &client, request)
+                    .await?;
             ("authorization_code", issued)
         }
         "refresh_token" => {
@@ -87,12 +89,14 @@ async fn grant(
                 refresh_token,
                 scope: single("scope")?,
             };
-            let issued = refresh_token::exchange(db, clock, config, &client, request).await?;
+            let issued =
+                refresh_token::exchange(db, &state.writer, clock, config, &client, request).await?;
             ("refresh_token", issued)
         }
         _ => {
             let scope = single("scope")?;
-            let issued = client_credentials::issue(db, clock, config, &client, scope).await?;
+            let issued =
+                client_credentials::issue(&state.writer, clock, config, &client, scope).await?;
             ("client_credentials", issued)
         }
     })

@@ -8,9 +8,11 @@ use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::pkce::{self, Challenge};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
-use crate::oauth::token::{self, Grant, IssuedTokens, Refresh, seconds};
+use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
+use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
 use crate::store::grants::Claim;
+use crate::store::writer::Writer;
 use crate::store::{self, Db, Tx};
 
 /// The token request's parameters for this grant.
@@ -35,12 +37,14 @@ fn invalid_grant(description: &'static str) -> OAuthError {
 ///
 /// Every check runs before the code is consumed, so a request that fails them
 /// (wrong client, verifier or redirect URI) cannot burn the real client's code.
-/// Then one statement consumes it, in the same transaction that stores the
-/// tokens: of two concurrent exchanges exactly one wins. A valid request for a
+/// Then one statement consumes it, in the same transaction that claims the
+/// grant and stores the tokens (a token writer's, shared with other
+/// requests): of two concurrent exchanges exactly one wins. A valid request for a
 /// code already used is a replay: every token issued from it is revoked
 /// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
 pub async fn exchange(
     db: &Db,
+    writer: &Writer,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -105,13 +109,47 @@ pub async fn exchange(
     } else {
         Refresh::No
     };
-    // Held until the tokens are committed: a revocation of the grant (the
-    // user revoking the app, a replay of this code) waits for them, or wins
-    // and leaves nothing to issue.
     let ends_at = match refresh {
         Refresh::Start => now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
         _ => now.saturating_add(seconds(config.tokens.access_token_lifetime)),
     };
+    let grant = Grant {
+        grant_id: Some(&code.grant_id),
+        client_id: &client.id,
+        user_id: Some(&code.user_id),
+        scope: &scope,
+    };
+    let event = Event::new(Kind::TokenIssued)
+        .user(&code.user_id)
+        .client(&client.id)
+        .detail(code.scope.as_str());
+    // The usual case, coalesced with other requests: claim the grant,
+    // consume the code, store the tokens, in a writer's transaction.
+    let Minted { issued, rows } = token::mint(config, grant, refresh, now);
+    let stored = writer
+        .submit(Issuance::FromGrant {
+            claim: GrantClaim {
+                grant_id: code.grant_id.clone(),
+                client_id: client.id.clone(),
+                secret_hash: client.secret_hash.clone(),
+                now,
+                expires_at: ends_at,
+            },
+            step: Step::ConsumeCode {
+                code_hash: code_hash.clone(),
+            },
+            tokens: rows,
+            event: event.to_row(clock),
+        })
+        .await?;
+    if stored {
+        event.log_only();
+        tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
+        return Ok(issued);
+    }
+    // Refused: the grant is revoked or expired, the client changed, or the
+    // code was used meanwhile. The same steps, one request alone, find out
+    // which, and a replay revokes the grant.
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -134,25 +172,8 @@ pub async fn exchange(
     if !store::codes::consume(&mut tx, &code_hash, now).await? {
         return Err(replayed(tx, clock, &code).await);
     }
-    let issued = token::issue(
-        &mut tx,
-        clock,
-        config,
-        Grant {
-            grant_id: Some(&code.grant_id),
-            client_id: &client.id,
-            user_id: Some(&code.user_id),
-            scope: &scope,
-        },
-        refresh,
-    )
-    .await?;
-    Event::new(Kind::TokenIssued)
-        .user(&code.user_id)
-        .client(&client.id)
-        .detail(code.scope.as_str())
-        .record_in(&mut tx, clock)
-        .await?;
+    let issued = token::issue(&mut tx, clock, config, grant, refresh).await?;
+    event.record_in(&mut tx, clock).await?;
     tx.commit().await?;
     tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
     Ok(issued)

@@ -8,13 +8,13 @@ use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens};
-use crate::store::Db;
 use crate::store::clients::Client;
+use crate::store::writer::Writer;
 
 /// Issues an access token for the client itself. `scope` must be within the
 /// client's registered scopes; omitted means all of them.
 pub async fn issue(
-    db: &Db,
+    writer: &Writer,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -42,7 +42,7 @@ pub async fn issue(
         Ok(_) => client.scopes.clone(),
     };
     let Some(issued) = token::issue_access(
-        db,
+        writer,
         clock,
         config,
         Grant {

@@ -24,10 +24,12 @@ use crate::crypto::{SecretKind, sha256_hex};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
-use crate::oauth::token::{self, Grant, IssuedTokens, Refresh, seconds};
+use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
+use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
 use crate::store::grants::Claim;
 use crate::store::tokens::{TokenInfo, TokenKind};
+use crate::store::writer::Writer;
 use crate::store::{self, Db, Tx};
 
 /// The token request's parameters for this grant.
@@ -50,6 +52,7 @@ fn invalid_grant() -> Error {
 /// Exchanges a refresh token for a new access token and refresh token.
 pub async fn exchange(
     db: &Db,
+    writer: &Writer,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -101,6 +104,53 @@ pub async fn exchange(
         Ok(_) => granted.clone(),
     };
     let grant_expires_at = found.grant_expires_at.or(found.expires_at).unwrap_or(now);
+    let grant = Grant {
+        grant_id: Some(grant_id),
+        client_id: &client.id,
+        user_id: found.user_id.as_deref(),
+        scope: &scope,
+    };
+    let rotate = Refresh::Rotate {
+        scope: &granted,
+        grant_expires_at,
+    };
+    let event = Event::new(Kind::TokenRefreshed)
+        .maybe_user(found.user_id.as_deref())
+        .client(&client.id);
+
+    // The usual case, a current token, coalesced with other requests:
+    // claim the grant, retire the token, store its successors, in a
+    // writer's transaction. Refused (rotated, revoked or changed meanwhile),
+    // the one-request path below decides under the claim.
+    if found.rotated_at.is_none() {
+        let minted = token::mint(config, grant, rotate, now);
+        let Some(next) = minted.refresh_hash().map(str::to_owned) else {
+            return Err(store::Error::Corrupt("a rotation without a refresh token".into()).into());
+        };
+        let Minted { issued, rows } = minted;
+        let stored = writer
+            .submit(Issuance::FromGrant {
+                claim: GrantClaim {
+                    grant_id: grant_id.to_owned(),
+                    client_id: client.id.clone(),
+                    secret_hash: client.secret_hash.clone(),
+                    now,
+                    expires_at: grant_expires_at,
+                },
+                step: Step::RetireRefresh {
+                    token_hash: hash.clone(),
+                    replaced_by: next,
+                },
+                tokens: rows,
+                event: event.to_row(clock),
+            })
+            .await?;
+        if stored {
+            event.log_only();
+            tracing::info!(client.id = %client.id, in_grace = false, "refreshed tokens");
+            return Ok(issued);
+        }
+    }
 
     let mut tx = db.begin().await?;
     match store::grants::claim(
@@ -147,22 +197,7 @@ pub async fn exchange(
             (None, _) => return Err(invalid_grant()),
         }
     };
-    let issued = token::issue(
-        &mut tx,
-        clock,
-        config,
-        Grant {
-            grant_id: Some(grant_id),
-            client_id: &client.id,
-            user_id: found.user_id.as_deref(),
-            scope: &scope,
-        },
-        Refresh::Rotate {
-            scope: &granted,
-            grant_expires_at,
-        },
-    )
-    .await?;
+    let issued = token::issue(&mut tx, clock, config, grant, rotate).await?;
     let next = issued
         .refresh_token
         .as_ref()
@@ -182,11 +217,7 @@ pub async fn exchange(
         ))
         .into());
     }
-    Event::new(Kind::TokenRefreshed)
-        .maybe_user(found.user_id.as_deref())
-        .client(&client.id)
-        .record_in(&mut tx, clock)
-        .await?;
+    event.record_in(&mut tx, clock).await?;
     tx.commit().await?;
     tracing::info!(client.id = %client.id, in_grace, "refreshed tokens");
     Ok(issued)

@@ -1,0 +1,508 @@
+//! Token issuances stored many at a time: what one writer transaction
+//! (`store::writer`) runs for a batch.
+//!
+//! On Postgres each step is one statement over arrays (`unnest`), whatever
+//! the batch's size: claim the grants, consume the codes, retire the refresh
+//! tokens, insert the tokens, insert the audit rows. On SQLite, which runs
+//! in-process and one writer at a time, the same steps run row by row inside
+//! the one transaction. Either way every issuance of the batch commits or
+//! none does.
+//!
+//! An issuance whose step finds nothing to do (its grant revoked or expired,
+//! its client changed, its code already used, its refresh token already
+//! rotated) is refused and writes nothing besides its grant claim, which
+//! only moves a live grant's end to where the one-request path would move
+//! it. The caller decides what a refusal means. The writer never puts two
+//! issuances of one grant in a batch, so the set statements need no order.
+
+use super::tokens::{self, NewToken, TokenKind};
+use super::{Error, Tx, audit, codes, grants, on_lease};
+
+/// A token row to insert, owned so it can wait in a writer's queue.
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    /// SHA-256 of the raw token.
+    pub token_hash: String,
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// The grant it descends from (`None` for client credentials).
+    pub grant_id: Option<String>,
+    /// The client it is issued to.
+    pub client_id: String,
+    /// The user it acts for (`None` for client credentials).
+    pub user_id: Option<String>,
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// A refresh family's absolute end.
+    pub grant_expires_at: Option<i64>,
+}
+
+impl TokenRow {
+    /// The row as the one-request statements take it.
+    pub fn as_new(&self) -> NewToken<'_> {
+        NewToken {
+            token_hash: &self.token_hash,
+            kind: self.kind,
+            grant_id: self.grant_id.as_deref(),
+            client_id: Some(&self.client_id),
+            user_id: self.user_id.as_deref(),
+            scope: &self.scope,
+            label: None,
+            created_at: self.created_at,
+            expires_at: Some(self.expires_at),
+            grant_expires_at: self.grant_expires_at,
+            public_id: None,
+        }
+    }
+}
+
+/// An audit row to insert with the tokens it records.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    /// Random id.
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// What happened.
+    pub kind: &'static str,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    /// The client concerned.
+    pub client_id: Option<String>,
+    /// The client address.
+    pub ip: Option<String>,
+    /// A short, secret-free detail.
+    pub detail: Option<String>,
+}
+
+impl EventRow {
+    fn as_new(&self) -> audit::NewEvent<'_> {
+        audit::NewEvent {
+            id: &self.id,
+            at: self.at,
+            kind: self.kind,
+            user_id: self.user_id.as_deref(),
+            client_id: self.client_id.as_deref(),
+            ip: self.ip.as_deref(),
+            detail: self.detail.as_deref(),
+        }
+    }
+}
+
+/// The grant an issuance draws on, as `store::grants::claim` takes it.
+#[derive(Clone, Debug)]
+pub struct GrantClaim {
+    /// The grant.
+    pub grant_id: String,
+    /// The client that must own it, unchanged.
+    pub client_id: String,
+    /// The digest the client authenticated with (`None`: a public client).
+    pub secret_hash: Option<String>,
+    /// Unix seconds.
+    pub now: i64,
+    /// The grant's new end.
+    pub expires_at: i64,
+}
+
+/// What an issuance from a grant uses up.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// An authorization code, consumed once.
+    ConsumeCode {
+        /// Its digest.
+        code_hash: String,
+    },
+    /// A current refresh token, retired for its successor.
+    RetireRefresh {
+        /// Its digest.
+        token_hash: String,
+        /// The successor's digest.
+        replaced_by: String,
+    },
+}
+
+/// One token request's writes.
+#[derive(Clone, Debug)]
+pub enum Issuance {
+    /// A client's own access token (client credentials), stored only while
+    /// the client still has the secret it authenticated with.
+    ClientToken {
+        /// The token.
+        token: TokenRow,
+        /// The digest the client authenticated with.
+        secret_hash: Option<String>,
+    },
+    /// Tokens from a grant: the grant is claimed, then `step` must succeed.
+    FromGrant {
+        /// The grant.
+        claim: GrantClaim,
+        /// What the tokens are exchanged for.
+        step: Step,
+        /// The new tokens.
+        tokens: Vec<TokenRow>,
+        /// Its audit row.
+        event: EventRow,
+    },
+}
+
+impl Issuance {
+    /// The grant it draws on, if any.
+    pub fn grant_id(&self) -> Option<&str> {
+        match self {
+            Self::ClientToken { .. } => None,
+            Self::FromGrant { claim, .. } => Some(&claim.grant_id),
+        }
+    }
+}
+
+/// Stores `batch` inside `tx`: for each issuance, whether it was stored
+/// (false: refused, see the module comment). The caller commits.
+pub async fn store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Error> {
+    match tx {
+        Tx::Postgres(t) => {
+            let (lease, until) = t.statement();
+            // One deadline for the batch's statements, as for one statement.
+            on_lease!(lease, until, conn => postgres::store(conn, batch).await).map_err(Error::from)
+        }
+        Tx::Sqlite(..) => sqlite_store(tx, batch).await,
+    }
+}
+
+/// Row by row, with the one-request statements.
+async fn sqlite_store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Error> {
+    let mut stored = Vec::with_capacity(batch.len());
+    for issuance in batch {
+        stored.push(match issuance {
+            Issuance::ClientToken { token, secret_hash } => {
+                tokens::insert_for_client(tx, token.as_new(), secret_hash.as_deref()).await?
+            }
+            Issuance::FromGrant {
+                claim,
+                step,
+                tokens: rows,
+                event,
+            } => {
+                let held = grants::claim(
+                    tx,
+                    &claim.grant_id,
+                    &claim.client_id,
+                    claim.secret_hash.as_deref(),
+                    claim.now,
+                    claim.expires_at,
+                )
+                .await?
+                    == grants::Claim::Held;
+                let used = held
+                    && match step {
+                        Step::ConsumeCode { code_hash } => {
+                            codes::consume(tx, code_hash, claim.now).await?
+                        }
+                        Step::RetireRefresh {
+                            token_hash,
+                            replaced_by,
+                        } => tokens::retire_refresh(tx, token_hash, replaced_by, claim.now).await?,
+                    };
+                if used {
+                    for row in rows {
+                        tokens::insert(tx, row.as_new()).await?;
+                    }
+                    audit::insert_in(tx, event.as_new()).await?;
+                }
+                used
+            }
+        });
+    }
+    Ok(stored)
+}
+
+/// The set statements.
+mod postgres {
+    use std::collections::HashMap;
+
+    use sqlx::postgres::PgArguments;
+    use sqlx::query::Query;
+    use sqlx::{PgConnection, Postgres, Row as _};
+
+    use super::{EventRow, Issuance, Step, TokenRow};
+
+    // The client check locks the client row before the grant row, the order
+    // a client deletion takes them in, as `store::grants::claim` does.
+    const CLAIM: &str = r"
+update grants g set issued_at = r.now, expires_at = r.expires_at
+from unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
+     as r(i, id, client_id, secret, now, expires_at)
+where g.id = r.id and g.revoked_at is null and g.expires_at > r.now
+  and exists (select 1 from clients c
+              where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
+returning r.i";
+
+    const CONSUME: &str = r"
+update auth_codes c set consumed_at = r.now
+from unnest($1::int4[], $2::text[], $3::int8[]) as r(i, code_hash, now)
+where c.code_hash = r.code_hash and c.consumed_at is null and c.expires_at > r.now
+returning r.i";
+
+    const RETIRE: &str = r"
+update tokens t set rotated_at = r.now, replaced_by = r.next
+from unnest($1::int4[], $2::text[], $3::text[], $4::int8[]) as r(i, token_hash, next, now)
+where t.token_hash = r.token_hash and t.kind = 'refresh' and t.rotated_at is null
+  and t.revoked_at is null and t.expires_at > r.now
+returning r.i";
+
+    // A client deleted or re-keyed after it authenticated gets no row; one
+    // deleted after this statement waits for the commit and cascades.
+    const INSERT_FOR_CLIENTS: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
+       r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::int8[], $8::int8[], $9::int8[], $10::text[])
+     as r(token_hash, kind, grant_id, client_id, user_id, scope,
+          created_at, expires_at, grant_expires_at, secret)
+where exists (select 1 from clients c
+              where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
+returning token_hash";
+
+    const INSERT: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
+       r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::int8[], $8::int8[], $9::int8[])
+     as r(token_hash, kind, grant_id, client_id, user_id, scope,
+          created_at, expires_at, grant_expires_at)";
+
+    const AUDIT: &str = r"
+insert into audit_events (id, at, kind, user_id, client_id, ip, detail)
+select r.id, r.at, r.kind, r.user_id, r.client_id, r.ip, r.detail
+from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[])
+     as r(id, at, kind, user_id, client_id, ip, detail)";
+
+    /// Token rows as column arrays.
+    #[derive(Default)]
+    struct Columns {
+        token_hash: Vec<String>,
+        kind: Vec<&'static str>,
+        grant_id: Vec<Option<String>>,
+        client_id: Vec<String>,
+        user_id: Vec<Option<String>>,
+        scope: Vec<String>,
+        created_at: Vec<i64>,
+        expires_at: Vec<i64>,
+        grant_expires_at: Vec<Option<i64>>,
+        secret: Vec<String>,
+    }
+
+    impl Columns {
+        fn push(&mut self, row: &TokenRow) {
+            self.token_hash.push(row.token_hash.clone());
+            self.kind.push(row.kind.as_str());
+            self.grant_id.push(row.grant_id.clone());
+            self.client_id.push(row.client_id.clone());
+            self.user_id.push(row.user_id.clone());
+            self.scope.push(row.scope.clone());
+            self.created_at.push(row.created_at);
+            self.expires_at.push(row.expires_at);
+            self.grant_expires_at.push(row.grant_expires_at);
+        }
+
+        fn query(&self, sql: &'static str) -> Query<'_, Postgres, PgArguments> {
+            sqlx::query(sql)
+                .bind(&self.token_hash)
+                .bind(&self.kind)
+                .bind(&self.grant_id)
+                .bind(&self.client_id)
+                .bind(&self.user_id)
+                .bind(&self.scope)
+                .bind(&self.created_at)
+                .bind(&self.expires_at)
+                .bind(&self.grant_expires_at)
+        }
+    }
+
+    /// Audit rows as column arrays.
+    #[derive(Default)]
+    struct Events<'a> {
+        id: Vec<&'a str>,
+        at: Vec<i64>,
+        kind: Vec<&'static str>,
+        user_id: Vec<Option<&'a str>>,
+        client_id: Vec<Option<&'a str>>,
+        ip: Vec<Option<&'a str>>,
+        detail: Vec<Option<&'a str>>,
+    }
+
+    impl<'a> Events<'a> {
+        fn push(&mut self, e: &'a EventRow) {
+            self.id.push(&e.id);
+            self.at.push(e.at);
+            self.kind.push(e.kind);
+            self.user_id.push(e.user_id.as_deref());
+            self.client_id.push(e.client_id.as_deref());
+            self.ip.push(e.ip.as_deref());
+            self.detail.push(e.detail.as_deref());
+        }
+    }
+
+    /// The batch positions a set statement answered with.
+    async fn positions(
+        conn: &mut PgConnection,
+        query: Query<'_, Postgres, PgArguments>,
+    ) -> Result<Vec<usize>, sqlx::Error> {
+        let rows = query.fetch_all(conn).await?;
+        rows.iter()
+            .map(|r| {
+                r.try_get::<i32, _>(0)
+                    .map(|i| usize::try_from(i).unwrap_or(usize::MAX))
+            })
+            .collect()
+    }
+
+    pub(super) async fn store(
+        conn: &mut PgConnection,
+        batch: &[Issuance],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        let mut stored = vec![false; batch.len()];
+        let index = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
+
+        // Client credentials: one insert, checked against the clients.
+        let mut own = Columns::default();
+        let mut own_at = HashMap::new();
+        for (i, issuance) in batch.iter().enumerate() {
+            if let Issuance::ClientToken { token, secret_hash } = issuance {
+                own.push(token);
+                own.secret.push(secret_hash.clone().unwrap_or_default());
+                own_at.insert(token.token_hash.as_str(), i);
+            }
+        }
+        if !own.token_hash.is_empty() {
+            let inserted = own
+                .query(INSERT_FOR_CLIENTS)
+                .bind(&own.secret)
+                .fetch_all(&mut *conn)
+                .await?;
+            for row in inserted {
+                let hash: &str = row.try_get(0)?;
+                if let Some(&i) = own_at.get(hash) {
+                    stored[i] = true;
+                }
+            }
+        }
+
+        // From grants: claim, then use up the code or refresh token.
+        let (mut at, mut ids, mut clients, mut secrets, mut nows, mut ends) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (i, issuance) in batch.iter().enumerate() {
+            if let Issuance::FromGrant { claim, .. } = issuance {
+                at.push(index(i));
+                ids.push(claim.grant_id.as_str());
+                clients.push(claim.client_id.as_str());
+                secrets.push(claim.secret_hash.as_deref().unwrap_or(""));
+                nows.push(claim.now);
+                ends.push(claim.expires_at);
+            }
+        }
+        if at.is_empty() {
+            return Ok(stored);
+        }
+        let held = positions(
+            &mut *conn,
+            sqlx::query(CLAIM)
+                .bind(&at)
+                .bind(&ids)
+                .bind(&clients)
+                .bind(&secrets)
+                .bind(&nows)
+                .bind(&ends),
+        )
+        .await?;
+
+        let (mut code_at, mut code_hashes, mut code_nows) = (vec![], vec![], vec![]);
+        let (mut retire_at, mut retire_hashes, mut retire_next, mut retire_nows) =
+            (vec![], vec![], vec![], vec![]);
+        for &i in &held {
+            let Some(Issuance::FromGrant { claim, step, .. }) = batch.get(i) else {
+                continue;
+            };
+            match step {
+                Step::ConsumeCode { code_hash } => {
+                    code_at.push(index(i));
+                    code_hashes.push(code_hash.as_str());
+                    code_nows.push(claim.now);
+                }
+                Step::RetireRefresh {
+                    token_hash,
+                    replaced_by,
+                } => {
+                    retire_at.push(index(i));
+                    retire_hashes.push(token_hash.as_str());
+                    retire_next.push(replaced_by.as_str());
+                    retire_nows.push(claim.now);
+                }
+            }
+        }
+        let mut used = Vec::with_capacity(held.len());
+        if !code_at.is_empty() {
+            used.extend(
+                positions(
+                    &mut *conn,
+                    sqlx::query(CONSUME)
+                        .bind(&code_at)
+                        .bind(&code_hashes)
+                        .bind(&code_nows),
+                )
+                .await?,
+            );
+        }
+        if !retire_at.is_empty() {
+            used.extend(
+                positions(
+                    &mut *conn,
+                    sqlx::query(RETIRE)
+                        .bind(&retire_at)
+                        .bind(&retire_hashes)
+                        .bind(&retire_next)
+                        .bind(&retire_nows),
+                )
+                .await?,
+            );
+        }
+        if used.is_empty() {
+            return Ok(stored);
+        }
+
+        let mut rows = Columns::default();
+        let mut events = Events::default();
+        for &i in &used {
+            let Some(Issuance::FromGrant { tokens, event, .. }) = batch.get(i) else {
+                continue;
+            };
+            for row in tokens {
+                rows.push(row);
+            }
+            events.push(event);
+            stored[i] = true;
+        }
+        rows.query(INSERT).execute(&mut *conn).await?;
+        sqlx::query(AUDIT)
+            .bind(&events.id)
+            .bind(&events.at)
+            .bind(&events.kind)
+            .bind(&events.user_id)
+            .bind(&events.client_id)
+            .bind(&events.ip)
+            .bind(&events.detail)
+            .execute(&mut *conn)
+            .await?;
+        Ok(stored)
+    }
+}
