@@ -13,6 +13,7 @@
 //! names an oauthd binary to use instead of building the release one.
 
 mod ceiling;
+mod cpu;
 mod load;
 mod seed;
 mod server;
@@ -331,7 +332,7 @@ async fn bench_backend(
                 }
             };
             eprintln!("oauthd-bench: {backend} {name} at {conns}");
-            let out = load::run(server.addr, Arc::new(scenario), conns, warmup, duration).await;
+            let out = load::run(server.target(), Arc::new(scenario), conns, warmup, duration).await;
             let rate = out.rate();
             if name == "healthz" {
                 healthz = Some(rate);
@@ -397,7 +398,7 @@ async fn bench_backend(
                 },
             };
             eprintln!("oauthd-bench: {backend} {name}+1M at {conns}");
-            let out = load::run(server.addr, Arc::new(scenario), conns, warmup, duration).await;
+            let out = load::run(server.target(), Arc::new(scenario), conns, warmup, duration).await;
             notes
                 .growth
                 .push((backend, name, conns, empty_rate, out.rate()));
@@ -480,7 +481,7 @@ async fn janitor_watch(
         basic: client.basic.clone(),
     });
     let load = tokio::spawn(load::run(
-        server.addr,
+        server.target(),
         scenario,
         8,
         Duration::ZERO,
@@ -526,7 +527,7 @@ fn mib(kib: u64) -> f64 {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<22} {:<8} {:>5} {:>9} {:>7} {:>7} {:>6} {:>12} {:>18} {:>6} {:>8}",
+        "\n{:<22} {:<8} {:>5} {:>9} {:>7} {:>7} {:>6} {:>8} {:>12} {:>18} {:>6} {:>8}",
         "scenario",
         "backend",
         "conns",
@@ -534,6 +535,7 @@ fn print_table(rows: &[Row]) {
         "p50 ms",
         "p99 ms",
         "errors",
+        "CPU µs",
         "RSS/peak MiB",
         "ceiling (req/s)",
         "ratio",
@@ -546,11 +548,14 @@ fn print_table(rows: &[Row]) {
         });
         let ceiling = r.ceiling.map_or("-".into(), |(n, c)| format!("{n} {c:.0}"));
         let ratio = r.ratio().map_or("-".into(), |x| format!("{x:.2}"));
+        let cpu = o
+            .cpu_per_request()
+            .map_or("-".into(), |us| format!("{us:.0}"));
         let healthz = r
             .healthz
             .map_or("-".into(), |h| format!("{:.2}", o.rate() / h));
         println!(
-            "{:<22} {:<8} {:>5} {:>9.0} {:>7.2} {:>7.2} {:>6} {:>12} {:>18} {:>6} {:>8}",
+            "{:<22} {:<8} {:>5} {:>9.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>12} {:>18} {:>6} {:>8}",
             r.scenario,
             r.backend.to_string(),
             r.conns,
@@ -558,6 +563,7 @@ fn print_table(rows: &[Row]) {
             o.quantile_ms(0.50),
             o.quantile_ms(0.99),
             o.errors,
+            cpu,
             mem,
             ceiling,
             ratio,

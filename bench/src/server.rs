@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, SqlitePool};
 use tokio::process::{Child, Command};
 
-use crate::load::{self, BoxError};
+use crate::load::{self, BoxError, Target};
 
 /// Which store a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,6 +248,14 @@ impl Server {
     /// The process id, for a profiler.
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// What the load generator drives: this one process at its address.
+    pub(crate) fn target(&self) -> Target {
+        Target {
+            addrs: vec![self.addr],
+            pids: vec![self.pid],
+        }
     }
 
     /// The last lines it logged.
