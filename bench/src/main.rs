@@ -237,6 +237,7 @@ async fn bench_backend(
     let pool = db.pool(4).await?;
     let client = seed::register_client(server.addr).await?;
     let user_id = seed::admin_id(&pool).await?;
+    let secret_hash = seed::secret_hash(&pool, &client.id).await?;
     let now = Clock::system().now();
     let first = seed::codes(&pool, &client.id, &user_id, 1, now).await?;
     let tokens = seed::exchange(server.addr, &client, first.first().ok_or("no code")?).await?;
@@ -245,11 +246,12 @@ async fn bench_backend(
         pool: &pool,
         client_id: &client.id,
         user_id: &user_id,
+        secret_hash: &secret_hash,
         now,
         dir,
         server_pool: 10,
     };
-    ceiling::prepare_select(&ctx).await?;
+    ceiling::prepare(&ctx).await?;
 
     let mut empty = Vec::new();
     for &conns in &args.conns {
@@ -258,6 +260,7 @@ async fn bench_backend(
         let mut ceilings: Vec<(ceiling::Kind, f64)> = Vec::new();
         for kind in [
             ceiling::Kind::Insert,
+            ceiling::Kind::Lean,
             ceiling::Kind::Select,
             ceiling::Kind::Code,
             ceiling::Kind::Refresh,
@@ -444,7 +447,7 @@ async fn bench_backend(
 /// Ceilings are only worth measuring for the scenarios that use them.
 fn wanted_for(args: &Args, kind: ceiling::Kind) -> bool {
     let scenarios: &[&str] = match kind {
-        ceiling::Kind::Insert => &["client_credentials"],
+        ceiling::Kind::Insert | ceiling::Kind::Lean => &["client_credentials"],
         ceiling::Kind::Select => &["introspect", "account"],
         ceiling::Kind::Code => &["code_exchange"],
         ceiling::Kind::Refresh => &["refresh"],
