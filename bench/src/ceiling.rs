@@ -26,7 +26,7 @@ use sqlx::{AssertSqlSafe, SqlitePool};
 use tokio::process::Command;
 
 use crate::load::{BoxError, Outcome};
-use crate::server::{Database, Pool};
+use crate::server::{Database, Pool, on_pool};
 
 /// Which statement set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,13 +238,7 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                 }
                 Kind::Insert | Kind::Lean | Kind::Select => {}
             }
-            if let Some(prefix) = kind.grant_prefix() {
-                sqlx::query(GRANTS_OF_ROWS)
-                    .bind(ctx.now + 86_400)
-                    .bind(format!("{prefix}-{salt}-%"))
-                    .execute(p)
-                    .await?;
-            }
+            record_grants(ctx, kind, &salt).await?;
             let out = pgbench(ctx, kind, conns, duration, &salt).await?;
             if let Some(prefix) = kind.grant_prefix() {
                 // A claim that matched nothing would make the ceiling too fast.
@@ -313,16 +307,24 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                 }
                 Kind::Insert | Kind::Lean | Kind::Select => {}
             }
-            if let Some(prefix) = kind.grant_prefix() {
-                sqlx::query(GRANTS_OF_ROWS)
-                    .bind(ctx.now + 86_400)
-                    .bind(format!("{prefix}-{salt}-%"))
-                    .execute(p)
-                    .await?;
-            }
+            record_grants(ctx, kind, &salt).await?;
             Ok(sqlite_loop(ctx, p, kind, conns, duration, Arc::from(salt.as_str())).await)
         }
     }
+}
+
+/// Records the grants of the codes or refresh families just seeded for `kind`.
+async fn record_grants(ctx: &Ctx<'_>, kind: Kind, salt: &str) -> Result<(), BoxError> {
+    if let Some(prefix) = kind.grant_prefix() {
+        let pattern = format!("{prefix}-{salt}-%");
+        on_pool!(ctx.pool, p => sqlx::query(GRANTS_OF_ROWS)
+            .bind(ctx.now + 86_400)
+            .bind(&pattern)
+            .execute(p)
+            .await
+            .map(drop))?;
+    }
+    Ok(())
 }
 
 /// The grant of every code and refresh family a ceiling run seeded (their
@@ -475,11 +477,8 @@ fn pgbench_binary() -> std::path::PathBuf {
     if let Ok(p) = std::env::var("PGBENCH") {
         return p.into();
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join("pgbench").is_file()))
-        .unwrap_or(false);
-    if on_path {
-        return "pgbench".into();
+    if let Some(p) = crate::server::on_path("pgbench") {
+        return p;
     }
     let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
