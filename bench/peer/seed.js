@@ -31,7 +31,7 @@ async function one() {
   return code.save();
 }
 
-// As many in flight as the pool has connections.
+// 64 in flight at a time; pg queues them on its pool of 10.
 const codes = [];
 for (let done = 0; done < n;) {
   const batch = Math.min(64, n - done);
