@@ -6,12 +6,16 @@
 //! server happens to send, so every extra round trip in the server counts
 //! against it:
 //! - `insert`: one autocommitted token insert (client credentials);
+//! - `lean`: one autocommitted insert into a lean token table (a 32-byte
+//!   `bytea` key, client id, scope, expiry, creation time, no other index),
+//!   the single-row rate issue 14's issuance target is stated against;
 //! - `select`: the token-by-digest lookup joined to its user (introspection,
 //!   `/account`);
-//! - `code`: a transaction that consumes a code and inserts an access and a
-//!   refresh token (code exchange);
-//! - `refresh`: a transaction that retires a refresh token and inserts its
-//!   successors (refresh rotation).
+//! - `code`: a transaction that claims the code's grant (the update with the
+//!   client check `store::grants::claim` makes), consumes the code and
+//!   inserts an access and a refresh token (code exchange);
+//! - `refresh`: a transaction that claims the family's grant, retires a
+//!   refresh token and inserts its successors (refresh rotation).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,13 +26,15 @@ use sqlx::{AssertSqlSafe, SqlitePool};
 use tokio::process::Command;
 
 use crate::load::{BoxError, Outcome};
-use crate::server::{Database, Pool};
+use crate::server::{Database, Pool, on_pool};
 
 /// Which statement set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// One token insert.
     Insert,
+    /// One row into the lean table.
+    Lean,
     /// One token lookup.
     Select,
     /// Consume a code, insert two tokens, in one transaction.
@@ -38,10 +44,20 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// How the grant ids this ceiling claims begin (`None`: it claims none).
+    fn grant_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::Code => Some("cg"),
+            Self::Refresh => Some("rg"),
+            Self::Insert | Self::Lean | Self::Select => None,
+        }
+    }
+
     /// The name in the table.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Insert => "db:insert",
+            Self::Lean => "db:lean",
             Self::Select => "db:select",
             Self::Code => "db:code",
             Self::Refresh => "db:refresh",
@@ -62,6 +78,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) client_id: &'a str,
     /// The bench user's id.
     pub(crate) user_id: &'a str,
+    /// The bench client's stored secret digest, which the grant claim checks.
+    pub(crate) secret_hash: &'a str,
     /// Unix seconds.
     pub(crate) now: i64,
     /// Where pgbench scripts and logs go.
@@ -75,10 +93,31 @@ fn key(parts: &str) -> String {
     sha256_hex(parts)
 }
 
-/// Seeds the rows the lookup ceiling reads (once per database).
-pub(crate) async fn prepare_select(ctx: &Ctx<'_>) -> Result<(), BoxError> {
+/// The table of the `lean` ceiling: what a token row needs and no more.
+const LEAN_TABLE_PG: &str = r"
+create table bench_lean_tokens (
+    token_hash bytea primary key,
+    client_id text not null,
+    scope text not null,
+    expires_at bigint not null,
+    created_at bigint not null
+)";
+
+const LEAN_TABLE_SQLITE: &str = r"
+create table bench_lean_tokens (
+    token_hash blob primary key,
+    client_id text not null,
+    scope text not null,
+    expires_at bigint not null,
+    created_at bigint not null
+)";
+
+/// Seeds the rows the lookup ceiling reads and makes the lean table (once
+/// per database).
+pub(crate) async fn prepare(ctx: &Ctx<'_>) -> Result<(), BoxError> {
     match ctx.pool {
         Pool::Pg(p) => {
+            sqlx::query(LEAN_TABLE_PG).execute(p).await?;
             sqlx::query(
                 r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
@@ -96,22 +135,24 @@ from generate_series(1, $5) g",
             .await?;
         }
         Pool::Lite(p) => {
-            let keys: Vec<String> = (1..=SELECT_ROWS)
-                .map(|i| key(&format!("seed-{i}")))
+            sqlx::query(LEAN_TABLE_SQLITE).execute(p).await?;
+            let rows: Vec<(String, Option<String>)> = (1..=SELECT_ROWS)
+                .map(|i| (key(&format!("seed-{i}")), None))
                 .collect();
-            insert_tokens(p, &keys, ctx, "access").await?;
+            insert_tokens(p, &rows, ctx, "access").await?;
         }
     }
     Ok(())
 }
 
+/// Stores tokens of `kind`, each `(digest, grant id)`.
 async fn insert_tokens(
     p: &SqlitePool,
-    keys: &[String],
+    rows: &[(String, Option<String>)],
     ctx: &Ctx<'_>,
     kind: &'static str,
 ) -> Result<(), BoxError> {
-    for chunk in keys.chunks(500) {
+    for chunk in rows.chunks(400) {
         let mut sql = String::from(
             "insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, \
              created_at, expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, \
@@ -122,8 +163,9 @@ async fn insert_tokens(
                 sql.push(',');
             }
             sql.push_str(&format!(
-                "(${}, $1, 'g', $2, $3, 'account:read event:write', null, $4, $5, null, null, null, $5, null)",
-                i + 6
+                "(${}, $1, ${}, $2, $3, 'account:read event:write', null, $4, $5, null, null, null, $5, null)",
+                2 * i + 6,
+                2 * i + 7
             ));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql))
@@ -132,8 +174,8 @@ async fn insert_tokens(
             .bind(ctx.user_id)
             .bind(ctx.now)
             .bind(ctx.now + 86_400);
-        for k in chunk {
-            q = q.bind(k.as_str());
+        for (k, grant) in chunk {
+            q = q.bind(k.as_str()).bind(grant.as_deref());
         }
         q.execute(p).await?;
     }
@@ -159,7 +201,8 @@ pub(crate) async fn run(
 insert into auth_codes (code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_sent,
                         scope, code_challenge, code_challenge_method, created_at, expires_at,
                         consumed_at)
-select encode(sha256(('code-' || $1 || '-' || c || '-' || n)::bytea), 'hex'), 'g', $2, $3,
+select encode(sha256(('code-' || $1 || '-' || c || '-' || n)::bytea), 'hex'),
+       'cg-' || $1 || '-' || c || '-' || n, $2, $3,
        null, false, 'account:read event:write', null, null, $4, $5, null
 from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                     )
@@ -178,7 +221,8 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                         r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
                     expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
-select encode(sha256(('rt-' || $1 || '-' || c || '-' || n)::bytea), 'hex'), 'refresh', 'g', $2,
+select encode(sha256(('rt-' || $1 || '-' || c || '-' || n)::bytea), 'hex'), 'refresh',
+       'rg-' || $1 || '-' || c, $2,
        $3, 'account:read event:write', null, $4, $5, null, null, null, $5, null
 from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                     )
@@ -192,18 +236,37 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                     .execute(p)
                     .await?;
                 }
-                Kind::Insert | Kind::Select => {}
+                Kind::Insert | Kind::Lean | Kind::Select => {}
             }
-            pgbench(ctx, kind, conns, duration, &salt).await
+            record_grants(ctx, kind, &salt).await?;
+            let out = pgbench(ctx, kind, conns, duration, &salt).await?;
+            if let Some(prefix) = kind.grant_prefix() {
+                // A claim that matched nothing would make the ceiling too fast.
+                let claimed: i64 = sqlx::query_scalar(
+                    "select count(*) from grants where id like $1 and issued_at is not null",
+                )
+                .bind(format!("{prefix}-{salt}-%"))
+                .fetch_one(p)
+                .await?;
+                if claimed == 0 && out.ok > 0 {
+                    return Err(format!("{}: the grant claim matched no row", kind.name()).into());
+                }
+            }
+            Ok(out)
         }
         Pool::Lite(p) => {
             match kind {
                 Kind::Code => {
-                    let keys: Vec<String> = (0..conns)
+                    let rows: Vec<(String, String)> = (0..conns)
                         .flat_map(|c| (1..=per_conn).map(move |n| (c, n)))
-                        .map(|(c, n)| key(&format!("code-{salt}-{c}-{n}")))
+                        .map(|(c, n)| {
+                            (
+                                key(&format!("code-{salt}-{c}-{n}")),
+                                format!("cg-{salt}-{c}-{n}"),
+                            )
+                        })
                         .collect();
-                    for chunk in keys.chunks(500) {
+                    for chunk in rows.chunks(400) {
                         let mut sql = String::from(
                             "insert into auth_codes (code_hash, grant_id, client_id, user_id, \
                              redirect_uri, redirect_uri_sent, scope, code_challenge, \
@@ -214,8 +277,9 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                                 sql.push(',');
                             }
                             sql.push_str(&format!(
-                                "(${}, 'g', $1, $2, null, false, 'account:read event:write', null, null, $3, $4, null)",
-                                i + 5
+                                "(${}, ${}, $1, $2, null, false, 'account:read event:write', null, null, $3, $4, null)",
+                                2 * i + 5,
+                                2 * i + 6
                             ));
                         }
                         let mut q = sqlx::query(AssertSqlSafe(sql))
@@ -223,40 +287,86 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                             .bind(ctx.user_id)
                             .bind(ctx.now)
                             .bind(ctx.now + 3600);
-                        for k in chunk {
-                            q = q.bind(k.as_str());
+                        for (k, grant) in chunk {
+                            q = q.bind(k.as_str()).bind(grant.as_str());
                         }
                         q.execute(p).await?;
                     }
                 }
                 Kind::Refresh => {
-                    let keys: Vec<String> = (0..conns)
+                    let rows: Vec<(String, Option<String>)> = (0..conns)
                         .flat_map(|c| (1..=per_conn).map(move |n| (c, n)))
-                        .map(|(c, n)| key(&format!("rt-{salt}-{c}-{n}")))
+                        .map(|(c, n)| {
+                            (
+                                key(&format!("rt-{salt}-{c}-{n}")),
+                                Some(format!("rg-{salt}-{c}")),
+                            )
+                        })
                         .collect();
-                    insert_tokens(p, &keys, ctx, "refresh").await?;
+                    insert_tokens(p, &rows, ctx, "refresh").await?;
                 }
-                Kind::Insert | Kind::Select => {}
+                Kind::Insert | Kind::Lean | Kind::Select => {}
             }
+            record_grants(ctx, kind, &salt).await?;
             Ok(sqlite_loop(ctx, p, kind, conns, duration, Arc::from(salt.as_str())).await)
         }
     }
 }
+
+/// Records the grants of the codes or refresh families just seeded for `kind`.
+async fn record_grants(ctx: &Ctx<'_>, kind: Kind, salt: &str) -> Result<(), BoxError> {
+    if let Some(prefix) = kind.grant_prefix() {
+        let pattern = format!("{prefix}-{salt}-%");
+        on_pool!(ctx.pool, p => sqlx::query(GRANTS_OF_ROWS)
+            .bind(ctx.now + 86_400)
+            .bind(&pattern)
+            .execute(p)
+            .await
+            .map(drop))?;
+    }
+    Ok(())
+}
+
+/// The grant of every code and refresh family a ceiling run seeded (their
+/// grant ids start `<prefix>-<salt>-`), as the consent step records it.
+const GRANTS_OF_ROWS: &str = r"
+insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, revoked_at)
+select grant_id, min(client_id), min(user_id), min(created_at), null, $1, null
+from (select grant_id, client_id, user_id, created_at from auth_codes where grant_id like $2
+      union all
+      select grant_id, client_id, user_id, created_at from tokens where grant_id like $2) named
+group by grant_id";
 
 const TOKEN_COLUMNS: &str = "token_hash, kind, grant_id, client_id, user_id, scope, label, created_at, expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id";
 
 /// The pgbench script for `kind`. Variables: `n` counts each client's
 /// transactions (so every key is fresh), `salt` keeps runs apart.
 fn pgbench_script(kind: Kind) -> String {
+    // Each code has a grant of its own; each connection rotates one family.
+    let grant = match kind {
+        Kind::Code => "'cg-' || :salt::text || '-' || :client_id::text || '-' || :n::text",
+        _ => "'rg-' || :salt::text || '-' || :client_id::text",
+    };
     let token = |kind: &str, tag: &str, grant_end: &str| {
         format!(
-            "insert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), '{kind}', 'g', :cid::text, :uid::text, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, {grant_end}, null);\n"
+            "insert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), '{kind}', {grant}, :cid::text, :uid::text, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, {grant_end}, null);\n"
         )
     };
+    // store::grants::claim on Postgres, client row locked `for share`.
+    let claim = format!(
+        "update grants set issued_at = :now::bigint, expires_at = :now::bigint + 3600 \
+         where id = {grant} and revoked_at is null and expires_at > :now::bigint \
+         and exists (select 1 from clients where id = :cid::text and coalesce(secret_hash, '') = :sh::text for share);\n"
+    );
     match kind {
         Kind::Insert => format!(
             "\\set n :n + 1\ninsert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('ins-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), 'access', null, :cid::text, null, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, null, null);\n"
         ),
+        Kind::Lean => "\\set n :n + 1\n\
+             insert into bench_lean_tokens (token_hash, client_id, scope, expires_at, created_at) \
+             values (sha256(('lean-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), \
+             :cid::text, :scope::text, :now::bigint + 3600, :now::bigint);\n"
+            .to_owned(),
         Kind::Select => format!(
             "\\set i random(1, {SELECT_ROWS})\n\
              select t.kind, t.grant_id, t.client_id, t.user_id, u.username, u.disabled as user_disabled, \
@@ -265,14 +375,14 @@ fn pgbench_script(kind: Kind) -> String {
              where t.token_hash = encode(sha256(('seed-' || :i::text)::bytea), 'hex');\n"
         ),
         Kind::Code => format!(
-            "\\set n :n + 1\nbegin;\n\
+            "\\set n :n + 1\nbegin;\n{claim}\
              update auth_codes set consumed_at = :now::bigint where code_hash = encode(sha256(('code-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and consumed_at is null and expires_at > :now::bigint;\n\
              {}{}commit;\n",
             token("access", "cat", "null"),
             token("refresh", "crt", ":now::bigint + 3600")
         ),
         Kind::Refresh => format!(
-            "\\set n :n + 1\nbegin;\n\
+            "\\set n :n + 1\nbegin;\n{claim}\
              update tokens set rotated_at = :now::bigint where token_hash = encode(sha256(('rt-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > :now::bigint;\n\
              {}{}commit;\n",
             token("access", "rat", "null"),
@@ -305,6 +415,7 @@ async fn pgbench(
         .args(["-D", &format!("salt={salt}")])
         .args(["-D", &format!("cid={}", ctx.client_id)])
         .args(["-D", &format!("uid={}", ctx.user_id)])
+        .args(["-D", &format!("sh={}", ctx.secret_hash)])
         .args(["-D", &format!("now={}", ctx.now)])
         // pgbench would read `:read` inside a quoted literal as a variable.
         .args(["-D", "scope=account:read event:write"])
@@ -366,11 +477,8 @@ fn pgbench_binary() -> std::path::PathBuf {
     if let Ok(p) = std::env::var("PGBENCH") {
         return p.into();
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join("pgbench").is_file()))
-        .unwrap_or(false);
-    if on_path {
-        return "pgbench".into();
+    if let Some(p) = crate::server::on_path("pgbench") {
+        return p;
     }
     let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -415,6 +523,7 @@ async fn sqlite_loop(
     for c in 0..conns {
         let (pool, salt) = (pool.clone(), Arc::clone(&salt));
         let (cid, uid, now) = (ctx.client_id.to_owned(), ctx.user_id.to_owned(), ctx.now);
+        let sh = ctx.secret_hash.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut out = Outcome::default();
             let mut n: u64 = 0;
@@ -445,8 +554,16 @@ async fn sqlite_loop(
                             .await
                             .map(drop)
                     }
+                    Kind::Lean => sqlx::query(LEAN_INSERT)
+                        .bind(&oauthd::crypto::random_bytes::<32>()[..])
+                        .bind(&cid)
+                        .bind(now + 3600)
+                        .bind(now)
+                        .execute(&pool)
+                        .await
+                        .map(drop),
                     Kind::Code | Kind::Refresh => {
-                        sqlite_txn(&pool, kind, &salt, c, n, &cid, &uid, now).await
+                        sqlite_txn(&pool, kind, &salt, c, n, (&cid, &uid, &sh), now).await
                     }
                 };
                 let done = Instant::now();
@@ -499,18 +616,21 @@ insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label
                     grant_expires_at, public_id)
 values ($1, $2, $3, $4, $5, 'account:read event:write', null, $6, $7, null, null, null, $8, null)";
 
+/// One token row; `user` is the user id and the grant id, for a token
+/// issued from a grant.
 async fn sqlite_insert<'e, E: sqlx::SqliteExecutor<'e>>(
     e: E,
     hash: &str,
     kind: &str,
     cid: &str,
-    uid: Option<&str>,
+    user: Option<(&str, &str)>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    let (uid, grant) = user.unzip();
     sqlx::query(INSERT)
         .bind(hash)
         .bind(kind)
-        .bind(uid.map(|_| "g"))
+        .bind(grant)
         .bind(cid)
         .bind(uid)
         .bind(now)
@@ -521,18 +641,45 @@ async fn sqlite_insert<'e, E: sqlx::SqliteExecutor<'e>>(
         .map(drop)
 }
 
-#[expect(clippy::too_many_arguments, reason = "a private helper of one loop")]
+const LEAN_INSERT: &str = r"
+insert into bench_lean_tokens (token_hash, client_id, scope, expires_at, created_at)
+values ($1, $2, 'account:read event:write', $3, $4)";
+
+// store::grants::claim on SQLite.
+const CLAIM: &str = r"
+update grants set issued_at = $1, expires_at = $1 + 3600
+where id = $2 and revoked_at is null and expires_at > $1
+  and exists (select 1 from clients where id = $3 and coalesce(secret_hash, '') = $4)";
+
+/// One code exchange or rotation: claim the grant, consume the code (or
+/// retire the refresh token), insert two tokens. `who` is the client id,
+/// the user id and the client's secret digest.
 async fn sqlite_txn(
     pool: &SqlitePool,
     kind: Kind,
     salt: &str,
     c: usize,
     n: u64,
-    cid: &str,
-    uid: &str,
+    who: (&str, &str, &str),
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    let (cid, uid, secret_hash) = who;
+    let grant = match kind {
+        Kind::Code => format!("cg-{salt}-{c}-{n}"),
+        _ => format!("rg-{salt}-{c}"),
+    };
     let mut tx = pool.begin().await?;
+    let claimed = sqlx::query(CLAIM)
+        .bind(now)
+        .bind(&grant)
+        .bind(cid)
+        .bind(secret_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if claimed != 1 {
+        return Err(sqlx::Error::Protocol(format!("grant {grant} not claimed")));
+    }
     if kind == Kind::Code {
         sqlx::query(
             "update auth_codes set consumed_at = $1 where code_hash = $2 and consumed_at is null and expires_at > $1",
@@ -555,7 +702,7 @@ async fn sqlite_txn(
         &key(&format!("a-{salt}-{c}-{n}")),
         "access",
         cid,
-        Some(uid),
+        Some((uid, &grant)),
         now,
     )
     .await?;
@@ -564,7 +711,7 @@ async fn sqlite_txn(
         &key(&format!("r-{salt}-{c}-{n}")),
         "refresh",
         cid,
-        Some(uid),
+        Some((uid, &grant)),
         now,
     )
     .await?;

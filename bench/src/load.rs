@@ -29,6 +29,16 @@ pub(crate) fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
+/// The server under load: where its connections go and whose CPU time
+/// counts (one process, or several behind the same load split).
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// Listening addresses; connection `i` goes to `addrs[i % addrs.len()]`.
+    pub(crate) addrs: Vec<SocketAddr>,
+    /// The server's processes.
+    pub(crate) pids: Vec<u32>,
+}
+
 /// What each request of a run is.
 pub(crate) enum Scenario {
     /// `GET /healthz`: no database, the HTTP ceiling.
@@ -141,6 +151,9 @@ pub(crate) struct Outcome {
     pub(crate) exhausted: bool,
     /// The first failure seen, for the report.
     pub(crate) first_error: Option<String>,
+    /// User plus system CPU time of the server's processes over the
+    /// measured window, microseconds (`None` when not measured).
+    pub(crate) cpu_us: Option<u64>,
 }
 
 impl Outcome {
@@ -158,12 +171,21 @@ impl Outcome {
         let at = ((last as f64) * q).round() as usize;
         f64::from(self.latencies_us[at.min(last)]) / 1000.0
     }
+
+    /// Server CPU microseconds per request answered in the window.
+    pub(crate) fn cpu_per_request(&self) -> Option<f64> {
+        let answered = self.ok + self.errors;
+        self.cpu_us
+            .filter(|_| answered > 0)
+            .map(|us| us as f64 / answered as f64)
+    }
 }
 
 /// Runs `scenario` on `conns` connections: `warmup` unmeasured, then
-/// `duration` measured.
+/// `duration` measured, sampling the server's CPU time at both ends of the
+/// measured window.
 pub(crate) async fn run(
-    addr: SocketAddr,
+    target: Target,
     scenario: Arc<Scenario>,
     conns: usize,
     warmup: Duration,
@@ -172,6 +194,7 @@ pub(crate) async fn run(
     let start = Instant::now();
     let from = start + warmup;
     let until = from + duration;
+    let cpu = tokio::spawn(cpu_over(target.pids.clone(), from, until));
     let mut tasks = Vec::with_capacity(conns);
     for conn in 0..conns {
         let refresh = match &*scenario {
@@ -179,12 +202,16 @@ pub(crate) async fn run(
             _ => None,
         };
         let scenario = Arc::clone(&scenario);
+        let Some(&addr) = target.addrs.get(conn % target.addrs.len().max(1)) else {
+            break;
+        };
         tasks.push(tokio::spawn(connection(
             addr, scenario, refresh, from, until,
         )));
     }
     let mut total = Outcome {
         window: duration,
+        cpu_us: cpu.await.ok().flatten(),
         ..Outcome::default()
     };
     for task in tasks {
@@ -206,6 +233,15 @@ pub(crate) async fn run(
     }
     total.latencies_us.sort_unstable();
     total
+}
+
+/// The CPU time `pids` spent between `from` and `until`.
+async fn cpu_over(pids: Vec<u32>, from: Instant, until: Instant) -> Option<u64> {
+    tokio::time::sleep_until(from.into()).await;
+    let before = crate::cpu::total_us(&pids)?;
+    tokio::time::sleep_until(until.into()).await;
+    let after = crate::cpu::total_us(&pids)?;
+    Some(after.saturating_sub(before))
 }
 
 async fn connection(

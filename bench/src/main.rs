@@ -1,10 +1,12 @@
 //! `oauthd-bench`: starts the release oauthd on a fresh SQLite file or
 //! Postgres database, seeds it, drives load over loopback from this process,
 //! measures the ceilings (the `/healthz` rate, and the database's own rate for
-//! each scenario's statements) in the same run, and prints one table.
+//! each scenario's statements) in the same run, and prints one table. On
+//! Postgres it also drives the peer, node-oidc-provider (`peer.rs`), through
+//! the same scenarios, when `node` is on the PATH.
 //!
 //! ```sh
-//! cargo run --release -p oauthd-bench -- [--backend sqlite|postgres|both] [--duration SECS] [--quick] [--growth] [--janitor]
+//! cargo run --release -p oauthd-bench -- [--backend sqlite|postgres|both] [--duration SECS] [--quick] [--growth] [--janitor] [--no-peer]
 //! ```
 //!
 //! Postgres: `OAUTHD_BENCH_DATABASE_URL` (default
@@ -13,7 +15,9 @@
 //! names an oauthd binary to use instead of building the release one.
 
 mod ceiling;
+mod cpu;
 mod load;
+mod peer;
 mod seed;
 mod server;
 
@@ -28,6 +32,7 @@ use clap::{Parser, ValueEnum};
 use oauthd::clock::Clock;
 
 use crate::load::{BoxError, Outcome, Scenario};
+use crate::peer::Peer;
 use crate::server::{Backend, Database, Memory, Pool, Server};
 
 /// Benchmark oauthd against the ceilings of its HTTP stack and its database.
@@ -60,6 +65,9 @@ struct Args {
     /// (repeatable), to compare configurations.
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
+    /// Leave out the peer (node-oidc-provider on Postgres).
+    #[arg(long)]
+    no_peer: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -69,8 +77,23 @@ enum BackendArg {
     Both,
 }
 
+/// What a row measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The database alone (pgbench or the SQLite loop).
+    Ceiling,
+    /// oauthd.
+    Oauthd,
+    /// node-oidc-provider.
+    Peer,
+}
+
+/// The scenarios the peer runs too.
+const PEER_SCENARIOS: [&str; 3] = ["client_credentials", "introspect", "code_exchange"];
+
 /// One line of the table.
 struct Row {
+    source: Source,
     scenario: String,
     backend: Backend,
     conns: usize,
@@ -86,6 +109,24 @@ impl Row {
     fn ratio(&self) -> Option<f64> {
         self.ceiling.map(|(_, c)| self.outcome.rate() / c)
     }
+
+    /// The scenario as the table names it (the peer's rows are `peer:…`).
+    fn label(&self) -> String {
+        match self.source {
+            Source::Peer => format!("peer:{}", self.scenario),
+            Source::Ceiling | Source::Oauthd => self.scenario.clone(),
+        }
+    }
+}
+
+/// The Postgres row of `source` for `scenario` at `conns`.
+fn find<'a>(rows: &'a [Row], source: Source, scenario: &str, conns: usize) -> Option<&'a Row> {
+    rows.iter().find(|r| {
+        r.source == source
+            && r.backend == Backend::Postgres
+            && r.conns == conns
+            && r.scenario == scenario
+    })
 }
 
 /// What a backend's run found besides the table.
@@ -95,6 +136,8 @@ struct Notes {
     ready_ms: Vec<(Backend, &'static str, f64)>,
     /// (backend, scenario, conns, empty rate, grown rate)
     growth: Vec<(Backend, &'static str, usize, f64, f64)>,
+    /// Which peer ran ("oidc-provider …, node …, 2 processes").
+    peer: Option<String>,
 }
 
 #[tokio::main]
@@ -130,24 +173,34 @@ async fn run(args: &Args) -> Result<(), BoxError> {
     for &backend in backends {
         let dir = tempfile::tempdir()?;
         let db = Database::create(backend, dir.path(), &admin_url).await?;
+        let mut peer = if backend == Backend::Postgres && wants_peer(args) {
+            start_peer(&admin_url, dir.path(), &mut notes).await
+        } else {
+            None
+        };
         let result = bench_backend(
             args,
             backend,
             &bin,
             &db,
             dir.path(),
-            warmup,
-            duration,
+            (warmup, duration),
+            &mut peer,
             &mut rows,
             &mut notes,
         )
         .await;
+        if let Some(peer) = peer {
+            peer.stop().await;
+        }
         let dropped = db.drop_now().await;
         result?;
         dropped?;
     }
     print_table(&rows);
+    print_peer(&rows, &notes);
     print_targets(&rows, &notes);
+    print_issue14_targets(&rows);
     for line in &notes.lines {
         println!("{line}");
     }
@@ -201,6 +254,32 @@ fn wanted(args: &Args, name: &str) -> bool {
     args.only.as_deref().is_none_or(|o| name.contains(o))
 }
 
+fn wants_peer(args: &Args) -> bool {
+    !args.no_peer && PEER_SCENARIOS.iter().any(|s| wanted(args, s))
+}
+
+/// Starts the peer, or notes why the run goes on without it.
+async fn start_peer(admin_url: &str, dir: &Path, notes: &mut Notes) -> Option<Peer> {
+    eprintln!("oauthd-bench: peer: starting node-oidc-provider");
+    match Peer::start(admin_url, dir).await {
+        Ok(peer) => {
+            eprintln!("oauthd-bench: peer: {} ready", peer.version);
+            notes.peer = Some(format!(
+                "{}, {} processes",
+                peer.version,
+                peer.target().pids.len()
+            ));
+            Some(peer)
+        }
+        Err(peer::Skipped(why)) => {
+            let line = format!("peer: skipped, {why}");
+            eprintln!("oauthd-bench: {line}");
+            notes.lines.push(line);
+            None
+        }
+    }
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "the one driver of a backend's run"
@@ -211,8 +290,8 @@ async fn bench_backend(
     bin: &Path,
     db: &Database,
     dir: &Path,
-    warmup: Duration,
-    duration: Duration,
+    (warmup, duration): (Duration, Duration),
+    peer: &mut Option<Peer>,
     rows: &mut Vec<Row>,
     notes: &mut Notes,
 ) -> Result<(), BoxError> {
@@ -236,6 +315,7 @@ async fn bench_backend(
     let pool = db.pool(4).await?;
     let client = seed::register_client(server.addr).await?;
     let user_id = seed::admin_id(&pool).await?;
+    let secret_hash = seed::secret_hash(&pool, &client.id).await?;
     let now = Clock::system().now();
     let first = seed::codes(&pool, &client.id, &user_id, 1, now).await?;
     let tokens = seed::exchange(server.addr, &client, first.first().ok_or("no code")?).await?;
@@ -244,11 +324,12 @@ async fn bench_backend(
         pool: &pool,
         client_id: &client.id,
         user_id: &user_id,
+        secret_hash: &secret_hash,
         now,
         dir,
         server_pool: 10,
     };
-    ceiling::prepare_select(&ctx).await?;
+    ceiling::prepare(&ctx).await?;
 
     let mut empty = Vec::new();
     for &conns in &args.conns {
@@ -257,6 +338,7 @@ async fn bench_backend(
         let mut ceilings: Vec<(ceiling::Kind, f64)> = Vec::new();
         for kind in [
             ceiling::Kind::Insert,
+            ceiling::Kind::Lean,
             ceiling::Kind::Select,
             ceiling::Kind::Code,
             ceiling::Kind::Refresh,
@@ -268,6 +350,7 @@ async fn bench_backend(
             let out = ceiling::run(&ctx, kind, conns, duration).await?;
             ceilings.push((kind, out.rate()));
             rows.push(Row {
+                source: Source::Ceiling,
                 scenario: kind.name().into(),
                 backend,
                 conns,
@@ -277,12 +360,6 @@ async fn bench_backend(
                 healthz: None,
             });
         }
-        let ceiling_of = |kind: ceiling::Kind| {
-            ceilings
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(k, r)| (k.name(), *r))
-        };
         for name in [
             "healthz",
             "client_credentials",
@@ -307,7 +384,7 @@ async fn bench_backend(
                     bearer: tokens.access.clone(),
                 },
                 "code_exchange" => {
-                    let n = (cc_rate * (warmup + duration).as_secs_f64() * 1.5) as usize + 2000;
+                    let n = codes_needed(cc_rate, warmup + duration);
                     let codes =
                         seed::codes(&pool, &client.id, &user_id, n, Clock::system().now()).await?;
                     Scenario::CodeExchange {
@@ -331,7 +408,7 @@ async fn bench_backend(
                 }
             };
             eprintln!("oauthd-bench: {backend} {name} at {conns}");
-            let out = load::run(server.addr, Arc::new(scenario), conns, warmup, duration).await;
+            let out = load::run(server.target(), Arc::new(scenario), conns, warmup, duration).await;
             let rate = out.rate();
             if name == "healthz" {
                 healthz = Some(rate);
@@ -339,35 +416,31 @@ async fn bench_backend(
             if name == "client_credentials" {
                 cc_rate = rate.max(500.0);
             }
-            if out.exhausted {
-                notes.lines.push(format!(
-                    "note: {backend} {name} at {conns}: some connections ran out of work before the end"
-                ));
-            }
-            if let Some(e) = &out.first_error {
-                notes
-                    .lines
-                    .push(format!("first error: {backend} {name} at {conns}: {e}"));
-            }
-            let ceiling = match name {
-                "client_credentials" => ceiling_of(ceiling::Kind::Insert),
-                "introspect" | "account" => ceiling_of(ceiling::Kind::Select),
-                "code_exchange" => ceiling_of(ceiling::Kind::Code),
-                "refresh" => ceiling_of(ceiling::Kind::Refresh),
-                _ => None,
-            };
+            note_outcome(notes, &format!("{backend} {name}"), conns, &out);
             if matches!(name, "client_credentials" | "introspect") {
                 empty.push((name, conns, rate));
             }
             rows.push(Row {
+                source: Source::Oauthd,
+                ceiling: ceiling_for(name, &ceilings),
                 scenario: name.into(),
                 backend,
                 conns,
                 outcome: out,
                 memory: Some(server.memory()),
-                ceiling,
                 healthz: if name == "healthz" { None } else { healthz },
             });
+        }
+        if let Some(p) = peer.as_ref()
+            && let Err(e) =
+                peer_scenarios(args, p, conns, (warmup, duration), &ceilings, rows, notes).await
+        {
+            notes.lines.push(format!(
+                "peer: stopped after an error at {conns} connections: {e}"
+            ));
+            if let Some(p) = peer.take() {
+                p.stop().await;
+            }
         }
     }
 
@@ -397,16 +470,13 @@ async fn bench_backend(
                 },
             };
             eprintln!("oauthd-bench: {backend} {name}+1M at {conns}");
-            let out = load::run(server.addr, Arc::new(scenario), conns, warmup, duration).await;
+            let out = load::run(server.target(), Arc::new(scenario), conns, warmup, duration).await;
             notes
                 .growth
                 .push((backend, name, conns, empty_rate, out.rate()));
-            if let Some(e) = &out.first_error {
-                notes
-                    .lines
-                    .push(format!("first error: {backend} {name}+1M at {conns}: {e}"));
-            }
+            note_outcome(notes, &format!("{backend} {name}+1M"), conns, &out);
             rows.push(Row {
+                source: Source::Oauthd,
                 scenario: format!("{name}+1M"),
                 backend,
                 conns,
@@ -440,10 +510,97 @@ async fn bench_backend(
     Ok(())
 }
 
+/// Codes enough for a code-exchange run at up to 1.5 times `rate`, plus a margin.
+fn codes_needed(rate: f64, run: Duration) -> usize {
+    (rate * run.as_secs_f64() * 1.5) as usize + 2000
+}
+
+/// The ceiling a scenario's rate is compared with in the table, if measured.
+fn ceiling_for(scenario: &str, ceilings: &[(ceiling::Kind, f64)]) -> Option<(&'static str, f64)> {
+    let kind = match scenario {
+        "client_credentials" => ceiling::Kind::Insert,
+        "introspect" | "account" => ceiling::Kind::Select,
+        "code_exchange" => ceiling::Kind::Code,
+        "refresh" => ceiling::Kind::Refresh,
+        _ => return None,
+    };
+    ceilings
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(k, r)| (k.name(), *r))
+}
+
+/// Records what a run's report needs besides its figures.
+fn note_outcome(notes: &mut Notes, what: &str, conns: usize, out: &Outcome) {
+    if out.exhausted {
+        notes.lines.push(format!(
+            "note: {what} at {conns}: some connections ran out of work before the end"
+        ));
+    }
+    if let Some(e) = &out.first_error {
+        notes
+            .lines
+            .push(format!("first error: {what} at {conns}: {e}"));
+    }
+}
+
+/// The peer's scenarios at `conns`: the same requests as oauthd's, against
+/// its two processes.
+async fn peer_scenarios(
+    args: &Args,
+    peer: &Peer,
+    conns: usize,
+    (warmup, duration): (Duration, Duration),
+    ceilings: &[(ceiling::Kind, f64)],
+    rows: &mut Vec<Row>,
+    notes: &mut Notes,
+) -> Result<(), BoxError> {
+    let mut cc_rate = 2000.0;
+    for name in PEER_SCENARIOS {
+        if !wanted(args, name) {
+            continue;
+        }
+        let basic = peer.client.basic.clone();
+        let scenario = match name {
+            "client_credentials" => Scenario::ClientCredentials { basic },
+            "introspect" => Scenario::Introspect {
+                basic,
+                token: peer.access.clone(),
+            },
+            _ => {
+                eprintln!("oauthd-bench: peer: seeding codes");
+                let codes = peer.codes(codes_needed(cc_rate, warmup + duration)).await?;
+                Scenario::CodeExchange {
+                    basic,
+                    codes: Arc::new(codes),
+                    next: Arc::new(AtomicUsize::new(0)),
+                }
+            }
+        };
+        eprintln!("oauthd-bench: peer {name} at {conns}");
+        let out = load::run(peer.target(), Arc::new(scenario), conns, warmup, duration).await;
+        if name == "client_credentials" {
+            cc_rate = out.rate().max(500.0);
+        }
+        note_outcome(notes, &format!("peer {name}"), conns, &out);
+        rows.push(Row {
+            source: Source::Peer,
+            scenario: name.into(),
+            backend: Backend::Postgres,
+            conns,
+            memory: Some(peer.memory()),
+            ceiling: ceiling_for(name, ceilings),
+            healthz: None,
+            outcome: out,
+        });
+    }
+    Ok(())
+}
+
 /// Ceilings are only worth measuring for the scenarios that use them.
 fn wanted_for(args: &Args, kind: ceiling::Kind) -> bool {
     let scenarios: &[&str] = match kind {
-        ceiling::Kind::Insert => &["client_credentials"],
+        ceiling::Kind::Insert | ceiling::Kind::Lean => &["client_credentials"],
         ceiling::Kind::Select => &["introspect", "account"],
         ceiling::Kind::Code => &["code_exchange"],
         ceiling::Kind::Refresh => &["refresh"],
@@ -480,7 +637,7 @@ async fn janitor_watch(
         basic: client.basic.clone(),
     });
     let load = tokio::spawn(load::run(
-        server.addr,
+        server.target(),
         scenario,
         8,
         Duration::ZERO,
@@ -526,7 +683,7 @@ fn mib(kib: u64) -> f64 {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<22} {:<8} {:>5} {:>9} {:>7} {:>7} {:>6} {:>12} {:>18} {:>6} {:>8}",
+        "\n{:<24} {:<8} {:>5} {:>9} {:>7} {:>7} {:>6} {:>8} {:>12} {:>18} {:>6} {:>8}",
         "scenario",
         "backend",
         "conns",
@@ -534,6 +691,7 @@ fn print_table(rows: &[Row]) {
         "p50 ms",
         "p99 ms",
         "errors",
+        "CPU µs",
         "RSS/peak MiB",
         "ceiling (req/s)",
         "ratio",
@@ -546,23 +704,99 @@ fn print_table(rows: &[Row]) {
         });
         let ceiling = r.ceiling.map_or("-".into(), |(n, c)| format!("{n} {c:.0}"));
         let ratio = r.ratio().map_or("-".into(), |x| format!("{x:.2}"));
+        let cpu = o
+            .cpu_per_request()
+            .map_or("-".into(), |us| format!("{us:.0}"));
         let healthz = r
             .healthz
             .map_or("-".into(), |h| format!("{:.2}", o.rate() / h));
         println!(
-            "{:<22} {:<8} {:>5} {:>9.0} {:>7.2} {:>7.2} {:>6} {:>12} {:>18} {:>6} {:>8}",
-            r.scenario,
+            "{:<24} {:<8} {:>5} {:>9.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>12} {:>18} {:>6} {:>8}",
+            r.label(),
             r.backend.to_string(),
             r.conns,
             o.rate(),
             o.quantile_ms(0.50),
             o.quantile_ms(0.99),
             o.errors,
+            cpu,
             mem,
             ceiling,
             ratio,
             healthz
         );
+    }
+}
+
+/// The ceiling the peer comparison sets each scenario beside: for issuance
+/// the lean single-row insert (issue 14's yardstick), else the table's.
+fn comparison_ceiling<'a>(rows: &'a [Row], scenario: &str, conns: usize) -> Option<&'a Row> {
+    let name = match scenario {
+        "client_credentials" => "db:lean",
+        "introspect" => "db:select",
+        "code_exchange" => "db:code",
+        _ => return None,
+    };
+    find(rows, Source::Ceiling, name, conns)
+}
+
+/// oauthd against the peer on Postgres, beside both against the database.
+fn print_peer(rows: &[Row], notes: &Notes) {
+    let Some(peer) = &notes.peer else { return };
+    let mut levels: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.source == Source::Peer)
+        .map(|r| r.conns)
+        .collect();
+    levels.dedup();
+    if levels.is_empty() {
+        return;
+    }
+    println!(
+        "
+oauthd and the peer ({peer}) on postgres, same run:"
+    );
+    println!(
+        "{:<20} {:>5} {:>9} {:>9} {:>11} {:>18} {:>9} {:>8} {:>15}",
+        "scenario",
+        "conns",
+        "oauthd/s",
+        "peer/s",
+        "oauthd/peer",
+        "ceiling (req/s)",
+        "oauthd/db",
+        "peer/db",
+        "CPU µs oauthd/peer"
+    );
+    let fmt = |x: Option<f64>, digits: usize| x.map_or("-".into(), |v| format!("{v:.digits$}"));
+    for conns in levels {
+        for name in PEER_SCENARIOS {
+            let ours = find(rows, Source::Oauthd, name, conns);
+            let theirs = find(rows, Source::Peer, name, conns);
+            if ours.is_none() && theirs.is_none() {
+                continue;
+            }
+            let rate = |r: Option<&Row>| r.map(|r| r.outcome.rate());
+            let cpu = |r: Option<&Row>| r.and_then(|r| r.outcome.cpu_per_request());
+            let db = comparison_ceiling(rows, name, conns);
+            let of = |x: Option<f64>, base: Option<f64>| Some(x? / base?);
+            println!(
+                "{:<20} {:>5} {:>9} {:>9} {:>11} {:>18} {:>9} {:>8} {:>15}",
+                name,
+                conns,
+                fmt(rate(ours), 0),
+                fmt(rate(theirs), 0),
+                fmt(of(rate(ours), rate(theirs)), 2),
+                db.map_or("-".into(), |d| format!(
+                    "{} {:.0}",
+                    d.scenario,
+                    d.outcome.rate()
+                )),
+                fmt(of(rate(ours), rate(db)), 2),
+                fmt(of(rate(theirs), rate(db)), 2),
+                format!("{}/{}", fmt(cpu(ours), 0), fmt(cpu(theirs), 0)),
+            );
+        }
     }
 }
 
@@ -572,7 +806,7 @@ fn verdict(ok: bool) -> &'static str {
 
 fn print_targets(rows: &[Row], notes: &Notes) {
     println!("\ntargets (issue 7):");
-    let served = |r: &&Row| r.memory.is_some();
+    let served = |r: &&Row| r.source == Source::Oauthd;
     for r in rows.iter().filter(served) {
         let (want, against) = match (r.scenario.as_str(), r.backend) {
             ("client_credentials", Backend::Postgres) => (0.6, r.ratio()),
@@ -620,6 +854,7 @@ fn print_targets(rows: &[Row], notes: &Notes) {
     println!("  {:<9} zero errors: {errors}", verdict(errors == 0));
     let peak = rows
         .iter()
+        .filter(served)
         .filter_map(|r| r.memory)
         .map(|m| m.hwm_kib)
         .max()
@@ -648,5 +883,76 @@ fn print_targets(rows: &[Row], notes: &Notes) {
             "  {:<9} {name} {backend} at {conns} with 1M tokens: {r:.2} of the empty-db rate (want >= 0.80)",
             verdict(r >= 0.8)
         );
+    }
+}
+
+/// Issue 14's targets, on Postgres, where this run measured what they need.
+fn print_issue14_targets(rows: &[Row]) {
+    let mut lines = Vec::new();
+    let rate = |r: &Row| r.outcome.rate();
+    if let (Some(ours), Some(lean)) = (
+        find(rows, Source::Oauthd, "client_credentials", 64),
+        find(rows, Source::Ceiling, "db:lean", 64),
+    ) {
+        let x = rate(ours) / rate(lean);
+        lines.push(format!(
+            "  {:<9} client_credentials at 64: {x:.2} of db:lean (want >= 0.80)",
+            verdict(x >= 0.8)
+        ));
+    }
+    for (name, conns, want) in [
+        ("client_credentials", 64, 2.5),
+        ("client_credentials", 8, 2.0),
+        ("introspect", 8, 3.5),
+        ("introspect", 64, 3.5),
+    ] {
+        if let (Some(ours), Some(theirs)) = (
+            find(rows, Source::Oauthd, name, conns),
+            find(rows, Source::Peer, name, conns),
+        ) {
+            let x = rate(ours) / rate(theirs);
+            lines.push(format!(
+                "  {:<9} {name} at {conns}: {x:.2} x the peer (want >= {want:.1})",
+                verdict(x >= want)
+            ));
+        }
+    }
+    let writes = rows.iter().filter(|r| {
+        r.source == Source::Oauthd
+            && r.backend == Backend::Postgres
+            && r.conns == 64
+            && matches!(
+                r.scenario.as_str(),
+                "client_credentials" | "code_exchange" | "refresh"
+            )
+    });
+    if let Some((p99, r)) = writes
+        .map(|r| (r.outcome.quantile_ms(0.99), r))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        lines.push(format!(
+            "  {:<9} p99 of writes at 64 < 25 ms: worst {p99:.1} ms ({})",
+            verdict(p99 < 25.0),
+            r.scenario
+        ));
+    }
+    for r in rows.iter().filter(|r| {
+        r.source == Source::Oauthd
+            && r.backend == Backend::Postgres
+            && r.scenario == "client_credentials"
+    }) {
+        if let Some(us) = r.outcome.cpu_per_request() {
+            lines.push(format!(
+                "  {:<9} CPU per client_credentials request at {}: {us:.0} µs (want < 80)",
+                verdict(us < 80.0),
+                r.conns
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        println!("\ntargets (issue 14, postgres):");
+        for line in lines {
+            println!("{line}");
+        }
     }
 }

@@ -64,6 +64,16 @@ pub(crate) async fn admin_id(pool: &Pool) -> Result<String, BoxError> {
     .await)?)
 }
 
+/// The stored secret digest of a client (the grant claim checks it).
+pub(crate) async fn secret_hash(pool: &Pool, client_id: &str) -> Result<String, BoxError> {
+    Ok(on_pool!(pool, p => sqlx::query_scalar::<_, String>(
+        "select coalesce(secret_hash, '') from clients where id = $1"
+    )
+    .bind(client_id)
+    .fetch_one(p)
+    .await)?)
+}
+
 /// Rows per multi-row insert (12 binds each, well under both limits).
 const BATCH: usize = 500;
 

@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, SqlitePool};
 use tokio::process::{Child, Command};
 
-use crate::load::{self, BoxError};
+use crate::load::{self, BoxError, Target};
 
 /// Which store a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,21 +81,25 @@ impl Database {
                 backend,
                 pg: None,
             }),
-            Backend::Postgres => {
-                let name = format!("oauthd_bench_{}", oauthd::crypto::random_id());
-                let mut conn = PgConnection::connect(admin_url).await?;
-                conn.execute(AssertSqlSafe(format!("create database \"{name}\"")))
-                    .await?;
-                conn.close().await?;
-                let mut url = url::Url::parse(admin_url)?;
-                url.set_path(&name);
-                Ok(Self {
-                    url: url.to_string(),
-                    backend,
-                    pg: Some((admin_url.to_owned(), name)),
-                })
-            }
+            Backend::Postgres => Self::create_postgres(admin_url, "oauthd_bench_").await,
         }
+    }
+
+    /// A new empty Postgres database `<prefix><random>` on the server at
+    /// `admin_url`.
+    pub(crate) async fn create_postgres(admin_url: &str, prefix: &str) -> Result<Self, BoxError> {
+        let name = format!("{prefix}{}", oauthd::crypto::random_id());
+        let mut conn = PgConnection::connect(admin_url).await?;
+        conn.execute(AssertSqlSafe(format!("create database \"{name}\"")))
+            .await?;
+        conn.close().await?;
+        let mut url = url::Url::parse(admin_url)?;
+        url.set_path(&name);
+        Ok(Self {
+            url: url.to_string(),
+            backend: Backend::Postgres,
+            pg: Some((admin_url.to_owned(), name)),
+        })
     }
 
     /// Opens the bench's own pool of `size` connections.
@@ -139,13 +143,98 @@ impl Database {
     }
 }
 
-/// Resident memory of a process, KiB.
+/// Resident memory of a server's processes, KiB.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Memory {
     /// Current resident set (`VmRSS`).
     pub(crate) rss_kib: u64,
-    /// Peak resident set since start (`VmHWM`).
+    /// Peak resident set since start (`VmHWM`), summed over the processes.
     pub(crate) hwm_kib: u64,
+}
+
+impl Memory {
+    /// The memory of `pids` together now, from `/proc/<pid>/status`.
+    pub(crate) fn of(pids: &[u32]) -> Self {
+        let mut sum = Self::default();
+        for pid in pids {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            sum.rss_kib += field("VmRSS:");
+            sum.hwm_kib += field("VmHWM:");
+        }
+        sum
+    }
+}
+
+/// Polls `GET path` on `addr` every millisecond until it answers 2xx, for at
+/// most 15 s from `started`; fails at once when `child` exits, with the
+/// last lines of `log`.
+pub(crate) async fn wait_ready(
+    child: &mut Child,
+    addr: SocketAddr,
+    path: &str,
+    log: &Path,
+    started: Instant,
+) -> Result<Duration, BoxError> {
+    loop {
+        if started.elapsed() > Duration::from_secs(15) {
+            return Err(format!("not ready after 15 s; log:\n{}", log_tail(log)).into());
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("exited ({status}); log:\n{}", log_tail(log)).into());
+        }
+        let request = Request::builder()
+            .uri(path)
+            .header(HOST, addr.to_string())
+            .body(Full::<Bytes>::default())?;
+        if let Ok((status, _)) = load::once(addr, request).await
+            && status.is_success()
+        {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The last 20 lines of a log file.
+pub(crate) fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within 5 s.
+pub(crate) async fn terminate(child: &mut Child, pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+/// `program` as found on the PATH.
+pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// A free loopback port (the OS's pick, released for the server to take).
+pub(crate) fn free_port() -> Result<u16, BoxError> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// The running oauthd under test.
@@ -168,9 +257,7 @@ impl Server {
         dir: &Path,
         extra: &[(&str, String)],
     ) -> Result<Self, BoxError> {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let log = dir.join(format!("oauthd-{}-{port}.log", db.backend));
         let stderr = std::fs::File::create(&log)?;
@@ -204,45 +291,15 @@ impl Server {
             ready_in: Duration::ZERO,
             log,
         };
-        loop {
-            if started.elapsed() > Duration::from_secs(15) {
-                return Err(
-                    format!("oauthd not ready after 15 s; log:\n{}", server.log_tail()).into(),
-                );
-            }
-            if let Some(status) = server.child.try_wait()? {
-                return Err(
-                    format!("oauthd exited ({status}); log:\n{}", server.log_tail()).into(),
-                );
-            }
-            let request = Request::builder()
-                .uri("/readyz")
-                .header(HOST, addr.to_string())
-                .body(Full::<Bytes>::default())?;
-            if let Ok((status, _)) = load::once(addr, request).await
-                && status.is_success()
-            {
-                server.ready_in = started.elapsed();
-                return Ok(server);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        server.ready_in = wait_ready(&mut server.child, addr, "/readyz", &server.log, started)
+            .await
+            .map_err(|e| format!("oauthd {e}"))?;
+        Ok(server)
     }
 
-    /// Its memory now, from `/proc/<pid>/status`.
+    /// Its memory now.
     pub(crate) fn memory(&self) -> Memory {
-        let text =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
-        };
-        Memory {
-            rss_kib: field("VmRSS:"),
-            hwm_kib: field("VmHWM:"),
-        }
+        Memory::of(&[self.pid])
     }
 
     /// The process id, for a profiler.
@@ -250,25 +307,16 @@ impl Server {
         self.pid
     }
 
-    /// The last lines it logged.
-    pub(crate) fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+    /// What the load generator drives: this one process at its address.
+    pub(crate) fn target(&self) -> Target {
+        Target {
+            addrs: vec![self.addr],
+            pids: vec![self.pid],
+        }
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 5 s.
     pub(crate) async fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .await;
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        terminate(&mut self.child, self.pid).await;
     }
 }
