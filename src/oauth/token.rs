@@ -3,7 +3,7 @@
 use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{Secret, SecretKind};
+use crate::crypto::{Secret, SecretKind, Sha256Digest};
 use crate::store::tokens::{self, NewToken, TokenKind};
 use crate::store::{self, Db, Tx};
 
@@ -53,7 +53,7 @@ pub enum Refresh<'a> {
 /// A new access token for a grant, before it is stored.
 struct Access {
     token: Secret,
-    hash: String,
+    hash: Sha256Digest,
     scope: String,
     expires_in: i64,
 }
@@ -62,7 +62,7 @@ impl Access {
     fn mint(grant: &Grant<'_>, config: &Config) -> Self {
         let token = Secret::generate(SecretKind::AccessToken);
         Self {
-            hash: token.digest(),
+            hash: token.sha256(),
             token,
             scope: grant.scope.to_string(),
             expires_in: seconds(config.tokens.access_token_lifetime),
@@ -72,7 +72,7 @@ impl Access {
     /// Its row, issued `now`.
     fn row<'a>(&'a self, grant: &Grant<'a>, now: i64) -> NewToken<'a> {
         NewToken {
-            token_hash: &self.hash,
+            token_hash: self.hash,
             kind: TokenKind::Access,
             grant_id: grant.grant_id,
             client_id: Some(grant.client_id),
@@ -156,11 +156,10 @@ pub async fn issue(
         None => grant_expires_at,
     };
     let refresh_token = Secret::generate(SecretKind::RefreshToken);
-    let refresh_hash = refresh_token.digest();
     tokens::insert(
         tx,
         NewToken {
-            token_hash: &refresh_hash,
+            token_hash: refresh_token.sha256(),
             kind: TokenKind::Refresh,
             grant_id: grant.grant_id,
             client_id: Some(grant.client_id),

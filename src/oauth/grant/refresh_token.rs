@@ -20,7 +20,7 @@
 use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{SecretKind, sha256_hex};
+use crate::crypto::{Secret, SecretKind, Sha256Digest};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
@@ -65,7 +65,7 @@ pub async fn exchange(
     if !SecretKind::RefreshToken.matches(request.refresh_token) {
         return Err(invalid_grant());
     }
-    let hash = sha256_hex(request.refresh_token);
+    let hash = Sha256Digest::of(request.refresh_token);
     let Some(found) = store::tokens::find(db, &hash).await? else {
         return Err(invalid_grant());
     };
@@ -166,7 +166,7 @@ pub async fn exchange(
     let next = issued
         .refresh_token
         .as_ref()
-        .map(crate::crypto::Secret::digest)
+        .map(Secret::sha256)
         .ok_or_else(|| store::Error::Corrupt("a rotation without a refresh token".into()))?;
     let in_grace = matches!(use_, Use::Grace { .. });
     // Cannot fail while the grant is held: the state was read under it.
@@ -198,7 +198,7 @@ enum Use {
     Current,
     /// It was retired moments ago; `successor` (its replacement's digest,
     /// still unused) is retired in favour of a new one.
-    Grace { successor: String },
+    Grace { successor: Sha256Digest },
 }
 
 fn client_changed() -> Error {
