@@ -272,7 +272,10 @@ mod tests {
         // Upper case, a wrong length or a stray character is not a digest.
         assert_eq!(Sha256Digest::from_hex(&d.to_hex().to_uppercase()), None);
         assert_eq!(Sha256Digest::from_hex(&d.to_hex()[1..]), None);
-        assert_eq!(Sha256Digest::from_hex(&format!("{}g", &d.to_hex()[1..])), None);
+        assert_eq!(
+            Sha256Digest::from_hex(&format!("{}g", &d.to_hex()[1..])),
+            None
+        );
         assert_eq!(Sha256Digest::from_bytes(&d.as_bytes()[1..]), None);
     }
 
