@@ -82,9 +82,14 @@ impl Secret {
         &self.0
     }
 
-    /// The digest to store.
+    /// The digest to store, as hex text.
     pub fn digest(&self) -> String {
         sha256_hex(&self.0)
+    }
+
+    /// The digest to store, as bytes (the `tokens` table's key).
+    pub fn sha256(&self) -> Sha256Digest {
+        Sha256Digest::of(&self.0)
     }
 }
 
@@ -125,7 +130,67 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Lower-case hex SHA-256 of `value`.
 pub fn sha256_hex(value: &str) -> String {
-    hex(&Sha256::digest(value.as_bytes()))
+    Sha256Digest::of(value).to_hex()
+}
+
+/// A SHA-256 digest as its 32 bytes: the key of the `tokens` table, half the
+/// size of the hex text the other tables keep. Its `Debug` shows the hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sha256Digest([u8; 32]);
+
+impl Sha256Digest {
+    /// The digest of `value`.
+    pub fn of(value: &str) -> Self {
+        Self(Sha256::digest(value.as_bytes()).into())
+    }
+
+    /// The digest held in `bytes`; `None` unless they are exactly 32.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    /// The digest written as 64 lower-case hex digits; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(Self(out))
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// 64 lower-case hex digits, as [`sha256_hex`] writes them.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl From<Sha256Digest> for String {
+    /// The hex form, for the places that keep digests as text.
+    fn from(digest: Sha256Digest) -> Self {
+        digest.to_hex()
+    }
+}
+
+impl fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256Digest({})", self.to_hex())
+    }
+}
+
+/// The value of one lower-case hex digit.
+fn hex_value(digit: u8) -> Option<u8> {
+    HEX.iter()
+        .position(|&d| d == digit)
+        .and_then(|i| u8::try_from(i).ok())
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -192,6 +257,26 @@ mod tests {
             sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn digests_round_trip_between_bytes_and_hex() {
+        let d = Sha256Digest::of("abc");
+        assert_eq!(d.to_hex(), sha256_hex("abc"));
+        assert_eq!(Sha256Digest::from_hex(&d.to_hex()), Some(d));
+        assert_eq!(Sha256Digest::from_bytes(d.as_bytes()), Some(d));
+        assert_eq!(String::from(d), d.to_hex());
+        assert_eq!(d.as_bytes()[..3], [0xba, 0x78, 0x16]);
+        let s = Secret::generate(SecretKind::AccessToken);
+        assert_eq!(s.sha256().to_hex(), s.digest());
+        // Upper case, a wrong length or a stray character is not a digest.
+        assert_eq!(Sha256Digest::from_hex(&d.to_hex().to_uppercase()), None);
+        assert_eq!(Sha256Digest::from_hex(&d.to_hex()[1..]), None);
+        assert_eq!(
+            Sha256Digest::from_hex(&format!("{}g", &d.to_hex()[1..])),
+            None
+        );
+        assert_eq!(Sha256Digest::from_bytes(&d.as_bytes()[1..]), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::crypto::Sha256Digest;
 use crate::oauth::account::Username;
 use crate::oauth::registration::{AuthMethod, GrantType};
 use crate::oauth::scope::Scopes;
@@ -549,9 +550,7 @@ fn is_list_item(s: &str) -> bool {
 }
 
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    Sha256Digest::from_hex(s).is_some()
 }
 
 /// Writes a checked document in one transaction; on a conflict nothing is

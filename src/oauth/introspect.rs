@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::audit::{Event, Kind};
 use crate::clock::Clock;
-use crate::crypto::{SecretKind, sha256_hex};
+use crate::crypto::{SecretKind, Sha256Digest};
 use crate::store::client_cache::ClientCache;
 use crate::store::clients::Client;
 use crate::store::tokens::{TokenInfo, TokenKind};
@@ -39,7 +39,7 @@ pub async fn lookup(db: &Db, clock: &Clock, token: &str) -> Result<Option<Active
     if !known_kind {
         return Ok(None);
     }
-    let found = store::tokens::find(db, &sha256_hex(token)).await?;
+    let found = store::tokens::find(db, &Sha256Digest::of(token)).await?;
     Ok(found
         .filter(|info| info.is_active(clock.now()))
         .map(|info| Active { info }))

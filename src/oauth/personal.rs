@@ -57,13 +57,12 @@ pub async fn create(
     let expires_at = expires_in_days.map(|d| now.saturating_add(i64::from(d) * 86_400));
     let token = Secret::generate(SecretKind::PersonalToken);
     let public_id = format!("pat_{}", crypto::random_id());
-    let hash = token.digest();
     let scope = scope.to_string();
     let mut tx = db.begin().await?;
     store::tokens::insert(
         &mut tx,
         NewToken {
-            token_hash: &hash,
+            token_hash: token.sha256(),
             kind: TokenKind::Personal,
             grant_id: None,
             client_id: None,

@@ -3,7 +3,7 @@
 use super::error::{Error, ErrorCode, OAuthError};
 use crate::audit::{Event, Kind};
 use crate::clock::Clock;
-use crate::crypto::sha256_hex;
+use crate::crypto::Sha256Digest;
 use crate::store::clients::Client;
 use crate::store::tokens::TokenKind;
 use crate::store::{self, Db};
@@ -13,7 +13,7 @@ use crate::store::{self, Db};
 /// Revoking a refresh token revokes every token of its grant, access tokens
 /// included. The database is the only truth, so every replica sees it at once.
 pub async fn revoke(db: &Db, clock: &Clock, client: &Client, token: &str) -> Result<(), Error> {
-    let hash = sha256_hex(token);
+    let hash = Sha256Digest::of(token);
     let Some(found) = store::tokens::find(db, &hash).await? else {
         return Ok(());
     };

@@ -3,7 +3,7 @@
 use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{Secret, SecretKind};
+use crate::crypto::{Secret, SecretKind, Sha256Digest};
 use crate::store::batch::{Issuance, TokenRow};
 use crate::store::tokens::{self, TokenKind};
 use crate::store::writer::Writer;
@@ -64,11 +64,11 @@ pub struct Minted {
 
 impl Minted {
     /// The new refresh token's digest, if there is one.
-    pub fn refresh_hash(&self) -> Option<&str> {
+    pub fn refresh_hash(&self) -> Option<Sha256Digest> {
         self.rows
             .iter()
             .find(|r| r.kind == TokenKind::Refresh)
-            .map(|r| r.token_hash.as_str())
+            .map(|r| r.token_hash)
     }
 }
 
@@ -77,7 +77,7 @@ impl Minted {
 pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -> Minted {
     let access_token = Secret::generate(SecretKind::AccessToken);
     let expires_in = seconds(config.tokens.access_token_lifetime);
-    let row = |hash: String, kind, scope: String, expires_at, grant_expires_at| TokenRow {
+    let row = |hash: Sha256Digest, kind, scope: String, expires_at, grant_expires_at| TokenRow {
         token_hash: hash,
         kind,
         grant_id: grant.grant_id.map(str::to_owned),
@@ -90,7 +90,7 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
     };
     let scope = grant.scope.to_string();
     let mut rows = vec![row(
-        access_token.digest(),
+        access_token.sha256(),
         TokenKind::Access,
         scope.clone(),
         now.saturating_add(expires_in),
@@ -114,7 +114,7 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
         };
         let token = Secret::generate(SecretKind::RefreshToken);
         rows.push(row(
-            token.digest(),
+            token.sha256(),
             TokenKind::Refresh,
             refresh_scope,
             expires_at,

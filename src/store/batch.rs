@@ -16,13 +16,14 @@
 //! issuances of one grant in a batch, so the set statements need no order.
 
 use super::tokens::{self, NewToken, TokenKind};
+use crate::crypto::Sha256Digest;
 use super::{Error, Tx, audit, codes, grants, on_lease};
 
 /// A token row to insert, owned so it can wait in a writer's queue.
 #[derive(Clone, Debug)]
 pub struct TokenRow {
     /// SHA-256 of the raw token.
-    pub token_hash: String,
+    pub token_hash: Sha256Digest,
     /// Access or refresh.
     pub kind: TokenKind,
     /// The grant it descends from (`None` for client credentials).
@@ -45,7 +46,7 @@ impl TokenRow {
     /// The row as the one-request statements take it.
     pub fn as_new(&self) -> NewToken<'_> {
         NewToken {
-            token_hash: &self.token_hash,
+            token_hash: self.token_hash,
             kind: self.kind,
             grant_id: self.grant_id.as_deref(),
             client_id: Some(&self.client_id),
@@ -119,9 +120,9 @@ pub enum Step {
     /// A current refresh token, retired for its successor.
     RetireRefresh {
         /// Its digest.
-        token_hash: String,
+        token_hash: Sha256Digest,
         /// The successor's digest.
-        replaced_by: String,
+        replaced_by: Sha256Digest,
     },
 }
 
@@ -228,6 +229,7 @@ mod postgres {
     use sqlx::{PgConnection, Postgres, Row as _};
 
     use super::{EventRow, Issuance, Step, TokenRow};
+    use crate::crypto::Sha256Digest;
 
     // The client check locks the client row before the grant row, the order
     // a client deletion takes them in, as `store::grants::claim` does.
@@ -248,7 +250,7 @@ returning r.i";
 
     const RETIRE: &str = r"
 update tokens t set rotated_at = r.now, replaced_by = r.next
-from unnest($1::int4[], $2::text[], $3::text[], $4::int8[]) as r(i, token_hash, next, now)
+from unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[]) as r(i, token_hash, next, now)
 where t.token_hash = r.token_hash and t.kind = 'refresh' and t.rotated_at is null
   and t.revoked_at is null and t.expires_at > r.now
 returning r.i";
@@ -261,7 +263,7 @@ insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label
                     grant_expires_at, public_id)
 select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
        r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
-from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+from unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::int8[], $8::int8[], $9::int8[], $10::text[])
      as r(token_hash, kind, grant_id, client_id, user_id, scope,
           created_at, expires_at, grant_expires_at, secret)
@@ -275,7 +277,7 @@ insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label
                     grant_expires_at, public_id)
 select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
        r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
-from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+from unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::int8[], $8::int8[], $9::int8[])
      as r(token_hash, kind, grant_id, client_id, user_id, scope,
           created_at, expires_at, grant_expires_at)";
@@ -290,7 +292,7 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
     /// Token rows as column arrays.
     #[derive(Default)]
     struct Columns {
-        token_hash: Vec<String>,
+        token_hash: Vec<Sha256Digest>,
         kind: Vec<&'static str>,
         grant_id: Vec<Option<String>>,
         client_id: Vec<String>,
@@ -304,7 +306,7 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
 
     impl Columns {
         fn push(&mut self, row: &TokenRow) {
-            self.token_hash.push(row.token_hash.clone());
+            self.token_hash.push(row.token_hash);
             self.kind.push(row.kind.as_str());
             self.grant_id.push(row.grant_id.clone());
             self.client_id.push(row.client_id.clone());
@@ -381,7 +383,7 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
             if let Issuance::ClientToken { token, secret_hash } = issuance {
                 own.push(token);
                 own.secret.push(secret_hash.clone().unwrap_or_default());
-                own_at.insert(token.token_hash.as_str(), i);
+                own_at.insert(token.token_hash, i);
             }
         }
         if !own.token_hash.is_empty() {
@@ -391,8 +393,8 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
                 .fetch_all(&mut *conn)
                 .await?;
             for row in inserted {
-                let hash: &str = row.try_get(0)?;
-                if let Some(&i) = own_at.get(hash) {
+                let hash: Sha256Digest = row.try_get(0)?;
+                if let Some(&i) = own_at.get(&hash) {
                     stored[i] = true;
                 }
             }
@@ -444,8 +446,8 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
                     replaced_by,
                 } => {
                     retire_at.push(index(i));
-                    retire_hashes.push(token_hash.as_str());
-                    retire_next.push(replaced_by.as_str());
+                    retire_hashes.push(*token_hash);
+                    retire_next.push(*replaced_by);
                     retire_nows.push(claim.now);
                 }
             }

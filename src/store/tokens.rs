@@ -1,7 +1,59 @@
 //! The `tokens` table: access, refresh and personal access tokens, found by
 //! the SHA-256 digest of the presented value with one indexed lookup.
+//!
+//! The digest is stored as its 32 bytes ([`Sha256Digest`], `bytea` or
+//! `BLOB`), not as hex text like the other tables' digests: this is the
+//! table every issuance writes to. The table has no foreign keys (each would
+//! lock the parent row on every insert); deleting a client or a user deletes
+//! its tokens through triggers on those tables (migration 0009).
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Type};
 
 use super::{Db, Error, Tx, on_db, on_tx};
+use crate::crypto::Sha256Digest;
+
+// A digest binds and reads as the bytes it holds, on either backend.
+impl<DB: Database> Type<DB> for Sha256Digest
+where
+    [u8]: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <[u8] as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <[u8] as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for Sha256Digest
+where
+    for<'a> &'a [u8]: Encode<'q, DB>,
+{
+    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        self.as_bytes().as_slice().encode_by_ref(buf)
+    }
+}
+
+/// Arrays of digests (`bytea[]`), for the token writers' set statements.
+impl sqlx::postgres::PgHasArrayType for Sha256Digest {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_name("_bytea")
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for Sha256Digest
+where
+    &'r [u8]: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let bytes = <&[u8] as Decode<DB>>::decode(value)?;
+        Sha256Digest::from_bytes(bytes)
+            .ok_or_else(|| format!("a token digest of {} bytes, not 32", bytes.len()).into())
+    }
+}
 
 /// What a token is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +89,8 @@ impl TokenKind {
 /// A token row to insert.
 #[derive(Clone, Copy, Debug)]
 pub struct NewToken<'a> {
-    /// SHA-256 of the raw token.
-    pub token_hash: &'a str,
+    /// SHA-256 of the raw token, as bytes.
+    pub token_hash: Sha256Digest,
     /// Access, refresh or personal.
     pub kind: TokenKind,
     /// The grant it descends from (codes and refresh families).
@@ -156,7 +208,8 @@ pub struct TokenInfo {
     pub user_id: Option<String>,
     /// The user's name.
     pub username: Option<String>,
-    /// Whether the user is disabled.
+    /// Whether the user is disabled, or gone (a token whose user was
+    /// deleted meanwhile is never active).
     pub user_disabled: bool,
     /// Space-delimited scopes.
     pub scope: String,
@@ -205,18 +258,19 @@ from tokens t left join users u on u.id = t.user_id
 where t.token_hash = $1";
 
 /// The token with this digest, whatever its state.
-pub async fn find(db: &Db, token_hash: &str) -> Result<Option<TokenInfo>, Error> {
+pub async fn find(db: &Db, token_hash: &Sha256Digest) -> Result<Option<TokenInfo>, Error> {
     let row: Option<InfoRow> =
         on_db!(db, pool => sqlx::query_as(FIND).bind(token_hash).fetch_optional(pool).await)?;
     row.map(|r| {
         Ok(TokenInfo {
             kind: TokenKind::parse(&r.kind)
                 .ok_or_else(|| Error::Corrupt(format!("token kind {}", r.kind)))?,
+            // No user row for a token that names one: the user was deleted.
+            user_disabled: r.user_disabled.unwrap_or(r.user_id.is_some()),
             grant_id: r.grant_id,
             client_id: r.client_id,
             user_id: r.user_id,
             username: r.username,
-            user_disabled: r.user_disabled.unwrap_or(false),
             scope: r.scope,
             created_at: r.created_at,
             expires_at: r.expires_at,
@@ -239,7 +293,7 @@ pub struct RefreshState {
     /// Unix seconds.
     pub expires_at: Option<i64>,
     /// The digest of the refresh token that replaced it.
-    pub replaced_by: Option<String>,
+    pub replaced_by: Option<Sha256Digest>,
 }
 
 impl RefreshState {
@@ -256,7 +310,10 @@ select rotated_at, revoked_at, expires_at, replaced_by
 from tokens where token_hash = $1 and kind = 'refresh'";
 
 /// The refresh token with this digest, read inside `tx`.
-pub async fn refresh_state(tx: &mut Tx, token_hash: &str) -> Result<Option<RefreshState>, Error> {
+pub async fn refresh_state(
+    tx: &mut Tx,
+    token_hash: &Sha256Digest,
+) -> Result<Option<RefreshState>, Error> {
     Ok(on_tx!(tx, conn => sqlx::query_as(REFRESH_STATE)
         .bind(token_hash)
         .fetch_optional(conn)
@@ -272,8 +329,8 @@ where token_hash = $3 and kind = 'refresh' and rotated_at is null and revoked_at
 /// it was not current.
 pub async fn retire_refresh(
     tx: &mut Tx,
-    token_hash: &str,
-    replaced_by: &str,
+    token_hash: &Sha256Digest,
+    replaced_by: &Sha256Digest,
     now: i64,
 ) -> Result<bool, Error> {
     let n = on_tx!(tx, conn => sqlx::query(RETIRE)
@@ -298,9 +355,9 @@ where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at
 /// successor was no longer current.
 pub async fn supersede_successor(
     tx: &mut Tx,
-    old: &str,
-    successor: &str,
-    replaced_by: &str,
+    old: &Sha256Digest,
+    successor: &Sha256Digest,
+    replaced_by: &Sha256Digest,
     now: i64,
 ) -> Result<bool, Error> {
     let n = on_tx!(tx, conn => sqlx::query(RETIRE_SUCCESSOR)
@@ -325,7 +382,7 @@ const REVOKE_ONE: &str =
     "update tokens set revoked_at = $1 where token_hash = $2 and revoked_at is null";
 
 /// Revokes one token; false when it was unknown or already revoked.
-pub async fn revoke(db: &Db, token_hash: &str, now: i64) -> Result<bool, Error> {
+pub async fn revoke(db: &Db, token_hash: &Sha256Digest, now: i64) -> Result<bool, Error> {
     let n = on_db!(db, pool => sqlx::query(REVOKE_ONE)
         .bind(now)
         .bind(token_hash)

@@ -4,6 +4,7 @@
 //! `transfer`'s business; this module only moves rows.
 
 use super::{Db, Error, Tx, on_tx};
+use crate::crypto::Sha256Digest;
 
 /// A `users` row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -82,7 +83,9 @@ pub struct ConsentRow {
 /// A `tokens` row, every column.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TokenRow {
-    /// SHA-256 hex digest of the token.
+    /// SHA-256 hex digest of the token: the export document's form. The
+    /// table holds the 32 bytes; reading and inserting convert.
+    #[sqlx(try_from = "Sha256Digest")]
     pub token_hash: String,
     /// `refresh` or `personal` (access tokens are not carried).
     pub kind: String,
@@ -285,8 +288,15 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
         })?;
     }
     for t in &rows.tokens {
+        let hash = Sha256Digest::from_hex(&t.token_hash).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "the digest of a {} token of client {} is not SHA-256 hex",
+                t.kind,
+                t.client_id.as_deref().unwrap_or("-")
+            ))
+        })?;
         let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_TOKEN)
-            .bind(&t.token_hash)
+            .bind(hash)
             .bind(&t.kind)
             .bind(t.grant_id.as_deref())
             .bind(t.client_id.as_deref())

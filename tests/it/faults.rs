@@ -550,9 +550,12 @@ async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
             let hash = oauthd::crypto::sha256_hex(&chain);
             let live = flow::scalar(
                 &app,
-                "select count(*) from tokens where kind = 'refresh' and revoked_at is null \
-                 and rotated_at is null and grant_id = \
-                 (select grant_id from tokens where token_hash = $1)",
+                &format!(
+                    "select count(*) from tokens where kind = 'refresh' and revoked_at is null \
+                     and rotated_at is null and grant_id = \
+                     (select grant_id from tokens where token_hash = {})",
+                    flow::token_digest(&app, "$1")
+                ),
                 &[&hash],
             )
             .await;
@@ -562,7 +565,10 @@ async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
             );
             let old_live = flow::nullable(
                 &app,
-                "select rotated_at from tokens where token_hash = $1",
+                &format!(
+                    "select rotated_at from tokens where token_hash = {}",
+                    flow::token_digest(&app, "$1")
+                ),
                 &[&hash],
             )
             .await

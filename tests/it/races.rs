@@ -162,8 +162,11 @@ async fn live_tokens(app: &TestApp, client_id: &str) -> i64 {
 async fn live_by_hash(app: &TestApp, token: &str) -> i64 {
     flow::scalar(
         app,
-        "select count(*) from tokens where token_hash = $1 and revoked_at is null \
-         and rotated_at is null",
+        &format!(
+            "select count(*) from tokens where token_hash = {} and revoked_at is null \
+             and rotated_at is null",
+            flow::token_digest(app, "$1")
+        ),
         &[&oauthd::crypto::sha256_hex(token)],
     )
     .await

@@ -260,9 +260,12 @@ async fn concurrent_refreshes_of_one_token_let_exactly_one_win(backend: Backend)
         }
         let live = flow::scalar(
             &app,
-            "select count(*) from tokens where kind = 'refresh' and revoked_at is null \
-             and rotated_at is null and grant_id = \
-             (select grant_id from tokens where token_hash = $1)",
+            &format!(
+                "select count(*) from tokens where kind = 'refresh' and revoked_at is null \
+                 and rotated_at is null and grant_id = \
+                 (select grant_id from tokens where token_hash = {})",
+                flow::token_digest(&app, "$1")
+            ),
             &[&oauthd::crypto::sha256_hex(&rt)],
         )
         .await;

@@ -22,7 +22,7 @@ use crate::support::flow::{
     Auth, Browser, CB, CB2, CHALLENGE, PASSWORD, Params, VERIFIER, account, assert_no_store, basic,
     code_row, count_tokens, header, nullable, oauth_error, param, raw_hits, read_consent, redeem,
     redeem_as, register_confidential, register_json, register_public, revoked_at, rfc_description,
-    scalar, scope_set, signed_in, text_of, token, token_at, tokens,
+    scalar, scope_set, signed_in, text_of, token, token_at, token_digest, tokens,
 };
 use crate::support::{Backend, TestApp};
 
@@ -97,8 +97,11 @@ async fn a_code_exchange_answers_bearer_and_refresh_tokens(backend: Backend) {
         assert_eq!(
             scalar(
                 &app,
-                "select count(*) from tokens where token_hash = $1 and kind = $2 \
-                 and client_id = $3 and user_id = $4 and revoked_at is null",
+                &format!(
+                    "select count(*) from tokens where token_hash = {} and kind = $2 \
+                     and client_id = $3 and user_id = $4 and revoked_at is null",
+                    token_digest(&app, "$1")
+                ),
                 &[&sha256_hex(raw), kind, &client.id, &alice.id],
             )
             .await,
@@ -108,7 +111,10 @@ async fn a_code_exchange_answers_bearer_and_refresh_tokens(backend: Backend) {
         assert_eq!(
             text_of(
                 &app,
-                "select grant_id from tokens where token_hash = $1",
+                &format!(
+                    "select grant_id from tokens where token_hash = {}",
+                    token_digest(&app, "$1")
+                ),
                 &[&sha256_hex(raw)]
             )
             .await,
@@ -124,7 +130,10 @@ async fn a_code_exchange_answers_bearer_and_refresh_tokens(backend: Backend) {
     assert_eq!(
         nullable(
             &app,
-            "select expires_at from tokens where token_hash = $1",
+            &format!(
+                "select expires_at from tokens where token_hash = {}",
+                token_digest(&app, "$1")
+            ),
             &[&sha256_hex(&t.access)]
         )
         .await,
@@ -161,17 +170,19 @@ async fn codes_and_tokens_are_stored_only_as_digests(backend: Backend) {
         );
         let digest = sha256_hex(raw);
         assert_eq!(digest, digest.to_ascii_lowercase());
+        // Codes keep the hex text; tokens keep the digest's 32 bytes.
         let stored = scalar(
             &app,
-            "select (select count(*) from tokens where token_hash = $1) \
-             + (select count(*) from auth_codes where code_hash = $1)",
+            &format!(
+                "select (select count(*) from tokens where token_hash = {} \
+                         and length(token_hash) = 32) \
+                 + (select count(*) from auth_codes where code_hash = $1)",
+                token_digest(&app, "$1")
+            ),
             &[&digest],
         )
         .await;
-        assert_eq!(
-            stored, 1,
-            "the {what} is stored as its lower-case hex SHA-256"
-        );
+        assert_eq!(stored, 1, "the {what} is stored as its SHA-256");
     }
 }
 

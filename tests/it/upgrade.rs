@@ -1,14 +1,19 @@
 //! Upgrades, run as the real binary: migrations from an empty database and
 //! from the 0.1.0 schema with its data, and the refusal to run on a schema
-//! newer than the binary knows.
+//! newer than the binary knows. Migrations that convert data are also run on
+//! a database brought to the migration before them and filled with rows.
 //!
 //! The 0.1.0 fixtures (tests/fixtures/upgrade/) are real 0.1.0 databases,
 //! `_sqlx_migrations` checksums included. The tests read the binary's
 //! migrations from migrations/<backend>/, so they keep passing, unchanged,
 //! when a migration is added; editing a released migration makes them fail.
 
+use oauthd::admin::{self, NewClientArgs};
+use oauthd::clock::Clock;
+use oauthd::crypto::{Secret, SecretKind, sha256_hex};
 use oauthd::store::Db;
 use reqwest::StatusCode;
+use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
 
 use crate::both_backends;
@@ -23,6 +28,7 @@ both_backends!(
     a_0_1_0_database_upgrades_and_its_clients_and_users_keep_working,
     serve_and_migrate_refuse_a_schema_newer_than_the_binary,
     the_grants_migration_backfills_every_family_and_code,
+    the_lean_tokens_migration_keeps_every_token_as_it_was,
 );
 
 /// The migration versions this build embeds, from the file names.
@@ -327,18 +333,8 @@ async fn the_grants_migration_backfills_every_family_and_code(backend: Backend) 
         .nth(1)
         .expect("the backfill statement")
         .to_owned();
-    let run = |sql: String| async {
-        match &app.db {
-            Db::Postgres(p) => sqlx::query(AssertSqlSafe(sql)).execute(p).await.map(drop),
-            Db::Sqlite(s) => sqlx::query(AssertSqlSafe(sql))
-                .execute(&s.pool)
-                .await
-                .map(drop),
-        }
-        .unwrap();
-    };
-    run("delete from grants".to_owned()).await;
-    run(backfill).await;
+    execute(&app.db, "delete from grants".to_owned()).await;
+    execute(&app.db, backfill).await;
     assert_eq!(
         flow::scalar(&app, "select count(*) from grants", &[]).await,
         before,
@@ -362,4 +358,345 @@ async fn the_grants_migration_backfills_every_family_and_code(backend: Backend) 
         "the code still exchanges after the backfill",
     )
     .await;
+}
+
+/// Applies this build's migrations up to and including `last`, as an older
+/// oauthd would have left the database.
+async fn migrate_until(db: &Db, backend: Backend, last: i64) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder(backend));
+    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version <= last)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    match db {
+        Db::Postgres(p) => migrator.run(p).await,
+        Db::Sqlite(s) => migrator.run(&s.pool).await,
+    }
+    .unwrap();
+}
+
+/// Runs SQL text (one statement or several) on either backend.
+async fn execute(db: &Db, sql: String) {
+    match db {
+        Db::Postgres(p) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await.map(drop),
+        Db::Sqlite(s) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&s.pool)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+}
+
+/// A token row as migration 0008 stored it: the digests as hex text.
+struct OldToken<'a> {
+    raw: &'a Secret,
+    kind: &'a str,
+    grant: Option<&'a str>,
+    client: Option<&'a str>,
+    user: Option<&'a str>,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    rotated_at: Option<i64>,
+    replaced_by: Option<&'a Secret>,
+    public_id: Option<&'a str>,
+}
+
+impl<'a> OldToken<'a> {
+    /// A live token of `client`: an access token for an hour, any other for
+    /// a month.
+    fn live(
+        raw: &'a Secret,
+        kind: &'a str,
+        grant: Option<&'a str>,
+        client: &'a str,
+        user: Option<&'a str>,
+        now: i64,
+    ) -> Self {
+        let lifetime = if kind == "access" { 3600 } else { 30 * 86_400 };
+        Self {
+            raw,
+            kind,
+            grant,
+            client: Some(client),
+            user,
+            expires_at: Some(now + lifetime),
+            revoked_at: None,
+            rotated_at: None,
+            replaced_by: None,
+            public_id: None,
+        }
+    }
+
+    /// The statement that stores it, in the 0008 schema.
+    fn insert(&self, now: i64) -> String {
+        let text = |v: Option<&str>| v.map_or("null".to_owned(), |v| format!("'{v}'"));
+        let number = |v: Option<i64>| v.map_or("null".to_owned(), |v| v.to_string());
+        let family_end = (self.kind == "refresh").then_some(now + 30 * 86_400);
+        format!(
+            "insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, \
+             created_at, expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, \
+             public_id, replaced_by) values ('{}', '{}', {}, {}, {}, 'account:read event:write', \
+             {}, {}, {}, {}, null, {}, {}, {}, {});\n",
+            self.raw.digest(),
+            self.kind,
+            text(self.grant),
+            text(self.client),
+            text(self.user),
+            text(self.public_id.map(|_| "from before")),
+            now - 60,
+            number(self.expires_at),
+            number(self.revoked_at),
+            number(self.rotated_at),
+            number(family_end),
+            text(self.public_id),
+            text(self.replaced_by.map(Secret::digest).as_deref()),
+        )
+    }
+}
+
+/// Migration 0009 turns `tokens.token_hash` and `replaced_by` from hex text
+/// into bytes and drops the foreign keys. A database at 0008 holding tokens
+/// of every kind and state is upgraded by the binary, and each token then
+/// answers as before: live ones work, revoked ones stay revoked, a retired
+/// refresh token still finds its successor, and deleting a client still
+/// deletes its tokens.
+async fn the_lean_tokens_migration_keeps_every_token_as_it_was(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = connect(&test_db.url).await;
+    migrate_until(&db, backend, 8).await;
+    let clock = Clock::manual(1_800_000_000);
+    let now = clock.now();
+    let config = test_config(&test_db.url);
+    let alice = admin::add_user(&db, &clock, "alice", PASSWORD)
+        .await
+        .unwrap();
+    let issued = admin::add_client(
+        &db,
+        &clock,
+        &config,
+        NewClientArgs {
+            name: "Web".into(),
+            redirect_uris: vec![flow::CB.into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await
+    .unwrap();
+    let web = Client {
+        id: issued.client.client_id,
+        secret: issued.client_secret,
+        name: "Web".into(),
+        redirect_uris: vec![flow::CB.into()],
+    };
+    let new = || Secret::generate(SecretKind::AccessToken);
+    let new_refresh = || Secret::generate(SecretKind::RefreshToken);
+    let new_personal = || Secret::generate(SecretKind::PersonalToken);
+    let (service, revoked_access) = (new(), new());
+    let (live_access, live_refresh) = (new(), new_refresh());
+    let (rotated_access, retired, successor) = (new(), new_refresh(), new_refresh());
+    let revoked_refresh = new_refresh();
+    let (personal, revoked_personal) = (new_personal(), new_personal());
+    let token = |raw, kind, grant, user| OldToken::live(raw, kind, grant, &web.id, user, now);
+    let user = Some(alice.id.as_str());
+    let rows = [
+        // Client credentials: no user, no grant.
+        token(&service, "access", None, None),
+        OldToken {
+            revoked_at: Some(now - 100),
+            ..token(&revoked_access, "access", None, None)
+        },
+        // A family as a code exchange left it.
+        token(&live_access, "access", Some("g-live"), user),
+        token(&live_refresh, "refresh", Some("g-live"), user),
+        // A family rotated two seconds ago: inside the grace period.
+        token(&rotated_access, "access", Some("g-rotated"), user),
+        OldToken {
+            rotated_at: Some(now - 2),
+            replaced_by: Some(&successor),
+            ..token(&retired, "refresh", Some("g-rotated"), user)
+        },
+        token(&successor, "refresh", Some("g-rotated"), user),
+        // A family revoked with its grant.
+        OldToken {
+            revoked_at: Some(now - 100),
+            ..token(&revoked_refresh, "refresh", Some("g-revoked"), user)
+        },
+        // Personal access tokens.
+        OldToken {
+            client: None,
+            expires_at: None,
+            public_id: Some("pat_live"),
+            ..token(&personal, "personal", None, user)
+        },
+        OldToken {
+            client: None,
+            expires_at: None,
+            revoked_at: Some(now - 100),
+            public_id: Some("pat_revoked"),
+            ..token(&revoked_personal, "personal", None, user)
+        },
+    ];
+    let mut sql = String::new();
+    for (grant, revoked_at) in [
+        ("g-live", "null"),
+        ("g-rotated", "null"),
+        ("g-revoked", "1"),
+    ] {
+        sql.push_str(&format!(
+            "insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, \
+             revoked_at) values ('{grant}', '{}', '{}', {}, {now}, {}, {revoked_at});\n",
+            web.id,
+            alice.id,
+            now - 60,
+            now + 30 * 86_400,
+        ));
+    }
+    for row in &rows {
+        sql.push_str(&row.insert(now));
+    }
+    execute(&db, sql).await;
+
+    assert_exit(&on(&test_db.url, &["migrate"], None), 0, "migrate to 0009");
+    let versions: Vec<i64> = applied(&db).await.iter().map(|r| r.0).collect();
+    assert_eq!(versions, known_versions(backend), "every migration applied");
+    let app = TestApp::serve(config, db, test_db).await;
+    assert_eq!(
+        flow::scalar(
+            &app,
+            "select count(*) from tokens where length(token_hash) = 32",
+            &[]
+        )
+        .await,
+        i64::try_from(rows.len()).unwrap(),
+        "every digest is now its 32 bytes"
+    );
+    assert_eq!(
+        flow::scalar(
+            &app,
+            &format!(
+                "select count(*) from tokens where replaced_by = {}",
+                flow::token_digest(&app, "$1")
+            ),
+            &[&sha256_hex(successor.expose())]
+        )
+        .await,
+        1,
+        "the retired token still names its successor"
+    );
+
+    let auth = web.auth();
+    for (raw, what) in [
+        (&service, "a client-credentials token"),
+        (&live_access, "an access token of a family"),
+        (&rotated_access, "an access token of a rotated family"),
+    ] {
+        assert!(
+            active(&app, &auth, raw.expose()).await,
+            "{what} is still active"
+        );
+    }
+    assert!(
+        !active(&app, &auth, revoked_access.expose()).await,
+        "a revoked token stays revoked"
+    );
+    assert_eq!(
+        flow::account(&app, live_access.expose()).await.status(),
+        StatusCode::OK,
+        "a user's access token reaches /account"
+    );
+    assert_eq!(
+        flow::account(&app, personal.expose()).await.status(),
+        StatusCode::OK,
+        "a personal access token"
+    );
+    assert_eq!(
+        flow::account(&app, revoked_personal.expose())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked personal access token"
+    );
+    let listed = admin::list_tokens(&app.db, &app.clock, "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.len(),
+        2,
+        "both personal tokens are listed: {listed:?}"
+    );
+
+    let next = flow::tokens(
+        refresh(&app, &auth, &live_refresh).await,
+        "a refresh token refreshes",
+    )
+    .await;
+    assert!(
+        active(&app, &auth, &next.access).await,
+        "the new token is active"
+    );
+    flow::oauth_error(
+        refresh(&app, &auth, &revoked_refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "a refresh token of a revoked grant",
+        &[],
+    )
+    .await;
+    // Replayed inside the grace period, the retired token finds its unused
+    // successor by `replaced_by`, retires it and gets a new pair.
+    flow::tokens(
+        refresh(&app, &auth, &retired).await,
+        "the retired token is forgiven inside the grace period",
+    )
+    .await;
+    flow::oauth_error(
+        refresh(&app, &auth, &successor).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the successor it retired is reuse",
+        &[],
+    )
+    .await;
+    assert!(
+        !active(&app, &auth, rotated_access.expose()).await,
+        "reuse revoked the family"
+    );
+
+    // Without the foreign keys, the triggers delete a client's tokens.
+    admin::remove_client(&app.db, &web.id).await.unwrap();
+    assert_eq!(
+        flow::scalar(
+            &app,
+            "select count(*) from tokens where client_id is not null",
+            &[]
+        )
+        .await,
+        0,
+        "the client's tokens went with it"
+    );
+    assert_eq!(app.count("tokens").await, 2, "the personal tokens stay");
+}
+
+/// Presents a refresh token as `caller`.
+async fn refresh(app: &TestApp, caller: &Auth, token: &Secret) -> reqwest::Response {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token.expose()),
+    ];
+    flow::token(app, caller, &form).await
+}
+
+/// Whether introspection tells `caller` that `token` is active.
+async fn active(app: &TestApp, caller: &Auth, token: &str) -> bool {
+    let response =
+        flow::token_at(app, "/oauth/introspect", caller, &[("token", token)], None).await;
+    assert_eq!(response.status(), StatusCode::OK, "introspection answers");
+    let body: Value = response.json().await.unwrap();
+    body["active"] == json!(true)
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::crypto::{SecretKind, sha256_hex};
+use crate::crypto::{SecretKind, Sha256Digest};
 use crate::http::error::{HttpError, json_error};
 use crate::http::extract::{BearerHeader, FormParams, bearer_header, body_or_error, media_type};
 use crate::http::state::AppState;
@@ -55,7 +55,7 @@ pub async fn account(
     if !(SecretKind::AccessToken.matches(&token) || SecretKind::PersonalToken.matches(&token)) {
         return Ok(invalid());
     }
-    let Some(info) = store::tokens::find(&state.db, &sha256_hex(&token)).await? else {
+    let Some(info) = store::tokens::find(&state.db, &Sha256Digest::of(&token)).await? else {
         return Ok(invalid());
     };
     if info.kind == TokenKind::Refresh || !info.is_active(state.clock.now()) {

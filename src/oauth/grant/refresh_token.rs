@@ -20,7 +20,7 @@
 use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{SecretKind, sha256_hex};
+use crate::crypto::{Secret, SecretKind, Sha256Digest};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::scope::Scopes;
@@ -68,7 +68,7 @@ pub async fn exchange(
     if !SecretKind::RefreshToken.matches(request.refresh_token) {
         return Err(invalid_grant());
     }
-    let hash = sha256_hex(request.refresh_token);
+    let hash = Sha256Digest::of(request.refresh_token);
     let Some(found) = store::tokens::find(db, &hash).await? else {
         return Err(invalid_grant());
     };
@@ -124,7 +124,7 @@ pub async fn exchange(
     // the one-request path below decides under the claim.
     if found.rotated_at.is_none() {
         let minted = token::mint(config, grant, rotate, now);
-        let Some(next) = minted.refresh_hash().map(str::to_owned) else {
+        let Some(next) = minted.refresh_hash() else {
             return Err(store::Error::Corrupt("a rotation without a refresh token".into()).into());
         };
         let Minted { issued, rows } = minted;
@@ -138,7 +138,7 @@ pub async fn exchange(
                     expires_at: grant_expires_at,
                 },
                 step: Step::RetireRefresh {
-                    token_hash: hash.clone(),
+                    token_hash: hash,
                     replaced_by: next,
                 },
                 tokens: rows,
@@ -201,7 +201,7 @@ pub async fn exchange(
     let next = issued
         .refresh_token
         .as_ref()
-        .map(crate::crypto::Secret::digest)
+        .map(Secret::sha256)
         .ok_or_else(|| store::Error::Corrupt("a rotation without a refresh token".into()))?;
     let in_grace = matches!(use_, Use::Grace { .. });
     // Cannot fail while the grant is held: the state was read under it.
@@ -229,7 +229,7 @@ enum Use {
     Current,
     /// It was retired moments ago; `successor` (its replacement's digest,
     /// still unused) is retired in favour of a new one.
-    Grace { successor: String },
+    Grace { successor: Sha256Digest },
 }
 
 fn client_changed() -> Error {

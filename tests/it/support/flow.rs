@@ -1197,11 +1197,23 @@ pub async fn code_row(app: &TestApp, code: &str) -> CodeRow {
     }
 }
 
+/// SQL that reads the hex digest bound as `param` (e.g. `$1`, bound to
+/// `sha256_hex(raw)`) as the 32 bytes `tokens.token_hash` holds.
+pub fn token_digest(app: &TestApp, param: &str) -> String {
+    match app.db {
+        Db::Postgres(_) => format!("decode({param}, 'hex')"),
+        Db::Sqlite(_) => format!("unhex({param})"),
+    }
+}
+
 /// `revoked_at` of a token, by its raw value (panics if not stored).
 pub async fn revoked_at(app: &TestApp, raw_token: &str) -> Option<i64> {
     nullable(
         app,
-        "select revoked_at from tokens where token_hash = $1",
+        &format!(
+            "select revoked_at from tokens where token_hash = {}",
+            token_digest(app, "$1")
+        ),
         &[&sha256_hex(raw_token)],
     )
     .await
@@ -1213,12 +1225,12 @@ pub async fn count_tokens(app: &TestApp, kind: &str) -> i64 {
 }
 
 /// Rows in which a raw secret appears verbatim in any text column of the
-/// tables that hold secrets' digests.
+/// tables that hold secrets' digests (`tokens.token_hash` holds 32 bytes).
 pub async fn raw_hits(app: &TestApp, raw: &str) -> i64 {
     let mut hits = 0;
     for sql in [
-        "select count(*) from tokens where token_hash = $1 or kind = $1 or grant_id = $1 \
-         or client_id = $1 or user_id = $1 or scope = $1",
+        "select count(*) from tokens where kind = $1 or grant_id = $1 \
+         or client_id = $1 or user_id = $1 or scope = $1 or label = $1 or public_id = $1",
         "select count(*) from auth_codes where code_hash = $1 or grant_id = $1 or client_id = $1 \
          or user_id = $1 or redirect_uri = $1 or scope = $1 or code_challenge = $1",
         "select count(*) from sessions where id_hash = $1 or user_id = $1",
