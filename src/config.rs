@@ -1336,6 +1336,15 @@ mod tests {
         assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.issuer(), "http://127.0.0.1:8080");
         assert_eq!(c.database.url, "sqlite://oauthd.db");
+        assert_eq!(
+            c.database.writes,
+            WriteConfig {
+                writers: 2,
+                batch_size: 64,
+                batch_wait: Duration::ZERO,
+                queue_size: 4096,
+            }
+        );
         assert_eq!(c.tokens.access_token_lifetime, Duration::from_secs(3600));
         assert_eq!(c.tokens.code_lifetime, Duration::from_secs(600));
         assert_eq!(
@@ -1413,6 +1422,20 @@ mod tests {
             (
                 &[("OAUTHD_DATABASE__MAX_CONNECTIONS", "0")],
                 "database.max_connections",
+            ),
+            (&[("OAUTHD_DATABASE__WRITERS", "0")], "database.writers"),
+            (&[("OAUTHD_DATABASE__WRITERS", "65")], "database.writers"),
+            (
+                &[("OAUTHD_DATABASE__WRITE_BATCH_SIZE", "0")],
+                "database.write_batch_size",
+            ),
+            (
+                &[("OAUTHD_DATABASE__WRITE_BATCH_WAIT_US", "100001")],
+                "database.write_batch_wait_us",
+            ),
+            (
+                &[("OAUTHD_DATABASE__WRITE_QUEUE_SIZE", "0")],
+                "database.write_queue_size",
             ),
             (&[("OAUTHD_LOG__FORMAT", "xml")], "log.format"),
             (&[("OAUTHD_LOG__LEVEL", "=[")], "log.level"),
