@@ -154,7 +154,6 @@ pub async fn exchange(
         .record_in(&mut tx, clock)
         .await?;
     tx.commit().await?;
-    tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
     Ok(issued)
 }
 
