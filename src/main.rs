@@ -305,13 +305,15 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> Result<(), Failure> {
     match command {
         Command::Serve => {
-            oauthd::telemetry::init(&config.log);
+            // Held until serve returns (SIGTERM and SIGINT included), so
+            // every queued log line is written before the process ends.
+            let _logs = oauthd::telemetry::init(&config.log);
             oauthd::server::serve(config)
                 .await
                 .map_err(|e| Failure::Runtime(chain(&e)))
         }
         Command::Migrate => {
-            oauthd::telemetry::init(&config.log);
+            let _logs = oauthd::telemetry::init(&config.log);
             let db = open(&config).await?;
             db.migrate()
                 .await
@@ -327,7 +329,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Client(cmd) => client(cmd, &config).await,
         Command::Token(cmd) => token(cmd, &config).await,
         Command::Janitor { once } => {
-            oauthd::telemetry::init(&config.log);
+            let _logs = oauthd::telemetry::init(&config.log);
             let db = open(&config).await?;
             let clock = Clock::system();
             if once {

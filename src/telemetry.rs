@@ -1,15 +1,20 @@
 //! tracing set-up: human-readable lines by default, JSON on request.
 //!
-//! Logs go to stderr. What is logged is decided where it happens; the rules
-//! are in ARCHITECTURE.md: no secrets, no URIs with query strings, failures
-//! logged once where they are handled.
+//! Logs go to stderr through a writer thread: a request only formats its
+//! line and queues it, and the thread writes what is queued in one system
+//! call. The queue never drops a line (a full queue makes the logging
+//! thread wait), and [`LogGuard`] flushes it when dropped. What is logged is
+//! decided where it happens; the rules are in ARCHITECTURE.md: no secrets,
+//! no URIs with query strings, failures logged once where they are handled,
+//! one info line per request.
 
 use std::fmt;
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -18,8 +23,18 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogConfig, LogFormat};
 
+/// Lines the writer thread may have queued before a logging thread waits.
+const QUEUED_LINES: usize = 64 * 1024;
+
+/// Keeps the log writer thread; dropping it writes out every queued line.
+/// Hold it until the process is about to exit.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _writer: WorkerGuard,
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `log.level`.
-pub fn init(config: &LogConfig) {
+pub fn init(config: &LogConfig) -> LogGuard {
     // sqlx reports every statement at info and Postgres notices at info; keep
     // them at warn unless the operator names sqlx in the level.
     let level = if config.level.contains("sqlx") {
@@ -30,9 +45,17 @@ pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Not lossy: a log line can be a security event, so a full queue makes
+    // the caller wait rather than lose it. The buffer lets the writer thread
+    // put everything queued into one write; it flushes when the queue is empty.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("oauthd-log")
+        .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second init (tests) fails harmlessly.
     let _ = match config.format {
         LogFormat::Pretty => builder
@@ -44,6 +67,7 @@ pub fn init(config: &LogConfig) {
             .event_format(FlatJson)
             .try_init(),
     };
+    LogGuard { _writer: guard }
 }
 
 /// One JSON object per line: `timestamp`, `level`, `target`, the fields of

@@ -2,25 +2,23 @@
 //!
 //! API endpoints answer JSON `{"error", "error_description"}` with
 //! `Cache-Control: no-store`; pages answer an HTML page. Unexpected failures
-//! leave only a status and an [`ErrorDetail`] extension here: the
-//! [`finish_errors`] middleware, which knows the path and request id, logs the
-//! detail once and writes the generic body, so no driver or library text ever
-//! reaches a client.
+//! leave only a status and an [`ErrorDetail`] extension here: [`finish`],
+//! called by the request middleware, which knows the path and request id,
+//! logs the detail once and writes the generic body, so no driver or library
+//! text ever reaches a client.
 
 use std::borrow::Cow;
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
-use crate::http::state::AppState;
+use crate::config::Config;
 use crate::http::web::layout::Layout;
 use crate::oauth::{self, ErrorCode, OAuthError};
 use crate::store;
@@ -85,11 +83,11 @@ impl From<oauth::Error> for HttpError {
 }
 
 /// Unexpected-failure detail for the log, carried on the response to
-/// [`finish_errors`]; never sent to the client.
+/// [`finish`]; never sent to the client.
 #[derive(Clone, Debug)]
 pub struct ErrorDetail(pub String);
 
-/// What an error page says, carried on the response to [`finish_errors`].
+/// What an error page says, carried on the response to [`finish`].
 #[derive(Clone, Debug)]
 pub struct PageMessage {
     /// The heading.
@@ -140,7 +138,7 @@ impl IntoResponse for HttpError {
                 }
                 response
             }
-            // The page itself is drawn by `finish_errors`, which has the
+            // The page itself is drawn by `finish`, which has the
             // config the layout needs.
             Self::Page {
                 status,
@@ -245,20 +243,15 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 /// Writes the body of any error response that has none yet (router 404/405,
-/// timeouts, panics, storage failures) in the shape the path calls for, and
-/// logs the detail of unexpected failures once, inside the request span.
-pub async fn finish_errors(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
+/// timeouts, panics, storage failures) in the shape the path calls for
+/// (`api`: [`is_api_path`]), and logs the detail of unexpected failures once,
+/// inside the request span. `middleware::Edge` calls it for every response.
+pub fn finish(
+    config: &Config,
+    api: bool,
+    request_id: Option<&str>,
+    response: Response,
 ) -> Response {
-    let api = is_api_path(request.uri().path());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.headers().contains_key(CONTENT_TYPE)
@@ -324,7 +317,7 @@ pub async fn finish_errors(
         Some(p) => (p.title, p.message),
         None => (title, message),
     };
-    let message = match (&request_id, status.is_server_error()) {
+    let message = match (request_id, status.is_server_error()) {
         (Some(id), true) => format!("{message} Request id: {id}").into(),
         _ => message,
     };
@@ -332,11 +325,11 @@ pub async fn finish_errors(
         json_error(status, code, Some(&message))
     } else {
         error_page(
-            Layout::anonymous(&state.config),
+            Layout::anonymous(config),
             status,
             title,
             &message,
-            request_id.as_deref(),
+            request_id,
         )
     };
     let (mut parts, _) = response.into_parts();

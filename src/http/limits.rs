@@ -7,10 +7,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{HOST, RETRY_AFTER};
 use axum::http::uri::Authority;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use super::error::{HttpError, is_api_path, json_error};
 use super::state::AppState;
-use crate::config::{LimitsConfig, Rate};
+use crate::config::{Config, LimitsConfig, Rate};
 use crate::oauth::ErrorCode;
 
 /// The client's address: the socket peer, or, when the peer is a trusted
@@ -31,48 +31,43 @@ pub struct ClientIp(pub IpAddr);
 /// Longest request target accepted (path and query).
 pub const MAX_URI_LEN: usize = 8 * 1024;
 
-/// Works out [`ClientIp`], records it on the request span, and refuses
-/// over-long URLs with 414.
-pub async fn client_ip(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let ip = resolve(peer, request.headers(), &state.config.trusted_proxies);
-    tracing::Span::current().record("client.ip", tracing::field::display(ip));
-    request.extensions_mut().insert(ClientIp(ip));
-    if request.uri().to_string().len() > MAX_URI_LEN {
-        return StatusCode::URI_TOO_LONG.into_response();
-    }
-    next.run(request).await
+/// The length of the request target as sent (`uri.to_string().len()`,
+/// without building the string).
+fn uri_len(uri: &Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + "?".len())
 }
 
 /// Room the request line may take on top of `http.max_header_bytes` before
 /// hyper cuts a request head off by itself (see `http::listener`): twice the
-/// URL cap, so an over-long URL still reaches [`client_ip`] for its 414.
+/// URL cap, so an over-long URL still reaches [`refuse_head`] for its 414.
 pub const REQUEST_LINE_ROOM: usize = 2 * MAX_URI_LEN;
 
-/// Checks the request head before any route runs. RFC 9112 §3.2: an HTTP/1.1
-/// request without a `Host` header, with more than one, or with one that is
-/// no `host[:port]`, is 400. RFC 6585 §5: header fields that together exceed
-/// `http.max_header_bytes` are 431.
-pub async fn request_head(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(problem) = host_problem(&request) {
-        return HttpError::Page {
-            status: StatusCode::BAD_REQUEST,
-            title: "Bad request",
-            message: problem.into(),
-        }
-        .into_response();
+/// The refusal of a request whose head breaks a rule, checked before any
+/// route runs: 414 for a URL longer than [`MAX_URI_LEN`]; RFC 9112 §3.2, an
+/// HTTP/1.1 request without a `Host` header, with more than one, or with one
+/// that is no `host[:port]`, is 400; RFC 6585 §5, header fields that together
+/// exceed `http.max_header_bytes` are 431.
+pub fn refuse_head(request: &Request, config: &Config) -> Option<Response> {
+    if uri_len(request.uri()) > MAX_URI_LEN {
+        return Some(StatusCode::URI_TOO_LONG.into_response());
     }
-    if header_bytes(request.headers()) > state.config.http.max_header_bytes {
-        return StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
+    if let Some(problem) = host_problem(request) {
+        return Some(
+            HttpError::Page {
+                status: StatusCode::BAD_REQUEST,
+                title: "Bad request",
+                message: problem.into(),
+            }
+            .into_response(),
+        );
     }
-    next.run(request).await
+    if header_bytes(request.headers()) > config.http.max_header_bytes {
+        return Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response());
+    }
+    None
 }
 
 /// What is wrong with the request's `Host` header, if anything.
@@ -104,7 +99,7 @@ fn is_host(value: &HeaderValue) -> bool {
 
 /// The size of the header fields as sent: each `name: value` and its CRLF.
 /// `X-Request-Id` is left out: by now it is the server's own (or a trusted
-/// proxy's), set by an outer layer, not what the client sent.
+/// proxy's), set by `middleware::Edge`, not what the client sent.
 fn header_bytes(headers: &HeaderMap) -> usize {
     headers
         .iter()
@@ -113,40 +108,22 @@ fn header_bytes(headers: &HeaderMap) -> usize {
         .sum()
 }
 
-/// Drops an `X-Request-Id` that did not come from a trusted proxy, so the id
-/// in the logs is either the proxy's or oauthd's own, never one a client
-/// picked. Runs outermost, before the id is read.
-pub async fn untrusted_request_id(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let trusted = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|c| {
-            let ip = c.0.ip();
-            state
-                .config
-                .trusted_proxies
-                .iter()
-                .any(|net| net.contains(&ip))
-        });
-    if !trusted {
-        request.headers_mut().remove("x-request-id");
-    }
-    next.run(request).await
+/// True when `ip` is one of the configured `trusted_proxies`.
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(&ip))
 }
 
-fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
+/// The client's address ([`ClientIp`]) of a request from `peer`: `peer`
+/// itself unless it is a trusted proxy, else the right-most forwarded hop
+/// that is not a trusted proxy.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    if !is_trusted(peer, trusted) {
         return peer;
     }
     let hops = forwarded_hops(headers);
     hops.iter()
         .rev()
-        .find(|ip| !is_trusted(ip))
+        .find(|ip| !is_trusted(**ip, trusted))
         .or_else(|| hops.first())
         .copied()
         .unwrap_or(peer)
@@ -261,31 +238,37 @@ impl RateLimits {
     }
 }
 
-/// Answers 429 with `Retry-After` (and the RFC error body on API paths) when
-/// the client's address is over the limit of the route it asks for. Only
-/// POSTs count: the limited routes change state or check secrets by POST.
-pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The 429 (with `Retry-After`, and the RFC error body on API paths) for a
+/// request whose client address is over the limit of the route it asks
+/// for, or `None`. Only POSTs count: the limited routes change state or
+/// check secrets by POST.
+pub fn over_limit(limits: &RateLimits, request: &Request) -> Option<Response> {
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return None;
     }
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
+        .map_or("", MatchedPath::as_str);
+    let limiter = limits.for_route(route)?;
     let ip = request
         .extensions()
         .get::<ClientIp>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
-    if let Some(limiter) = state.limits.for_route(&route)
-        && let Err(not_until) = limiter.check_key(&ip)
-    {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        tracing::info!(client.ip = %ip, route, "rate limit hit");
-        return too_many(&route, seconds.max(1));
+    let not_until = limiter.check_key(&ip).err()?;
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    tracing::info!(client.ip = %ip, route, "rate limit hit");
+    Some(too_many(route, seconds.max(1)))
+}
+
+/// [`over_limit`] as a route layer, for the routes outside `cors_routes`
+/// (where `middleware::cors` applies it).
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match over_limit(&state.limits, &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
     }
-    next.run(request).await
 }
 
 /// A 429 in the shape the path calls for.
@@ -329,6 +312,23 @@ mod tests {
     }
 
     #[test]
+    fn uri_len_is_the_length_of_the_uri_as_text() {
+        for uri in [
+            "/",
+            "/oauth/token",
+            "/oauth/authorize?client_id=a&state=b",
+            "/?",
+            "http://example.com/x?y=1",
+            "https://example.com:8443",
+            "example.com:443",
+            "*",
+        ] {
+            let parsed: Uri = uri.parse().unwrap();
+            assert_eq!(uri_len(&parsed), parsed.to_string().len(), "{uri}");
+        }
+    }
+
+    #[test]
     fn forwarded_headers_count_only_from_trusted_proxies() {
         let trusted: Vec<IpNet> = vec![
             "127.0.0.2/32".parse().unwrap(),
@@ -337,23 +337,26 @@ mod tests {
         let xff = headers(&[("x-forwarded-for", "203.0.113.9")]);
         let untrusted_peer: IpAddr = "127.0.0.1".parse().unwrap();
         let proxy: IpAddr = "127.0.0.2".parse().unwrap();
-        assert_eq!(resolve(untrusted_peer, &xff, &trusted), untrusted_peer);
         assert_eq!(
-            resolve(proxy, &xff, &trusted),
+            client_address(untrusted_peer, &xff, &trusted),
+            untrusted_peer
+        );
+        assert_eq!(
+            client_address(proxy, &xff, &trusted),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
         // The right-most untrusted hop, not the client-supplied left-most one.
         let spoofed = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")]);
         assert_eq!(
-            resolve(proxy, &spoofed, &trusted),
+            client_address(proxy, &spoofed, &trusted),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
         let forwarded = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\";proto=https")]);
         assert_eq!(
-            resolve(proxy, &forwarded, &trusted),
+            client_address(proxy, &forwarded, &trusted),
             "2001:db8::1".parse::<IpAddr>().unwrap()
         );
         let garbage = headers(&[("x-forwarded-for", "not an ip")]);
-        assert_eq!(resolve(proxy, &garbage, &trusted), proxy);
+        assert_eq!(client_address(proxy, &garbage, &trusted), proxy);
     }
 }

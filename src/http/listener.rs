@@ -9,7 +9,7 @@
 //!
 //! hyper buffers a request head of at most `http.max_header_bytes` plus
 //! [`REQUEST_LINE_ROOM`] and answers a bigger one itself with a bare `431`
-//! (and closes the connection). Below that, `limits::request_head` holds the
+//! (and closes the connection). Below that, `limits::refuse_head` holds the
 //! header fields to `http.max_header_bytes` and answers `431` with a body and
 //! the usual headers, so the hyper cap is only the memory bound.
 

@@ -8,16 +8,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header::STRICT_TRANSPORT_SECURITY;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 pub mod api;
 pub mod error;
@@ -65,11 +61,8 @@ pub fn build_app(state: AppState) -> Router {
                 .post(api::account::account)
                 .options(preflight),
         )
-        // The rate limit sits inside CORS, so a browser client sees its 429.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::rate_limit,
-        ))
+        // CORS applies the rate limit itself, inside, so a browser client
+        // sees its 429 with the CORS headers: one layer on these hot routes.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::cors,
@@ -178,52 +171,17 @@ pub fn metrics_app(state: AppState) -> Router {
     with_middleware(routes, state)
 }
 
-/// The middleware stack around every route.
+/// The middleware stack around every route, outermost first:
+/// `middleware::Edge` (request id, span, client address, request-head
+/// checks, error bodies, security headers, metrics and the access line),
+/// then the panic catch, the timeout and the body limit. Applied with
+/// `Router::layer`, so it runs after routing and sees `MatchedPath`.
 fn with_middleware(routes: Router, state: AppState) -> Router {
     let request_timeout: Duration = state.config.http.request_timeout;
-    let hsts = (state.config.public_url.scheme() == "https").then(|| {
-        SetResponseHeaderLayer::overriding(
-            STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(middleware::HSTS),
-        )
-    });
-    // Outermost first: ids, the span and headers wrap everything; errors get
-    // their bodies after panics and timeouts have become plain statuses.
     let layers = ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::untrusted_request_id,
-        ))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // The span only: `observe` writes the one access line per request.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(middleware::request_span)
-                .on_request(())
-                .on_response(())
-                .on_failure(()),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn(middleware::security_headers))
-        .option_layer(hsts)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            error::finish_errors,
-        ))
-        // Inside the headers and error bodies, so its 414 gets both.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::client_ip,
-        ))
-        // And the 400 for a missing Host and the 431 for oversized headers.
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            limits::request_head,
-        ))
+        .layer(middleware::EdgeLayer::new(state))
+        // Inside Edge, so a panic or a timeout becomes a plain status that
+        // Edge gives its error body, headers and access line.
         .layer(CatchPanicLayer::custom(|_panic| {
             error::HttpError::Internal("handler panicked".into()).into_response()
         }))

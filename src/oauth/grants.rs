@@ -23,7 +23,7 @@ pub async fn revoke_authorization(
     let tokens = store::tokens::revoke_for_user_client(&mut tx, user_id, client_id, now).await?;
     store::codes::delete_unused(&mut tx, user_id, client_id).await?;
     tx.commit().await?;
-    tracing::info!(user.id = %user_id, client.id = %client_id, tokens.revoked = tokens, "user revoked an application");
+    tracing::debug!(user.id = %user_id, client.id = %client_id, tokens.revoked = tokens, "user revoked an application");
     Event::new(Kind::TokenRevoked)
         .user(user_id)
         .client(client_id)

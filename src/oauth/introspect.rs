@@ -161,7 +161,7 @@ pub async fn set_permission(
     } else {
         "only its own tokens"
     };
-    tracing::info!(client.id = %client.id, client.may_introspect = allowed, "client {} now introspects {sees}", client.id);
+    tracing::debug!(client.id = %client.id, client.may_introspect = allowed, "client {} now introspects {sees}", client.id);
     let kind = if allowed {
         Kind::IntrospectionAllowed
     } else {

@@ -77,7 +77,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(user.id = %user.id, token.id = %public_id, "created a personal access token");
+    tracing::debug!(user.id = %user.id, token.id = %public_id, "created a personal access token");
     Event::new(Kind::TokenIssued)
         .user(&user.id)
         .detail(format!("personal access token {public_id} ({scope})"))
@@ -102,7 +102,7 @@ pub async fn revoke(db: &Db, clock: &Clock, public_id: &str) -> Result<bool, sto
     let Some(owner) = store::tokens::revoke_personal(db, public_id, clock.now()).await? else {
         return Ok(false);
     };
-    tracing::info!(token.id = %public_id, "revoked a personal access token");
+    tracing::debug!(token.id = %public_id, "revoked a personal access token");
     revoked_event(db, clock, &owner, public_id).await;
     Ok(true)
 }
@@ -118,7 +118,7 @@ pub async fn revoke_of(
     if !store::tokens::revoke_personal_of(db, user_id, public_id, clock.now()).await? {
         return Ok(false);
     }
-    tracing::info!(user.id = %user_id, token.id = %public_id, "user revoked a personal access token");
+    tracing::debug!(user.id = %user_id, token.id = %public_id, "user revoked a personal access token");
     revoked_event(db, clock, user_id, public_id).await;
     Ok(true)
 }

@@ -455,7 +455,7 @@ pub async fn store_new(
         },
     )
     .await?;
-    tracing::info!(client.id = %client_id, client.public = client.is_public(), "registered client {client_id}");
+    tracing::debug!(client.id = %client_id, client.public = client.is_public(), "registered client {client_id}");
     Event::new(Kind::ClientRegistered)
         .maybe_user(owner_id)
         .client(&client_id)
@@ -487,7 +487,7 @@ pub async fn rotate_secret(db: &Db, clock: &Clock, client_id: &str) -> Result<Se
         )
         .into());
     }
-    tracing::info!(client.id = %client_id, "rotated the secret of client {client_id}");
+    tracing::debug!(client.id = %client_id, "rotated the secret of client {client_id}");
     Event::new(Kind::SecretRotated)
         .client(client_id)
         .record(db, clock)

@@ -37,7 +37,7 @@ pub async fn revoke(db: &Db, clock: &Clock, client: &Client, token: &str) -> Res
             store::tokens::revoke(db, &hash, now).await?;
         }
     }
-    tracing::info!(client.id = %client.id, token.kind = found.kind.as_str(), "revoked a token");
+    tracing::debug!(client.id = %client.id, token.kind = found.kind.as_str(), "revoked a token");
     Event::new(Kind::TokenRevoked)
         .maybe_user(found.user_id.as_deref())
         .client(&client.id)

@@ -126,7 +126,7 @@ pub async fn start(
         now.saturating_add(lifetime),
     )
     .await?;
-    tracing::info!(user.id = %user.id, "user {} signed in", user.username);
+    tracing::debug!(user.id = %user.id, "user {} signed in", user.username);
     Ok(id)
 }
 

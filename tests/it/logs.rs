@@ -27,12 +27,18 @@ fn hidden(html: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_ever_reaches_a_log_line() {
-    flow_logged("pretty").await;
+    let (log, _) = flow_logged("pretty").await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("oauthd::access") && l.contains("audit.kind=token_issued")),
+        "the token request's access line names its audit event:\n{log}"
+    );
 }
 
 /// `log.format = "json"`: every line one JSON object with the request's
 /// fields at the top level; the token request's access line names the
-/// authenticated client, its status and latency.
+/// authenticated client, its status, latency and audit event, and is that
+/// request's one info line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_flat_object_per_line() {
     let (log, client_id) = flow_logged("json").await;
@@ -72,13 +78,28 @@ async fn json_logs_are_one_flat_object_per_line() {
         token["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
         "{token}"
     );
-    // Lines logged inside a request carry its id too (the audit line here).
+    // The access line carries what the request did: its audit event.
+    assert_eq!(token["audit.kind"], "token_issued", "{token}");
+    assert_eq!(token["audit.client_id"], client_id.as_str(), "{token}");
+    assert!(token["audit.user_id"].is_string(), "{token}");
+    // It is the request's only info line; the audit event itself is a debug
+    // line, which carries the request's id too.
     let id = token["request.id"].as_str().unwrap();
+    let of_request: Vec<&Value> = lines.iter().filter(|l| l["request.id"] == id).collect();
+    let info: Vec<&&Value> = of_request.iter().filter(|l| l["level"] == "INFO").collect();
+    assert_eq!(info.len(), 1, "one info line per request: {info:?}");
     assert!(
-        lines
+        of_request
             .iter()
-            .any(|l| l["target"] == "oauthd::audit" && l["request.id"] == id),
-        "the audit event of that request carries its id"
+            .any(|l| l["target"] == "oauthd::audit" && l["level"] == "DEBUG"),
+        "the audit event of that request is a debug line with its id"
+    );
+    // No audit event inside a request is an info line of its own.
+    assert!(
+        !lines.iter().any(|l| l["target"] == "oauthd::audit"
+            && l["level"] == "INFO"
+            && l["request.id"].is_string()),
+        "audit events in requests ride on the access line"
     );
 }
 
@@ -295,6 +316,12 @@ async fn flow_logged(format: &str) -> (String, String) {
     assert!(
         log.lines().count() > 20,
         "trace logging produced output:\n{log}"
+    );
+    // The writer thread's queue is written out on SIGTERM, up to the line
+    // logged last before exit.
+    assert!(
+        log.contains("oauthd stopped"),
+        "every line written before exit:\n{log}"
     );
     for secret in &secrets {
         assert!(

@@ -175,7 +175,6 @@ pub async fn exchange(
     let issued = token::issue(&mut tx, clock, config, grant, refresh).await?;
     event.record_in(&mut tx, clock).await?;
     tx.commit().await?;
-    tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
     Ok(issued)
 }
 
