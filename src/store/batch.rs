@@ -16,8 +16,8 @@
 //! issuances of one grant in a batch, so the set statements need no order.
 
 use super::tokens::{self, NewToken, TokenKind};
-use crate::crypto::Sha256Digest;
 use super::{Error, Tx, audit, codes, grants, on_lease};
+use crate::crypto::Sha256Digest;
 
 /// A token row to insert, owned so it can wait in a writer's queue.
 #[derive(Clone, Debug)]

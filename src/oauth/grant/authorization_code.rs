@@ -144,7 +144,6 @@ pub async fn exchange(
         .await?;
     if stored {
         event.log_only();
-        tracing::info!(client.id = %client.id, user.id = %code.user_id, "exchanged an authorization code for tokens");
         return Ok(issued);
     }
     // Refused: the grant is revoked or expired, the client changed, or the

@@ -147,7 +147,6 @@ pub async fn exchange(
             .await?;
         if stored {
             event.log_only();
-            tracing::info!(client.id = %client.id, in_grace = false, "refreshed tokens");
             return Ok(issued);
         }
     }
