@@ -2,26 +2,36 @@
 //! same concurrency: `pgbench` with a custom script on Postgres, a tight
 //! loop through sqlx (with the server's connection options) on SQLite.
 //!
-//! Each ceiling is the least work the scenario must do, not a copy of what the
-//! server happens to send, so every extra round trip in the server counts
-//! against it:
-//! - `insert`: one autocommitted token insert (client credentials);
+//! Each ceiling runs what the server writes for ONE request, as the
+//! single-row statements of its one-request path (`store::tokens`,
+//! `store::grants`, `store::codes`, `store::audit`), with nothing else: no
+//! read before the write, no `begin`/`commit` around a single statement. So
+//! a ceiling is the one-request-one-transaction rate: the server beats it
+//! only by coalescing requests (`store::writer`), and every extra round trip
+//! it makes counts against it:
+//! - `insert`: one autocommitted token insert checked against the client row
+//!   (`store::tokens::insert_for_client`: client credentials);
 //! - `lean`: one autocommitted insert into a lean token table (a 32-byte
 //!   `bytea` key, client id, scope, expiry, creation time, no other index),
 //!   the single-row rate issue 14's issuance target is stated against;
-//! - `select`: the token-by-digest lookup joined to its user (introspection,
-//!   `/account`);
+//! - `select`: the token-by-digest lookup joined to its user
+//!   (`store::tokens::find`: introspection, `/account`);
 //! - `code`: a transaction that claims the code's grant (the update with the
-//!   client check `store::grants::claim` makes), consumes the code and
-//!   inserts an access and a refresh token (code exchange);
+//!   client check `store::grants::claim` makes), consumes the code, inserts
+//!   an access and a refresh token and the audit row (code exchange);
 //! - `refresh`: a transaction that claims the family's grant, retires a
-//!   refresh token and inserts its successors (refresh rotation).
+//!   refresh token pointing it at its successor, inserts the successors and
+//!   the audit row (refresh rotation).
+//!
+//! Token digests are 32 bytes (`sha256(…)` on Postgres, a bound
+//! [`Sha256Digest`] on SQLite, the same value for the same text); code
+//! digests stay 64 hex digits, as `auth_codes` keeps them.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use oauthd::crypto::sha256_hex;
+use oauthd::crypto::{Sha256Digest, sha256_hex};
 use sqlx::{AssertSqlSafe, SqlitePool};
 use tokio::process::Command;
 
@@ -88,8 +98,13 @@ pub(crate) struct Ctx<'a> {
     pub(crate) server_pool: u32,
 }
 
-/// A digest-shaped key (64 hex digits), the same on both backends.
-fn key(parts: &str) -> String {
+/// A token's key: the 32-byte digest `sha256(parts::bytea)` makes on Postgres.
+fn token_key(parts: &str) -> Sha256Digest {
+    Sha256Digest::of(parts)
+}
+
+/// A code's key: the 64 hex digits `auth_codes.code_hash` holds.
+fn code_key(parts: &str) -> String {
     sha256_hex(parts)
 }
 
@@ -122,7 +137,7 @@ pub(crate) async fn prepare(ctx: &Ctx<'_>) -> Result<(), BoxError> {
                 r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
                     expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
-select encode(sha256(('seed-' || g)::bytea), 'hex'), 'access', null, $1, $2,
+select sha256(('seed-' || g)::bytea), 'access', null, $1, $2,
        'account:read event:write', null, $3, $4, null, null, null, null, null
 from generate_series(1, $5) g",
             )
@@ -136,19 +151,35 @@ from generate_series(1, $5) g",
         }
         Pool::Lite(p) => {
             sqlx::query(LEAN_TABLE_SQLITE).execute(p).await?;
-            let rows: Vec<(String, Option<String>)> = (1..=SELECT_ROWS)
-                .map(|i| (key(&format!("seed-{i}")), None))
+            let rows: Vec<(Sha256Digest, Option<String>)> = (1..=SELECT_ROWS)
+                .map(|i| (token_key(&format!("seed-{i}")), None))
                 .collect();
             insert_tokens(p, &rows, ctx, "access").await?;
         }
     }
+    // The lookups bind the digest the server computes (on SQLite) or make it
+    // with `sha256()` (pgbench): both must name the seeded rows.
+    if !token_stored(ctx.pool, token_key("seed-1")).await? {
+        return Err("db:select: the seeded rows are not found by their digest".into());
+    }
     Ok(())
+}
+
+/// Whether `tokens` holds a row with this digest.
+async fn token_stored(pool: &Pool, hash: Sha256Digest) -> Result<bool, BoxError> {
+    let n = on_pool!(pool, p => sqlx::query_scalar::<_, i64>(
+        "select count(*) from tokens where token_hash = $1"
+    )
+    .bind(hash)
+    .fetch_one(p)
+    .await)?;
+    Ok(n == 1)
 }
 
 /// Stores tokens of `kind`, each `(digest, grant id)`.
 async fn insert_tokens(
     p: &SqlitePool,
-    rows: &[(String, Option<String>)],
+    rows: &[(Sha256Digest, Option<String>)],
     ctx: &Ctx<'_>,
     kind: &'static str,
 ) -> Result<(), BoxError> {
@@ -175,7 +206,7 @@ async fn insert_tokens(
             .bind(ctx.now)
             .bind(ctx.now + 86_400);
         for (k, grant) in chunk {
-            q = q.bind(k.as_str()).bind(grant.as_deref());
+            q = q.bind(*k).bind(grant.as_deref());
         }
         q.execute(p).await?;
     }
@@ -221,7 +252,7 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                         r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
                     expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
-select encode(sha256(('rt-' || $1 || '-' || c || '-' || n)::bytea), 'hex'), 'refresh',
+select sha256(('rt-' || $1 || '-' || c || '-' || n)::bytea), 'refresh',
        'rg-' || $1 || '-' || c, $2,
        $3, 'account:read event:write', null, $4, $5, null, null, null, $5, null
 from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
@@ -240,6 +271,14 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
             }
             record_grants(ctx, kind, &salt).await?;
             let out = pgbench(ctx, kind, conns, duration, &salt).await?;
+            // A client check that matched nothing would make the ceiling too
+            // fast: the first transaction of pgbench's client 0 stored a row.
+            if kind == Kind::Insert
+                && out.ok > 0
+                && !token_stored(ctx.pool, token_key(&format!("ins-{salt}-0-1"))).await?
+            {
+                return Err("db:insert: the client check matched no row".into());
+            }
             if let Some(prefix) = kind.grant_prefix() {
                 // A claim that matched nothing would make the ceiling too fast.
                 let claimed: i64 = sqlx::query_scalar(
@@ -261,7 +300,7 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                         .flat_map(|c| (1..=per_conn).map(move |n| (c, n)))
                         .map(|(c, n)| {
                             (
-                                key(&format!("code-{salt}-{c}-{n}")),
+                                code_key(&format!("code-{salt}-{c}-{n}")),
                                 format!("cg-{salt}-{c}-{n}"),
                             )
                         })
@@ -294,11 +333,11 @@ from generate_series(0, $6 - 1) c, generate_series(1, $7) n",
                     }
                 }
                 Kind::Refresh => {
-                    let rows: Vec<(String, Option<String>)> = (0..conns)
+                    let rows: Vec<(Sha256Digest, Option<String>)> = (0..conns)
                         .flat_map(|c| (1..=per_conn).map(move |n| (c, n)))
                         .map(|(c, n)| {
                             (
-                                key(&format!("rt-{salt}-{c}-{n}")),
+                                token_key(&format!("rt-{salt}-{c}-{n}")),
                                 Some(format!("rg-{salt}-{c}")),
                             )
                         })
@@ -347,9 +386,23 @@ fn pgbench_script(kind: Kind) -> String {
         Kind::Code => "'cg-' || :salt::text || '-' || :client_id::text || '-' || :n::text",
         _ => "'rg-' || :salt::text || '-' || :client_id::text",
     };
+    // The 32-byte digest of `<tag>-<salt>-<client>-<n>` (`token_key`).
+    let digest = |tag: &str| {
+        format!(
+            "sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea)"
+        )
+    };
     let token = |kind: &str, tag: &str, grant_end: &str| {
         format!(
-            "insert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('{tag}-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), '{kind}', {grant}, :cid::text, :uid::text, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, {grant_end}, null);\n"
+            "insert into tokens ({TOKEN_COLUMNS}) values ({}, '{kind}', {grant}, :cid::text, :uid::text, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, {grant_end}, null);\n",
+            digest(tag)
+        )
+    };
+    // store::audit::insert_in: the row a code exchange or a rotation stores
+    // with its tokens (no ip at the token endpoint).
+    let audit = |kind: &str, detail: &str| {
+        format!(
+            "insert into audit_events (id, at, kind, user_id, client_id, ip, detail) values ('ev-' || :salt::text || '-' || :client_id::text || '-' || :n::text, :now::bigint, '{kind}', :uid::text, :cid::text, null, {detail});\n"
         )
     };
     // store::grants::claim on Postgres, client row locked `for share`.
@@ -359,34 +412,44 @@ fn pgbench_script(kind: Kind) -> String {
          and exists (select 1 from clients where id = :cid::text and coalesce(secret_hash, '') = :sh::text for share);\n"
     );
     match kind {
+        // store::tokens::insert_for_client on Postgres.
         Kind::Insert => format!(
-            "\\set n :n + 1\ninsert into tokens ({TOKEN_COLUMNS}) values (encode(sha256(('ins-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex'), 'access', null, :cid::text, null, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, null, null);\n"
+            "\\set n :n + 1\n\
+             insert into tokens ({TOKEN_COLUMNS}) select {}, 'access', null, :cid::text, null, :scope::text, null, :now::bigint, :now::bigint + 3600, null, null, null, null, null \
+             from clients where id = :cid::text and coalesce(secret_hash, '') = :sh::text for share;\n",
+            digest("ins")
         ),
-        Kind::Lean => "\\set n :n + 1\n\
+        Kind::Lean => format!(
+            "\\set n :n + 1\n\
              insert into bench_lean_tokens (token_hash, client_id, scope, expires_at, created_at) \
-             values (sha256(('lean-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), \
-             :cid::text, :scope::text, :now::bigint + 3600, :now::bigint);\n"
-            .to_owned(),
+             values ({}, :cid::text, :scope::text, :now::bigint + 3600, :now::bigint);\n",
+            digest("lean")
+        ),
         Kind::Select => format!(
             "\\set i random(1, {SELECT_ROWS})\n\
              select t.kind, t.grant_id, t.client_id, t.user_id, u.username, u.disabled as user_disabled, \
              t.scope, t.created_at, t.expires_at, t.revoked_at, t.rotated_at, t.grant_expires_at \
              from tokens t left join users u on u.id = t.user_id \
-             where t.token_hash = encode(sha256(('seed-' || :i::text)::bytea), 'hex');\n"
+             where t.token_hash = sha256(('seed-' || :i::text)::bytea);\n"
         ),
         Kind::Code => format!(
             "\\set n :n + 1\nbegin;\n{claim}\
-             update auth_codes set consumed_at = :now::bigint where code_hash = encode(sha256(('code-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and consumed_at is null and expires_at > :now::bigint;\n\
-             {}{}commit;\n",
+             update auth_codes set consumed_at = :now::bigint where code_hash = encode({}, 'hex') and consumed_at is null and expires_at > :now::bigint;\n\
+             {}{}{}commit;\n",
+            digest("code"),
             token("access", "cat", "null"),
-            token("refresh", "crt", ":now::bigint + 3600")
+            token("refresh", "crt", ":now::bigint + 3600"),
+            audit("token_issued", ":scope::text")
         ),
         Kind::Refresh => format!(
             "\\set n :n + 1\nbegin;\n{claim}\
-             update tokens set rotated_at = :now::bigint where token_hash = encode(sha256(('rt-' || :salt::text || '-' || :client_id::text || '-' || :n::text)::bytea), 'hex') and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > :now::bigint;\n\
-             {}{}commit;\n",
+             update tokens set rotated_at = :now::bigint, replaced_by = {} where token_hash = {} and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > :now::bigint;\n\
+             {}{}{}commit;\n",
+            digest("rrt"),
+            digest("rt"),
             token("access", "rat", "null"),
-            token("refresh", "rrt", ":now::bigint + 3600")
+            token("refresh", "rrt", ":now::bigint + 3600"),
+            audit("token_refreshed", "null")
         ),
     }
 }
@@ -533,12 +596,10 @@ async fn sqlite_loop(
                 let started = Instant::now();
                 let result = match kind {
                     Kind::Insert => {
-                        sqlite_insert(
+                        sqlite_insert_for_client(
                             &pool,
-                            &key(&format!("ins-{salt}-{c}-{n}")),
-                            "access",
-                            &cid,
-                            None,
+                            token_key(&format!("ins-{salt}-{c}-{n}")),
+                            (&cid, &sh),
                             now,
                         )
                         .await
@@ -548,9 +609,10 @@ async fn sqlite_loop(
                         rng ^= rng >> 7;
                         rng ^= rng << 17;
                         let i = rng % (SELECT_ROWS as u64) + 1;
+                        // A digest that found no row would make the ceiling too fast.
                         sqlx::query(SELECT)
-                            .bind(key(&format!("seed-{i}")))
-                            .fetch_optional(&pool)
+                            .bind(token_key(&format!("seed-{i}")))
+                            .fetch_one(&pool)
                             .await
                             .map(drop)
                     }
@@ -616,11 +678,51 @@ insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label
                     grant_expires_at, public_id)
 values ($1, $2, $3, $4, $5, 'account:read event:write', null, $6, $7, null, null, null, $8, null)";
 
+// store::tokens::insert_for_client on SQLite.
+const INSERT_FOR_CLIENT: &str = r"
+insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                    grant_expires_at, public_id)
+select $1, 'access', null, $2, null, 'account:read event:write', null, $3, $4, null, null, null,
+       null, null
+from clients where id = $2 and coalesce(secret_hash, '') = $5";
+
+/// A client's own token, stored only while the client has the secret it
+/// authenticated with; `who` is the client id and its secret digest.
+async fn sqlite_insert_for_client(
+    pool: &SqlitePool,
+    hash: Sha256Digest,
+    who: (&str, &str),
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let (cid, secret_hash) = who;
+    let n = sqlx::query(INSERT_FOR_CLIENT)
+        .bind(hash)
+        .bind(cid)
+        .bind(now)
+        .bind(now + 3600)
+        .bind(secret_hash)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    // A client check that matched nothing would make the ceiling too fast.
+    expect_one(n, "the client check matched no row")
+}
+
+/// `Ok` when a statement changed exactly one row, else an error saying `what`.
+fn expect_one(rows: u64, what: &str) -> Result<(), sqlx::Error> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(what.to_owned()))
+    }
+}
+
 /// One token row; `user` is the user id and the grant id, for a token
 /// issued from a grant.
 async fn sqlite_insert<'e, E: sqlx::SqliteExecutor<'e>>(
     e: E,
-    hash: &str,
+    hash: Sha256Digest,
     kind: &str,
     cid: &str,
     user: Option<(&str, &str)>,
@@ -651,9 +753,15 @@ update grants set issued_at = $1, expires_at = $1 + 3600
 where id = $2 and revoked_at is null and expires_at > $1
   and exists (select 1 from clients where id = $3 and coalesce(secret_hash, '') = $4)";
 
+// store::audit::insert_in (no ip at the token endpoint).
+const AUDIT: &str = r"
+insert into audit_events (id, at, kind, user_id, client_id, ip, detail)
+values ($1, $2, $3, $4, $5, null, $6)";
+
 /// One code exchange or rotation: claim the grant, consume the code (or
-/// retire the refresh token), insert two tokens. `who` is the client id,
-/// the user id and the client's secret digest.
+/// retire the refresh token for its successor), insert two tokens and the
+/// audit row. `who` is the client id, the user id and the client's secret
+/// digest.
 async fn sqlite_txn(
     pool: &SqlitePool,
     kind: Kind,
@@ -677,29 +785,34 @@ async fn sqlite_txn(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    if claimed != 1 {
-        return Err(sqlx::Error::Protocol(format!("grant {grant} not claimed")));
-    }
-    if kind == Kind::Code {
-        sqlx::query(
+    expect_one(claimed, "the grant claim matched no row")?;
+    let successor = token_key(&format!("r-{salt}-{c}-{n}"));
+    let (used, event, detail) = if kind == Kind::Code {
+        let rows = sqlx::query(
             "update auth_codes set consumed_at = $1 where code_hash = $2 and consumed_at is null and expires_at > $1",
         )
         .bind(now)
-        .bind(key(&format!("code-{salt}-{c}-{n}")))
+        .bind(code_key(&format!("code-{salt}-{c}-{n}")))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        (rows, "token_issued", Some("account:read event:write"))
     } else {
-        sqlx::query(
-            "update tokens set rotated_at = $1 where token_hash = $2 and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > $1",
+        let rows = sqlx::query(
+            "update tokens set rotated_at = $1, replaced_by = $2 where token_hash = $3 and kind = 'refresh' and rotated_at is null and revoked_at is null and expires_at > $1",
         )
         .bind(now)
-        .bind(key(&format!("rt-{salt}-{c}-{n}")))
+        .bind(successor)
+        .bind(token_key(&format!("rt-{salt}-{c}-{n}")))
         .execute(&mut *tx)
-        .await?;
-    }
+        .await?
+        .rows_affected();
+        (rows, "token_refreshed", None)
+    };
+    expect_one(used, "the code or refresh token was not current")?;
     sqlite_insert(
         &mut *tx,
-        &key(&format!("a-{salt}-{c}-{n}")),
+        token_key(&format!("a-{salt}-{c}-{n}")),
         "access",
         cid,
         Some((uid, &grant)),
@@ -708,12 +821,21 @@ async fn sqlite_txn(
     .await?;
     sqlite_insert(
         &mut *tx,
-        &key(&format!("r-{salt}-{c}-{n}")),
+        successor,
         "refresh",
         cid,
         Some((uid, &grant)),
         now,
     )
     .await?;
+    sqlx::query(AUDIT)
+        .bind(format!("ev-{salt}-{c}-{n}"))
+        .bind(now)
+        .bind(event)
+        .bind(uid)
+        .bind(cid)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await
 }

@@ -6,8 +6,22 @@
 //! the same scenarios, when `node` is on the PATH.
 //!
 //! ```sh
-//! cargo run --release -p oauthd-bench -- [--backend sqlite|postgres|both] [--duration SECS] [--quick] [--growth] [--janitor] [--no-peer]
+//! cargo run --release -p oauthd-bench -- [--backend sqlite|postgres|both] [--duration SECS] [--quick] [--growth] [--janitor] [--no-peer] [--server-env KEY=VALUE]...
 //! ```
+//!
+//! `--server-env` sets one more `OAUTHD_*` variable for the server, e.g. to
+//! compare the token writers without coalescing (one transaction per token
+//! request) against the default, in two runs:
+//!
+//! ```sh
+//! cargo run --release -p oauthd-bench -- --backend postgres --only client_credentials --server-env OAUTHD_DATABASE__WRITE_BATCH_SIZE=1
+//! cargo run --release -p oauthd-bench -- --backend postgres --only client_credentials
+//! ```
+//!
+//! The bench itself sets only the database URL, the listen address, rate
+//! limits off and `/metrics` on the main listener (and, for `--janitor`, the
+//! token lifetime and the janitor's interval and retention), so a
+//! `--server-env` for any `database.*` key takes effect as given.
 //!
 //! Postgres: `OAUTHD_BENCH_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) names a server where the
@@ -160,6 +174,8 @@ async fn run(args: &Args) -> Result<(), BoxError> {
         args.duration.max(0.5)
     });
     let warmup = (duration / 4).max(Duration::from_millis(500));
+    // Checked before anything starts.
+    server_env(args)?;
     let bin = server_binary()?;
     let admin_url = std::env::var("OAUTHD_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -250,6 +266,19 @@ fn server_binary() -> Result<PathBuf, BoxError> {
     Ok(bin)
 }
 
+/// The `--server-env` settings as (key, value). A setting without `=` is an
+/// error: dropped, it would leave the run comparing the default with itself.
+fn server_env(args: &Args) -> Result<Vec<(&str, String)>, BoxError> {
+    args.server_env
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k, v.to_owned()))
+                .ok_or_else(|| format!("--server-env {kv}: want KEY=VALUE").into())
+        })
+        .collect()
+}
+
 fn wanted(args: &Args, name: &str) -> bool {
     args.only.as_deref().is_none_or(|o| name.contains(o))
 }
@@ -295,12 +324,7 @@ async fn bench_backend(
     rows: &mut Vec<Row>,
     notes: &mut Notes,
 ) -> Result<(), BoxError> {
-    let extra: Vec<(&str, String)> = args
-        .server_env
-        .iter()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k, v.to_owned()))
-        .collect();
+    let extra = server_env(args)?;
     let server = Server::start(bin, db, dir, &extra).await?;
     let fresh_ready = server.ready_in.as_secs_f64() * 1000.0;
     notes.ready_ms.push((
@@ -504,7 +528,7 @@ async fn bench_backend(
     again.stop().await;
 
     if args.janitor {
-        janitor_watch(bin, db, dir, &pool, &client, notes).await?;
+        janitor_watch(bin, db, dir, &extra, &pool, &client, notes).await?;
     }
     on_pool_close(&pool).await;
     Ok(())
@@ -613,26 +637,25 @@ async fn on_pool_close(pool: &Pool) {
 }
 
 /// Sustained client-credentials issuance with 2-second tokens and a janitor
-/// every 2 seconds: the table should level off, not grow with time.
+/// every 2 seconds: the table should level off, not grow with time. The
+/// server gets the run's `--server-env` settings too (`extra`); its own
+/// three come after them and win.
 async fn janitor_watch(
     bin: &Path,
     db: &Database,
     dir: &Path,
+    extra: &[(&str, String)],
     pool: &Pool,
     client: &seed::Client,
     notes: &mut Notes,
 ) -> Result<(), BoxError> {
-    let server = Server::start(
-        bin,
-        db,
-        dir,
-        &[
-            ("OAUTHD_TOKENS__ACCESS_TOKEN_LIFETIME_SECS", "2".into()),
-            ("OAUTHD_JANITOR__INTERVAL_SECS", "2".into()),
-            ("OAUTHD_JANITOR__RETENTION_SECS", "2".into()),
-        ],
-    )
-    .await?;
+    let mut settings = extra.to_vec();
+    settings.extend([
+        ("OAUTHD_TOKENS__ACCESS_TOKEN_LIFETIME_SECS", "2".into()),
+        ("OAUTHD_JANITOR__INTERVAL_SECS", "2".into()),
+        ("OAUTHD_JANITOR__RETENTION_SECS", "2".into()),
+    ]);
+    let server = Server::start(bin, db, dir, &settings).await?;
     let scenario = Arc::new(Scenario::ClientCredentials {
         basic: client.basic.clone(),
     });

@@ -180,9 +180,9 @@ pub(crate) async fn exchange(
     })
 }
 
-/// Stores `n` live access tokens with random digests, half for the user and
-/// half client-only, in one statement per backend: `generate_series` on
-/// Postgres, a recursive CTE on SQLite.
+/// Stores `n` live access tokens with random 32-byte digests, half for the
+/// user and half client-only, in one statement per backend:
+/// `generate_series` on Postgres, a recursive CTE on SQLite.
 pub(crate) async fn grow(
     pool: &Pool,
     n: i64,
@@ -193,7 +193,7 @@ pub(crate) async fn grow(
     const PG: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
                     expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
-select md5(random()::text || g::text) || md5(g::text || random()::text), 'access', null, $1,
+select sha256((random()::text || '-' || g::text)::bytea), 'access', null, $1,
        case when g % 2 = 0 then $2 end, 'account:read event:write', null, $3, $4,
        null, null, null, null, null
 from generate_series(1, $5) g";
@@ -201,7 +201,7 @@ from generate_series(1, $5) g";
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
                     expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at, public_id)
 with recursive g(i) as (select 1 union all select i + 1 from g where i < $5)
-select lower(hex(randomblob(32))), 'access', null, $1,
+select randomblob(32), 'access', null, $1,
        case when i % 2 = 0 then $2 end, 'account:read event:write', null, $3, $4,
        null, null, null, null, null
 from g";
