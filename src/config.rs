@@ -425,7 +425,7 @@ impl Default for RawDatabase {
             max_connections: 10,
             acquire_timeout_secs: 5,
             sqlite_busy_timeout_ms: 5000,
-            writers: 2,
+            writers: 1,
             write_batch_size: 64,
             write_batch_wait_us: 0,
             write_queue_size: 4096,
@@ -1339,7 +1339,7 @@ mod tests {
         assert_eq!(
             c.database.writes,
             WriteConfig {
-                writers: 2,
+                writers: 1,
                 batch_size: 64,
                 batch_wait: Duration::ZERO,
                 queue_size: 4096,

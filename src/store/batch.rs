@@ -16,7 +16,7 @@
 //! issuances of one grant in a batch, so the set statements need no order.
 
 use super::tokens::{self, NewToken, TokenKind};
-use super::{Error, Tx, audit, codes, grants, on_lease};
+use super::{Db, Error, Tx, audit, codes, grants, on_lease};
 use crate::crypto::Sha256Digest;
 
 /// A token row to insert, owned so it can wait in a writer's queue.
@@ -171,6 +171,32 @@ pub async fn store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Error> 
         }
         Tx::Sqlite(..) => sqlite_store(tx, batch).await,
     }
+}
+
+/// Whether `batch` holds only client-credentials tokens: on Postgres
+/// [`store_client_tokens`] stores it in one autocommit statement.
+pub fn only_client_tokens(batch: &[Issuance]) -> bool {
+    batch
+        .iter()
+        .all(|i| matches!(i, Issuance::ClientToken { .. }))
+}
+
+/// Stores a batch of client-credentials tokens ([`only_client_tokens`]) on
+/// Postgres without a transaction: one insert is atomic on its own, so the
+/// batch costs one round trip instead of three. `None` on SQLite, which
+/// runs row by row and needs [`store`] in a transaction.
+pub async fn store_client_tokens(db: &Db, batch: &[Issuance]) -> Option<Result<Vec<bool>, Error>> {
+    let Db::Postgres(pool) = db else {
+        return None;
+    };
+    let until = super::pg::deadline(pool);
+    let stored = match super::pg::Lease::acquire(pool, until).await {
+        Ok(mut lease) => {
+            on_lease!(&mut lease, until, conn => postgres::client_tokens(conn, batch).await)
+        }
+        Err(e) => Err(e),
+    };
+    Some(stored.map_err(Error::from))
 }
 
 /// Row by row, with the one-request statements.
@@ -369,14 +395,13 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
             .collect()
     }
 
-    pub(super) async fn store(
+    /// The batch's client-credentials tokens, in one insert checked against
+    /// the clients; one statement, so it needs no transaction of its own.
+    pub(super) async fn client_tokens(
         conn: &mut PgConnection,
         batch: &[Issuance],
     ) -> Result<Vec<bool>, sqlx::Error> {
         let mut stored = vec![false; batch.len()];
-        let index = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
-
-        // Client credentials: one insert, checked against the clients.
         let mut own = Columns::default();
         let mut own_at = HashMap::new();
         for (i, issuance) in batch.iter().enumerate() {
@@ -386,19 +411,29 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
                 own_at.insert(token.token_hash, i);
             }
         }
-        if !own.token_hash.is_empty() {
-            let inserted = own
-                .query(INSERT_FOR_CLIENTS)
-                .bind(&own.secret)
-                .fetch_all(&mut *conn)
-                .await?;
-            for row in inserted {
-                let hash: Sha256Digest = row.try_get(0)?;
-                if let Some(&i) = own_at.get(&hash) {
-                    stored[i] = true;
-                }
+        if own.token_hash.is_empty() {
+            return Ok(stored);
+        }
+        let inserted = own
+            .query(INSERT_FOR_CLIENTS)
+            .bind(&own.secret)
+            .fetch_all(conn)
+            .await?;
+        for row in inserted {
+            let hash: Sha256Digest = row.try_get(0)?;
+            if let Some(&i) = own_at.get(&hash) {
+                stored[i] = true;
             }
         }
+        Ok(stored)
+    }
+
+    pub(super) async fn store(
+        conn: &mut PgConnection,
+        batch: &[Issuance],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        let mut stored = client_tokens(&mut *conn, batch).await?;
+        let index = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
 
         // From grants: claim, then use up the code or refresh token.
         let (mut at, mut ids, mut clients, mut secrets, mut nows, mut ends) =

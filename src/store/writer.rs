@@ -260,8 +260,14 @@ fn is_retryable(e: &Error) -> bool {
         if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }
 
-/// One transaction for the whole batch.
+/// One transaction for the whole batch (one statement, when that is all
+/// it needs).
 async fn store(db: &Db, issuances: &[Issuance]) -> Result<Vec<bool>, Error> {
+    if batch::only_client_tokens(issuances)
+        && let Some(stored) = batch::store_client_tokens(db, issuances).await
+    {
+        return stored;
+    }
     let mut tx = db.begin().await?;
     let stored = batch::store(&mut tx, issuances).await?;
     tx.commit().await?;
