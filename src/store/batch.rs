@@ -16,7 +16,7 @@
 //! issuances of one grant in a batch, so the set statements need no order.
 
 use super::tokens::{self, NewToken, TokenKind};
-use super::{Db, Error, Tx, audit, codes, grants, on_lease};
+use super::{Error, Tx, audit, codes, grants, on_lease};
 use crate::crypto::Sha256Digest;
 
 /// A token row to insert, owned so it can wait in a writer's queue.
@@ -173,30 +173,25 @@ pub async fn store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Error> 
     }
 }
 
-/// Whether `batch` holds only client-credentials tokens: on Postgres
-/// [`store_client_tokens`] stores it in one autocommit statement.
-pub fn only_client_tokens(batch: &[Issuance]) -> bool {
-    batch
+/// Stores `batch` on Postgres on a writer's own connection: a batch of
+/// client-credentials tokens alone is one insert, atomic on its own (one
+/// round trip); anything else runs in a transaction that this function
+/// begins and commits. On an error the caller closes the connection, which
+/// rolls back what was begun.
+pub async fn store_on(
+    conn: &mut sqlx::PgConnection,
+    batch: &[Issuance],
+) -> Result<Vec<bool>, sqlx::Error> {
+    if batch
         .iter()
         .all(|i| matches!(i, Issuance::ClientToken { .. }))
-}
-
-/// Stores a batch of client-credentials tokens ([`only_client_tokens`]) on
-/// Postgres without a transaction: one insert is atomic on its own, so the
-/// batch costs one round trip instead of three. `None` on SQLite, which
-/// runs row by row and needs [`store`] in a transaction.
-pub async fn store_client_tokens(db: &Db, batch: &[Issuance]) -> Option<Result<Vec<bool>, Error>> {
-    let Db::Postgres(pool) = db else {
-        return None;
-    };
-    let until = super::pg::deadline(pool);
-    let stored = match super::pg::Lease::acquire(pool, until).await {
-        Ok(mut lease) => {
-            on_lease!(&mut lease, until, conn => postgres::client_tokens(conn, batch).await)
-        }
-        Err(e) => Err(e),
-    };
-    Some(stored.map_err(Error::from))
+    {
+        return postgres::client_tokens(conn, batch).await;
+    }
+    sqlx::raw_sql("begin").execute(&mut *conn).await?;
+    let stored = postgres::store(&mut *conn, batch).await?;
+    sqlx::raw_sql("commit").execute(&mut *conn).await?;
+    Ok(stored)
 }
 
 /// Row by row, with the one-request statements.

@@ -268,3 +268,65 @@ impl Drop for PgTx {
         });
     }
 }
+
+/// A connection of its own, outside the pool, for a task that writes all
+/// the time (a token writer): no wait for the pool, and no ping each time
+/// it is given back. Each use has a deadline, like a [`Lease`]'s
+/// statement; a use that misses it, fails, or is cancelled midway closes
+/// the connection (the server rolls back whatever was open), and the next
+/// use connects again.
+#[derive(Debug, Default)]
+pub(crate) struct Own {
+    conn: Option<PgConnection>,
+    /// A use started and has not finished: if set when the next use
+    /// starts, the previous one was cancelled midway.
+    busy: bool,
+}
+
+impl Own {
+    /// After a use was dropped midway: closes the connection now (its
+    /// statement may still hold locks or wait on them on the server).
+    pub(crate) fn drop_if_cancelled(&mut self) {
+        if std::mem::take(&mut self.busy) {
+            tracing::debug!("closed a writer connection whose work was cancelled");
+            self.conn = None;
+        }
+    }
+
+    /// Runs `work` on the connection (opened first if need be), all before
+    /// `until`.
+    pub(crate) async fn run<T>(
+        &mut self,
+        pool: &PgPool,
+        until: Instant,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        use sqlx::Connection as _;
+        self.drop_if_cancelled();
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            empty @ None => {
+                let options = pool.connect_options();
+                let conn = timeout_at(until, PgConnection::connect_with(&options))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()))?;
+                empty.insert(conn)
+            }
+        };
+        self.busy = true;
+        let ran = timeout_at(until, work(conn)).await;
+        self.busy = false;
+        match ran {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                self.conn = None;
+                Err(e)
+            }
+            Err(_) => {
+                tracing::debug!("closed a writer connection whose work did not finish in time");
+                self.conn = None;
+                Err(timed_out())
+            }
+        }
+    }
+}

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::batch::{self, Issuance};
-use super::{Db, Error};
+use super::{Db, Error, pg};
 use crate::config::WriteConfig;
 use crate::metrics::Metrics;
 
@@ -149,6 +149,7 @@ impl Writer {
 /// One writer: batch, store, answer, until every sender is gone.
 async fn run(shared: Shared, mut jobs: mpsc::Receiver<Job>) {
     let config = shared.config;
+    let mut own = pg::Own::default();
     // Issuances of a grant already in the batch wait for the next one.
     let mut held_back: VecDeque<Job> = VecDeque::new();
     loop {
@@ -187,7 +188,7 @@ async fn run(shared: Shared, mut jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        write(&shared, batch).await;
+        write(&shared, &mut own, batch).await;
     }
 }
 
@@ -195,7 +196,7 @@ async fn run(shared: Shared, mut jobs: mpsc::Receiver<Job>) {
 /// of its most pressed request, and is abandoned (rolled back, its
 /// connection closed if a statement was running) when every request that
 /// waits for it has gone: nobody would learn what it stored.
-async fn write(shared: &Shared, batch: Vec<Job>) {
+async fn write(shared: &Shared, own: &mut pg::Own, batch: Vec<Job>) {
     let db = &shared.db;
     let now = Instant::now();
     let (late, batch): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| j.until <= now);
@@ -212,16 +213,22 @@ async fn write(shared: &Shared, batch: Vec<Job>) {
         replies.push(job.reply);
     }
     let attempt = async {
-        let mut outcome = store(db, &issuances).await;
+        let mut outcome = store(db, own, until, &issuances).await;
         // A deadlock or serialization failure broken by Postgres: once more.
         if outcome.as_ref().is_err_and(is_retryable) {
-            outcome = store(db, &issuances).await;
+            outcome = store(db, own, until, &issuances).await;
         }
         outcome
     };
     let outcome = tokio::select! {
-        outcome = tokio::time::timeout_at(until, attempt) => outcome.unwrap_or_else(|_| Err(timed_out())),
-        () = all_gone(&mut replies) => return,
+        outcome = tokio::time::timeout_at(until, attempt) => Some(outcome.unwrap_or_else(|_| Err(timed_out()))),
+        () = all_gone(&mut replies) => None,
+    };
+    // Cut off midway (past the deadline, or nobody waiting any more): the
+    // statement may still run on the server, so its connection goes now.
+    own.drop_if_cancelled();
+    let Some(outcome) = outcome else {
+        return;
     };
     match outcome {
         Ok(stored) => {
@@ -261,12 +268,19 @@ fn is_retryable(e: &Error) -> bool {
 }
 
 /// One transaction for the whole batch (one statement, when that is all
-/// it needs).
-async fn store(db: &Db, issuances: &[Issuance]) -> Result<Vec<bool>, Error> {
-    if batch::only_client_tokens(issuances)
-        && let Some(stored) = batch::store_client_tokens(db, issuances).await
-    {
-        return stored;
+/// it needs); on Postgres on the writer's own connection.
+async fn store(
+    db: &Db,
+    own: &mut pg::Own,
+    until: Instant,
+    issuances: &[Issuance],
+) -> Result<Vec<bool>, Error> {
+    if let Db::Postgres(pool) = db {
+        return Ok(own
+            .run(pool, until, async |conn| {
+                batch::store_on(conn, issuances).await
+            })
+            .await?);
     }
     let mut tx = db.begin().await?;
     let stored = batch::store(&mut tx, issuances).await?;
