@@ -1,9 +1,10 @@
 //! Token issuances stored many at a time: what one writer transaction
 //! (`store::writer`) runs for a batch.
 //!
-//! On Postgres each step is one statement over arrays (`unnest`), whatever
-//! the batch's size: claim the grants, consume the codes, retire the refresh
-//! tokens, insert the tokens, insert the audit rows. On SQLite, which runs
+//! On Postgres the whole batch is one statement over arrays (`unnest`),
+//! whatever its size, each step a part of it: claim the grants, consume the
+//! codes, retire the refresh tokens, insert the tokens, insert the audit
+//! rows. On SQLite, which runs
 //! in-process and one writer at a time, the same steps run row by row inside
 //! the one transaction. Either way every issuance of the batch commits or
 //! none does.
@@ -173,11 +174,10 @@ pub async fn store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Error> 
     }
 }
 
-/// Stores `batch` on Postgres on a writer's own connection: a batch of
-/// client-credentials tokens alone is one insert, atomic on its own (one
-/// round trip); anything else runs in a transaction that this function
-/// begins and commits. On an error the caller closes the connection, which
-/// rolls back what was begun.
+/// Stores `batch` on Postgres on a writer's own connection, in one
+/// statement, atomic on its own (one round trip, no transaction to begin):
+/// a batch of client-credentials tokens alone is a plain insert, anything
+/// else the statement of every step.
 pub async fn store_on(
     conn: &mut sqlx::PgConnection,
     batch: &[Issuance],
@@ -188,10 +188,7 @@ pub async fn store_on(
     {
         return postgres::client_tokens(conn, batch).await;
     }
-    sqlx::raw_sql("begin").execute(&mut *conn).await?;
-    let stored = postgres::store(&mut *conn, batch).await?;
-    sqlx::raw_sql("commit").execute(&mut *conn).await?;
-    Ok(stored)
+    postgres::store(conn, batch).await
 }
 
 /// Row by row, with the one-request statements.
@@ -241,40 +238,14 @@ async fn sqlite_store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Erro
     Ok(stored)
 }
 
-/// The set statements.
+/// The set statement.
 mod postgres {
     use std::collections::HashMap;
 
-    use sqlx::postgres::PgArguments;
-    use sqlx::query::Query;
-    use sqlx::{PgConnection, Postgres, Row as _};
+    use sqlx::{PgConnection, Row as _};
 
     use super::{EventRow, Issuance, Step, TokenRow};
     use crate::crypto::Sha256Digest;
-
-    // The client check locks the client row before the grant row, the order
-    // a client deletion takes them in, as `store::grants::claim` does.
-    const CLAIM: &str = r"
-update grants g set issued_at = r.now, expires_at = r.expires_at
-from unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
-     as r(i, id, client_id, secret, now, expires_at)
-where g.id = r.id and g.revoked_at is null and g.expires_at > r.now
-  and exists (select 1 from clients c
-              where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
-returning r.i";
-
-    const CONSUME: &str = r"
-update auth_codes c set consumed_at = r.now
-from unnest($1::int4[], $2::text[], $3::int8[]) as r(i, code_hash, now)
-where c.code_hash = r.code_hash and c.consumed_at is null and c.expires_at > r.now
-returning r.i";
-
-    const RETIRE: &str = r"
-update tokens t set rotated_at = r.now, replaced_by = r.next
-from unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[]) as r(i, token_hash, next, now)
-where t.token_hash = r.token_hash and t.kind = 'refresh' and t.rotated_at is null
-  and t.revoked_at is null and t.expires_at > r.now
-returning r.i";
 
     // A client deleted or re-keyed after it authenticated gets no row; one
     // deleted after this statement waits for the commit and cascades.
@@ -292,27 +263,82 @@ where exists (select 1 from clients c
               where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
 returning token_hash";
 
-    const INSERT: &str = r"
-insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
-                    created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                    grant_expires_at, public_id)
-select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
-       r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
-from unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::int8[], $8::int8[], $9::int8[])
-     as r(token_hash, kind, grant_id, client_id, user_id, scope,
-          created_at, expires_at, grant_expires_at)";
+    // Every step of a batch in one statement (atomic on its own, one round
+    // trip): claim the grants, then for the claimed ones consume the code or
+    // retire the refresh token, then insert the tokens and audit rows of the
+    // issuances whose step succeeded, and the client-credentials tokens of
+    // clients that still hold their secret. Each step reads the rows the one
+    // before returned, so a grant is locked before its code or refresh token
+    // (the order of the one-request path and of revocation), and a grant
+    // revoked before the claim gets nothing. The client check locks the
+    // client row before the grant row, the order a client deletion takes
+    // them in, as `store::grants::claim` does. Answers the batch positions
+    // stored from grants, and the digests of the client tokens stored.
+    const ISSUE: &str = r"
+with claimed as (
+  update grants g set issued_at = r.now, expires_at = r.expires_at
+  from unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
+              $7::text[], $8::bytea[], $9::bytea[])
+       as r(i, id, client_id, secret, now, expires_at, code_hash, token_hash, next)
+  where g.id = r.id and g.revoked_at is null and g.expires_at > r.now
+    and exists (select 1 from clients c
+                where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
+  returning r.i, r.now, r.code_hash, r.token_hash, r.next
+), consumed as (
+  update auth_codes c set consumed_at = k.now
+  from claimed k
+  where c.code_hash = k.code_hash and c.consumed_at is null and c.expires_at > k.now
+  returning k.i
+), retired as (
+  update tokens t set rotated_at = k.now, replaced_by = k.next
+  from claimed k
+  where t.token_hash = k.token_hash and t.kind = 'refresh' and t.rotated_at is null
+    and t.revoked_at is null and t.expires_at > k.now
+  returning k.i
+), used as (
+  select i from consumed union all select i from retired
+), granted as (
+  insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                      created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                      grant_expires_at, public_id)
+  select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
+         r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+  from unnest($10::int4[], $11::bytea[], $12::text[], $13::text[], $14::text[], $15::text[],
+              $16::text[], $17::int8[], $18::int8[], $19::int8[])
+       as r(i, token_hash, kind, grant_id, client_id, user_id, scope,
+            created_at, expires_at, grant_expires_at)
+  where r.i in (select i from used)
+), events as (
+  insert into audit_events (id, at, kind, user_id, client_id, ip, detail)
+  select r.id, r.at, r.kind, r.user_id, r.client_id, r.ip, r.detail
+  from unnest($20::int4[], $21::text[], $22::int8[], $23::text[], $24::text[], $25::text[],
+              $26::text[], $27::text[])
+       as r(i, id, at, kind, user_id, client_id, ip, detail)
+  where r.i in (select i from used)
+), client_tokens as (
+  insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
+                      created_at, expires_at, revoked_at, last_used_at, rotated_at,
+                      grant_expires_at, public_id)
+  select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
+         r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+  from unnest($28::bytea[], $29::text[], $30::text[], $31::text[], $32::text[], $33::text[],
+              $34::int8[], $35::int8[], $36::int8[], $37::text[])
+       as r(token_hash, kind, grant_id, client_id, user_id, scope,
+            created_at, expires_at, grant_expires_at, secret)
+  where exists (select 1 from clients c
+                where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
+  returning token_hash
+)
+select i, null::bytea from used
+union all
+select null, token_hash from client_tokens";
 
-    const AUDIT: &str = r"
-insert into audit_events (id, at, kind, user_id, client_id, ip, detail)
-select r.id, r.at, r.kind, r.user_id, r.client_id, r.ip, r.detail
-from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::text[])
-     as r(id, at, kind, user_id, client_id, ip, detail)";
-
-    /// Token rows as column arrays.
+    /// Token rows as column arrays; `at` is each row's batch position where
+    /// the statement needs it, `secret` the digest a client authenticated
+    /// with for its own tokens.
     #[derive(Default)]
     struct Columns {
+        at: Vec<i32>,
         token_hash: Vec<Sha256Digest>,
         kind: Vec<&'static str>,
         grant_id: Vec<Option<String>>,
@@ -337,24 +363,12 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
             self.expires_at.push(row.expires_at);
             self.grant_expires_at.push(row.grant_expires_at);
         }
-
-        fn query(&self, sql: &'static str) -> Query<'_, Postgres, PgArguments> {
-            sqlx::query(sql)
-                .bind(&self.token_hash)
-                .bind(&self.kind)
-                .bind(&self.grant_id)
-                .bind(&self.client_id)
-                .bind(&self.user_id)
-                .bind(&self.scope)
-                .bind(&self.created_at)
-                .bind(&self.expires_at)
-                .bind(&self.grant_expires_at)
-        }
     }
 
-    /// Audit rows as column arrays.
+    /// Audit rows as column arrays, with their batch positions.
     #[derive(Default)]
     struct Events<'a> {
+        at_index: Vec<i32>,
         id: Vec<&'a str>,
         at: Vec<i64>,
         kind: Vec<&'static str>,
@@ -365,7 +379,8 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
     }
 
     impl<'a> Events<'a> {
-        fn push(&mut self, e: &'a EventRow) {
+        fn push(&mut self, i: i32, e: &'a EventRow) {
+            self.at_index.push(i);
             self.id.push(&e.id);
             self.at.push(e.at);
             self.kind.push(e.kind);
@@ -376,27 +391,22 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
         }
     }
 
-    /// The batch positions a set statement answered with.
-    async fn positions(
-        conn: &mut PgConnection,
-        query: Query<'_, Postgres, PgArguments>,
-    ) -> Result<Vec<usize>, sqlx::Error> {
-        let rows = query.fetch_all(conn).await?;
-        rows.iter()
-            .map(|r| {
-                r.try_get::<i32, _>(0)
-                    .map(|i| usize::try_from(i).unwrap_or(usize::MAX))
-            })
-            .collect()
+    /// Grant claims and their steps as column arrays.
+    #[derive(Default)]
+    struct Claims<'a> {
+        at: Vec<i32>,
+        grant_id: Vec<&'a str>,
+        client_id: Vec<&'a str>,
+        secret: Vec<&'a str>,
+        now: Vec<i64>,
+        expires_at: Vec<i64>,
+        code_hash: Vec<Option<&'a str>>,
+        token_hash: Vec<Option<Sha256Digest>>,
+        next: Vec<Option<Sha256Digest>>,
     }
 
-    /// The batch's client-credentials tokens, in one insert checked against
-    /// the clients; one statement, so it needs no transaction of its own.
-    pub(super) async fn client_tokens(
-        conn: &mut PgConnection,
-        batch: &[Issuance],
-    ) -> Result<Vec<bool>, sqlx::Error> {
-        let mut stored = vec![false; batch.len()];
+    /// The client-credentials tokens of `batch`, and where each sits in it.
+    fn client_columns(batch: &[Issuance]) -> (Columns, HashMap<Sha256Digest, usize>) {
         let mut own = Columns::default();
         let mut own_at = HashMap::new();
         for (i, issuance) in batch.iter().enumerate() {
@@ -406,11 +416,30 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
                 own_at.insert(token.token_hash, i);
             }
         }
+        (own, own_at)
+    }
+
+    /// The batch's client-credentials tokens, in one insert checked against
+    /// the clients; one statement, so it needs no transaction of its own.
+    pub(super) async fn client_tokens(
+        conn: &mut PgConnection,
+        batch: &[Issuance],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        let mut stored = vec![false; batch.len()];
+        let (own, own_at) = client_columns(batch);
         if own.token_hash.is_empty() {
             return Ok(stored);
         }
-        let inserted = own
-            .query(INSERT_FOR_CLIENTS)
+        let inserted = sqlx::query(INSERT_FOR_CLIENTS)
+            .bind(&own.token_hash)
+            .bind(&own.kind)
+            .bind(&own.grant_id)
+            .bind(&own.client_id)
+            .bind(&own.user_id)
+            .bind(&own.scope)
+            .bind(&own.created_at)
+            .bind(&own.expires_at)
+            .bind(&own.grant_expires_at)
             .bind(&own.secret)
             .fetch_all(conn)
             .await?;
@@ -423,109 +452,72 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
         Ok(stored)
     }
 
+    /// The whole batch in one statement ([`ISSUE`]).
     pub(super) async fn store(
         conn: &mut PgConnection,
         batch: &[Issuance],
     ) -> Result<Vec<bool>, sqlx::Error> {
-        let mut stored = client_tokens(&mut *conn, batch).await?;
         let index = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
-
-        // From grants: claim, then use up the code or refresh token.
-        let (mut at, mut ids, mut clients, mut secrets, mut nows, mut ends) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (own, own_at) = client_columns(batch);
+        let mut claims = Claims::default();
+        let mut rows = Columns::default();
+        let mut events = Events::default();
         for (i, issuance) in batch.iter().enumerate() {
-            if let Issuance::FromGrant { claim, .. } = issuance {
-                at.push(index(i));
-                ids.push(claim.grant_id.as_str());
-                clients.push(claim.client_id.as_str());
-                secrets.push(claim.secret_hash.as_deref().unwrap_or(""));
-                nows.push(claim.now);
-                ends.push(claim.expires_at);
-            }
-        }
-        if at.is_empty() {
-            return Ok(stored);
-        }
-        let held = positions(
-            &mut *conn,
-            sqlx::query(CLAIM)
-                .bind(&at)
-                .bind(&ids)
-                .bind(&clients)
-                .bind(&secrets)
-                .bind(&nows)
-                .bind(&ends),
-        )
-        .await?;
-
-        let (mut code_at, mut code_hashes, mut code_nows) = (vec![], vec![], vec![]);
-        let (mut retire_at, mut retire_hashes, mut retire_next, mut retire_nows) =
-            (vec![], vec![], vec![], vec![]);
-        for &i in &held {
-            let Some(Issuance::FromGrant { claim, step, .. }) = batch.get(i) else {
+            let Issuance::FromGrant {
+                claim,
+                step,
+                tokens,
+                event,
+            } = issuance
+            else {
                 continue;
             };
-            match step {
-                Step::ConsumeCode { code_hash } => {
-                    code_at.push(index(i));
-                    code_hashes.push(code_hash.as_str());
-                    code_nows.push(claim.now);
-                }
+            let i = index(i);
+            claims.at.push(i);
+            claims.grant_id.push(&claim.grant_id);
+            claims.client_id.push(&claim.client_id);
+            claims
+                .secret
+                .push(claim.secret_hash.as_deref().unwrap_or(""));
+            claims.now.push(claim.now);
+            claims.expires_at.push(claim.expires_at);
+            let (code_hash, token_hash, next) = match step {
+                Step::ConsumeCode { code_hash } => (Some(code_hash.as_str()), None, None),
                 Step::RetireRefresh {
                     token_hash,
                     replaced_by,
-                } => {
-                    retire_at.push(index(i));
-                    retire_hashes.push(*token_hash);
-                    retire_next.push(*replaced_by);
-                    retire_nows.push(claim.now);
-                }
-            }
-        }
-        let mut used = Vec::with_capacity(held.len());
-        if !code_at.is_empty() {
-            used.extend(
-                positions(
-                    &mut *conn,
-                    sqlx::query(CONSUME)
-                        .bind(&code_at)
-                        .bind(&code_hashes)
-                        .bind(&code_nows),
-                )
-                .await?,
-            );
-        }
-        if !retire_at.is_empty() {
-            used.extend(
-                positions(
-                    &mut *conn,
-                    sqlx::query(RETIRE)
-                        .bind(&retire_at)
-                        .bind(&retire_hashes)
-                        .bind(&retire_next)
-                        .bind(&retire_nows),
-                )
-                .await?,
-            );
-        }
-        if used.is_empty() {
-            return Ok(stored);
-        }
-
-        let mut rows = Columns::default();
-        let mut events = Events::default();
-        for &i in &used {
-            let Some(Issuance::FromGrant { tokens, event, .. }) = batch.get(i) else {
-                continue;
+                } => (None, Some(*token_hash), Some(*replaced_by)),
             };
+            claims.code_hash.push(code_hash);
+            claims.token_hash.push(token_hash);
+            claims.next.push(next);
             for row in tokens {
+                rows.at.push(i);
                 rows.push(row);
             }
-            events.push(event);
-            stored[i] = true;
+            events.push(i, event);
         }
-        rows.query(INSERT).execute(&mut *conn).await?;
-        sqlx::query(AUDIT)
+        let answered = sqlx::query(ISSUE)
+            .bind(&claims.at)
+            .bind(&claims.grant_id)
+            .bind(&claims.client_id)
+            .bind(&claims.secret)
+            .bind(&claims.now)
+            .bind(&claims.expires_at)
+            .bind(&claims.code_hash)
+            .bind(&claims.token_hash)
+            .bind(&claims.next)
+            .bind(&rows.at)
+            .bind(&rows.token_hash)
+            .bind(&rows.kind)
+            .bind(&rows.grant_id)
+            .bind(&rows.client_id)
+            .bind(&rows.user_id)
+            .bind(&rows.scope)
+            .bind(&rows.created_at)
+            .bind(&rows.expires_at)
+            .bind(&rows.grant_expires_at)
+            .bind(&events.at_index)
             .bind(&events.id)
             .bind(&events.at)
             .bind(&events.kind)
@@ -533,8 +525,31 @@ from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text
             .bind(&events.client_id)
             .bind(&events.ip)
             .bind(&events.detail)
-            .execute(&mut *conn)
+            .bind(&own.token_hash)
+            .bind(&own.kind)
+            .bind(&own.grant_id)
+            .bind(&own.client_id)
+            .bind(&own.user_id)
+            .bind(&own.scope)
+            .bind(&own.created_at)
+            .bind(&own.expires_at)
+            .bind(&own.grant_expires_at)
+            .bind(&own.secret)
+            .fetch_all(conn)
             .await?;
+        let mut stored = vec![false; batch.len()];
+        for row in answered {
+            let at = match row.try_get::<Option<i32>, _>(0)? {
+                Some(i) => usize::try_from(i).ok(),
+                None => {
+                    let hash: Sha256Digest = row.try_get(1)?;
+                    own_at.get(&hash).copied()
+                }
+            };
+            if let Some(slot) = at.and_then(|i| stored.get_mut(i)) {
+                *slot = true;
+            }
+        }
         Ok(stored)
     }
 }
