@@ -469,6 +469,17 @@ async fn bench_backend(
     }
 
     if args.growth {
+        // The empty-database reference again, right before the tokens are
+        // stored: the rows above ran minutes earlier, on a colder machine.
+        let mut reference = Vec::new();
+        for (name, conns, _) in empty.clone() {
+            let scenario = growth_scenario(name, &client, &tokens);
+            eprintln!("oauthd-bench: {backend} {name} (before the 1M) at {conns}");
+            let out = load::run(server.target(), Arc::new(scenario), conns, warmup, duration).await;
+            note_outcome(notes, &format!("{backend} {name} before 1M"), conns, &out);
+            reference.push((name, conns, out.rate()));
+        }
+        let empty = reference;
         let started = Instant::now();
         eprintln!("oauthd-bench: {backend}: storing 1,000,000 live tokens");
         seed::grow(
@@ -483,16 +494,8 @@ async fn bench_backend(
             "growth: {backend}: 1,000,000 tokens stored in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
-        for (name, conns, empty_rate) in empty.clone() {
-            let scenario = match name {
-                "client_credentials" => Scenario::ClientCredentials {
-                    basic: client.basic.clone(),
-                },
-                _ => Scenario::Introspect {
-                    basic: client.basic.clone(),
-                    token: tokens.access.clone(),
-                },
-            };
+        for (name, conns, empty_rate) in empty {
+            let scenario = growth_scenario(name, &client, &tokens);
             eprintln!("oauthd-bench: {backend} {name}+1M at {conns}");
             let out = load::run(server.target(), Arc::new(scenario), conns, warmup, duration).await;
             notes
@@ -909,6 +912,19 @@ fn print_targets(rows: &[Row], notes: &Notes) {
     }
 }
 
+/// The load a growth row repeats: issuance or introspection.
+fn growth_scenario(name: &str, client: &seed::Client, tokens: &seed::Tokens) -> Scenario {
+    match name {
+        "client_credentials" => Scenario::ClientCredentials {
+            basic: client.basic.clone(),
+        },
+        _ => Scenario::Introspect {
+            basic: client.basic.clone(),
+            token: tokens.access.clone(),
+        },
+    }
+}
+
 /// Issue 14's targets, on Postgres, where this run measured what they need.
 fn print_issue14_targets(rows: &[Row]) {
     let mut lines = Vec::new();
@@ -968,6 +984,21 @@ fn print_issue14_targets(rows: &[Row]) {
             lines.push(format!(
                 "  {:<9} CPU per client_credentials request at {}: {us:.0} µs (want < 80)",
                 verdict(us < 80.0),
+                r.conns
+            ));
+        }
+    }
+    for r in rows.iter().filter(|r| {
+        r.source == Source::Oauthd
+            && r.backend == Backend::Postgres
+            && r.scenario.ends_with("+1M")
+    }) {
+        if let Some((_, empty)) = r.ceiling {
+            let x = rate(r) / empty;
+            lines.push(format!(
+                "  {:<9} {} at {}: {x:.2} of the empty-db rate (want 0.85 to 1.15)",
+                verdict((0.85..=1.15).contains(&x)),
+                r.scenario,
                 r.conns
             ));
         }
