@@ -989,9 +989,7 @@ fn print_issue14_targets(rows: &[Row]) {
         }
     }
     for r in rows.iter().filter(|r| {
-        r.source == Source::Oauthd
-            && r.backend == Backend::Postgres
-            && r.scenario.ends_with("+1M")
+        r.source == Source::Oauthd && r.backend == Backend::Postgres && r.scenario.ends_with("+1M")
     }) {
         if let Some((_, empty)) = r.ceiling {
             let x = rate(r) / empty;
