@@ -83,10 +83,15 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
+                // TEST_DATABASE_URL, or the local server (as tests/it does).
                 let admin_url = std::env::var("TEST_DATABASE_URL")
-                    .expect("the Postgres journey runs only with TEST_DATABASE_URL set");
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
                 let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                    panic!("cannot connect to TEST_DATABASE_URL ({e}); is Postgres running?")
+                    panic!(
+                        "the Postgres journey needs a server where it may create databases, and \
+                         TEST_DATABASE_URL (or the local one) did not answer ({e}): start \
+                         Postgres, or set TEST_DATABASE_URL"
+                    )
                 });
                 let name = format!(
                     "oauthd_test_{}_{}",

@@ -1,7 +1,7 @@
 //! The real-browser end-to-end test: a headless Chromium, driven through
 //! chromedriver (WebDriver, with `fantoccini`), walks a user through oauthd's
-//! pages on SQLite and, when `TEST_DATABASE_URL` is set, again on a fresh
-//! Postgres database.
+//! pages on SQLite and again on a fresh Postgres database (on the server
+//! `TEST_DATABASE_URL` names, the local one by default).
 //!
 //! Run it with `cargo test --features browser-tests --test browser`. It needs
 //! `chromium` and `chromedriver` on `PATH` (Debian: `apt-get install chromium
@@ -24,13 +24,5 @@ use harness::Backend;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_signs_in_authorizes_apps_and_revokes_them_in_a_real_browser() {
     journey::run(Backend::Sqlite).await;
-    if std::env::var_os("TEST_DATABASE_URL").is_some() {
-        journey::run(Backend::Postgres).await;
-    } else {
-        eprintln!(
-            "NOTE: the browser journey ran on SQLite only. Set TEST_DATABASE_URL \
-             (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it on Postgres too; \
-             .ci/run does."
-        );
-    }
+    journey::run(Backend::Postgres).await;
 }

@@ -24,10 +24,30 @@ pub enum Backend {
     Postgres,
 }
 
-/// How to point the tests at Postgres.
-const PG_HINT: &str = "TEST_DATABASE_URL is not set. The Postgres half of the suite needs a server \
-where it may create databases, e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
-(bash .ci/run sets it and starts Postgres if needed)";
+/// The Postgres server the tests create their databases on when
+/// `TEST_DATABASE_URL` is not set: the local one, as on the CI machine.
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// `TEST_DATABASE_URL`, or the local server.
+pub fn test_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
+/// What to do when that server does not answer (one line).
+fn pg_hint(url: &str, e: &sqlx::Error) -> String {
+    let shown = url::Url::parse(url).map_or_else(
+        |_| "TEST_DATABASE_URL".to_owned(),
+        |mut u| {
+            let _ = u.set_password(None);
+            u.to_string()
+        },
+    );
+    format!(
+        "the Postgres half of the suite needs a server where it may create databases, and {shown} \
+         did not answer ({e}): start Postgres there, or set TEST_DATABASE_URL to one that does \
+         (bash .ci/run starts the local one if needed)"
+    )
+}
 
 /// Turns each named scenario `async fn name(backend: Backend)` into the tests
 /// `name::sqlite` and `name::postgres`.
@@ -107,11 +127,10 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let admin_url =
-                    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| panic!("{PG_HINT}"));
-                let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                    panic!("cannot connect to TEST_DATABASE_URL ({e}); is Postgres running?")
-                });
+                let admin_url = test_database_url();
+                let mut conn = PgConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}", pg_hint(&admin_url, &e)));
                 static SWEEP: Once = Once::new();
                 let mut sweep = false;
                 SWEEP.call_once(|| sweep = true);
