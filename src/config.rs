@@ -760,10 +760,12 @@ impl Config {
         let mut table = toml::Table::try_from(&raw)
             .map_err(|e| ConfigError::new("(all)", one_line(&e.to_string())))?;
         let config = raw.validate()?;
-        // Values the validation derives: show what the server will use.
+        // Values the validation derives: show what the server will use
+        // (`public_url` as the issuer and every endpoint URL start with it,
+        // without a trailing slash).
         table.insert(
             "public_url".into(),
-            toml::Value::String(config.public_url.to_string()),
+            toml::Value::String(config.issuer().to_owned()),
         );
         if let Some(toml::Value::Table(sessions)) = table.get_mut("sessions") {
             let checks =
@@ -1532,7 +1534,7 @@ mod tests {
             table["registration"]["initial_access_token"].as_str(),
             Some(REDACTED)
         );
-        assert_eq!(table["public_url"].as_str(), Some("http://127.0.0.1:8080/"));
+        assert_eq!(table["public_url"].as_str(), Some("http://127.0.0.1:8080"));
     }
 
     #[test]

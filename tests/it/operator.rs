@@ -32,7 +32,7 @@ fn config_check_prints_effective_values_and_the_metadata_without_a_database() {
     assert!(text(&output.stderr).contains("the configuration is valid"));
     for line in [
         "listen = \"127.0.0.1:8080\"",
-        "public_url = \"https://auth.example/\"",
+        "public_url = \"https://auth.example\"\n",
         "access_token_lifetime_secs = 900",
         "policy = \"closed\"",
         "\"issuer\": \"https://auth.example\"",
