@@ -135,6 +135,8 @@ pub enum ErrorCode {
     ServerError,
     /// Storage is unreachable; try again after `Retry-After`.
     TemporarilyUnavailable,
+    /// RFC 8707 §2: a `resource` is malformed, not allowed or not granted.
+    InvalidTarget,
     /// Rate limited; try again after `Retry-After` (RFC 8628 §3.5's code).
     SlowDown,
 }
@@ -301,6 +303,10 @@ pub struct ServerMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     /// Always true (RFC 9207).
     pub authorization_response_iss_parameter_supported: bool,
+    /// Always true: `resource` (RFC 8707) is accepted.
+    pub resource_indicators_supported: bool,
+    /// The resource identifier of `/account` (RFC 9728).
+    pub protected_resources: Vec<String>,
     /// The server's home page.
     pub service_documentation: String,
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::crypto::{SecretKind, Sha256Digest};
 use crate::http::error::{HttpError, json_error};
 use crate::http::extract::{BearerHeader, FormParams, bearer_header, body_or_error, media_type};
-use crate::http::oauth::metadata::resource_metadata_url;
+use crate::http::oauth::metadata::{account_resource, resource_metadata_url};
 use crate::http::state::AppState;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store;
@@ -62,6 +62,16 @@ pub async fn account(
         return Ok(invalid());
     };
     if info.kind == TokenKind::Refresh || !info.is_active(state.clock.now()) {
+        return Ok(invalid());
+    }
+    // A token for other resources (RFC 8707) is not for this one; a token
+    // with no audience is for any.
+    let resource = account_resource(&state.config);
+    if info
+        .audience
+        .as_deref()
+        .is_some_and(|aud| !aud.split(' ').any(|a| a == resource))
+    {
         return Ok(invalid());
     }
     if let Some(client_id) = &info.client_id {

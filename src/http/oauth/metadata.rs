@@ -27,6 +27,11 @@ pub struct Metadata {
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
     code_challenge_methods_supported: Vec<&'static str>,
     authorization_response_iss_parameter_supported: bool,
+    /// RFC 8707 `resource` is accepted at the authorization and token
+    /// endpoints (a name used by other servers; RFC 8414 registers none).
+    resource_indicators_supported: bool,
+    /// The protected resources this server itself runs (RFC 9728): `/account`.
+    protected_resources: [String; 1],
     service_documentation: String,
 }
 
@@ -79,6 +84,8 @@ pub fn build(config: &Config) -> Metadata {
         ],
         code_challenge_methods_supported: challenge_methods,
         authorization_response_iss_parameter_supported: true,
+        resource_indicators_supported: true,
+        protected_resources: [account_resource(config)],
         issuer,
     }
 }
