@@ -291,6 +291,108 @@ pub async fn set_introspection(
     show_client(db, client_id).await
 }
 
+/// A registered resource (RFC 8707) as the CLI prints it.
+#[derive(Debug, Serialize)]
+pub struct ResourceView {
+    /// Its URI: the audience of tokens for it.
+    pub uri: String,
+    /// What the consent page calls it.
+    pub name: String,
+    /// The client that is this resource server, if any.
+    pub client_id: Option<String>,
+}
+
+impl From<store::resources::Resource> for ResourceView {
+    fn from(r: store::resources::Resource) -> Self {
+        Self {
+            uri: r.uri,
+            name: r.name,
+            client_id: r.client_id,
+        }
+    }
+}
+
+/// Registers a resource: its URI (an absolute URI without a fragment), the
+/// name the consent page shows, and optionally the client that is its
+/// resource server (it may then introspect tokens for it).
+pub async fn add_resource(
+    db: &Db,
+    clock: &Clock,
+    uri: &str,
+    name: &str,
+    client_id: Option<&str>,
+) -> Result<ResourceView, AdminError> {
+    let parsed = oauth::resource::Resources::parse([uri])?;
+    if parsed.is_empty() {
+        return Err(AdminError::Usage("the resource URI is empty".into()));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AdminError::Usage(
+            "the name must be 1 to 100 characters, without control characters".into(),
+        ));
+    }
+    if let Some(id) = client_id {
+        find_client(db, id).await?;
+    }
+    let resource = store::resources::Resource {
+        uri: uri.to_owned(),
+        name: name.to_owned(),
+        client_id: client_id.map(str::to_owned),
+        created_at: clock.now(),
+    };
+    match store::resources::insert(db, &resource).await {
+        Ok(()) => {}
+        Err(store::Error::Conflict) => {
+            return Err(AdminError::Failed(format!(
+                "resource {uri} is already registered"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(resource = %uri, "registered resource {uri}");
+    Ok(resource.into())
+}
+
+/// Every registered resource.
+pub async fn list_resources(db: &Db) -> Result<Vec<ResourceView>, AdminError> {
+    Ok(store::resources::list(db)
+        .await?
+        .into_iter()
+        .map(ResourceView::from)
+        .collect())
+}
+
+/// Forgets a registered resource (tokens already issued for it keep their
+/// audience).
+pub async fn remove_resource(db: &Db, uri: &str) -> Result<(), AdminError> {
+    if !store::resources::delete(db, uri).await? {
+        return Err(AdminError::Failed(format!("no resource {uri}")));
+    }
+    tracing::info!(resource = %uri, "removed resource {uri}");
+    Ok(())
+}
+
+/// Sets the resources a client may ask for (`uris` empty: any), and returns
+/// them.
+pub async fn set_client_resources(
+    db: &Db,
+    client_id: &str,
+    uris: &[String],
+) -> Result<Vec<String>, AdminError> {
+    find_client(db, client_id).await?;
+    let parsed = oauth::resource::Resources::parse(uris.iter().map(String::as_str))?;
+    let list: Vec<String> = parsed.iter().map(str::to_owned).collect();
+    store::resources::set_allowed(db, client_id, &list).await?;
+    Ok(list)
+}
+
+/// The resources a client may ask for (empty: any).
+pub async fn client_resources(db: &Db, client_id: &str) -> Result<Vec<String>, AdminError> {
+    find_client(db, client_id).await?;
+    Ok(store::resources::allowed_for(db, client_id).await?)
+}
+
 async fn find_client(db: &Db, client_id: &str) -> Result<Client, AdminError> {
     store::clients::find(db, client_id)
         .await?

@@ -103,6 +103,8 @@ pub struct Config {
     pub resource: ResourceConfig,
     /// Token introspection.
     pub introspection: IntrospectionConfig,
+    /// Resource indicators (RFC 8707).
+    pub resource_indicators: ResourceIndicatorsConfig,
     /// The background deletion of expired rows.
     pub janitor: JanitorConfig,
     /// What every page shows of the operator's product.
@@ -171,6 +173,13 @@ pub struct IntrospectionConfig {
     /// issued to (personal access tokens are refused); `None`: only client
     /// authentication.
     pub bearer_scope: Option<ScopeName>,
+}
+
+/// Resource indicators (RFC 8707).
+#[derive(Clone, Debug, Default)]
+pub struct ResourceIndicatorsConfig {
+    /// Only resources registered with `oauthd resource add` may be asked for.
+    pub registered_only: bool,
 }
 
 /// The janitor: batched deletion of expired and long-revoked rows.
@@ -373,6 +382,7 @@ struct RawConfig {
     authorize: RawAuthorize,
     resource: RawResource,
     introspection: RawIntrospection,
+    resource_indicators: RawResourceIndicators,
     janitor: RawJanitor,
     ui: RawUi,
     accounts: RawAccounts,
@@ -396,6 +406,7 @@ impl Default for RawConfig {
             authorize: RawAuthorize::default(),
             resource: RawResource::default(),
             introspection: RawIntrospection::default(),
+            resource_indicators: RawResourceIndicators::default(),
             janitor: RawJanitor::default(),
             ui: RawUi::default(),
             accounts: RawAccounts::default(),
@@ -619,6 +630,12 @@ impl Default for RawIntrospection {
             bearer_scope: "introspect".into(),
         }
     }
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawResourceIndicators {
+    registered_only: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -1188,6 +1205,9 @@ impl RawConfig {
             resource: ResourceConfig { account_scope },
             metrics,
             introspection: IntrospectionConfig { bearer_scope },
+            resource_indicators: ResourceIndicatorsConfig {
+                registered_only: self.resource_indicators.registered_only,
+            },
             limits,
             ui: UiConfig {
                 product_name,

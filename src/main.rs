@@ -42,6 +42,9 @@ enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage registered resources (RFC 8707 resource indicators).
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Delete expired codes, tokens and sessions.
     Janitor {
         /// Run one pass and exit (for cron); the server runs it on its own.
@@ -139,6 +142,36 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand)]
+enum ResourceCommand {
+    /// Register a resource: the consent page shows its name, and the client
+    /// named with --client (its resource server) may introspect tokens for it.
+    Add {
+        /// The resource URI (absolute, no fragment): the audience of its tokens.
+        uri: String,
+        /// The name the consent page shows.
+        #[arg(long)]
+        name: String,
+        /// The client_id of its resource server.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered resources.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a registered resource (tokens already issued keep their audience).
+    Remove {
+        /// The resource URI.
+        uri: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
     /// Create a user (prompts for the password twice on a terminal).
     Add(PasswordArgs),
@@ -220,6 +253,23 @@ enum ClientCommand {
         /// clients only). false: only the tokens issued to it.
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
         introspect: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or set the resources a client may ask for (RFC 8707).
+    ///
+    /// With --resource (repeat for several) the list is replaced; with
+    /// --any it is cleared (any resource); with neither it is printed.
+    Resources {
+        /// The client_id.
+        id: String,
+        /// A resource URI the client may ask for.
+        #[arg(long = "resource", value_name = "URI", conflicts_with = "any")]
+        resources: Vec<String>,
+        /// Clear the list: the client may ask for any resource.
+        #[arg(long)]
+        any: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -328,6 +378,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::User(cmd) => user(cmd, &config).await,
         Command::Client(cmd) => client(cmd, &config).await,
         Command::Token(cmd) => token(cmd, &config).await,
+        Command::Resource(cmd) => resource(cmd, &config).await,
         Command::Janitor { once } => {
             let _logs = oauthd::telemetry::init(&config.log);
             let db = open(&config).await?;
@@ -580,6 +631,29 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             }
             eprintln!("oauthd: client {id} updated");
         }
+        ClientCommand::Resources {
+            id,
+            resources,
+            any,
+            json,
+        } => {
+            let list = if any || !resources.is_empty() {
+                let list = admin::set_client_resources(&db, &id, &resources).await?;
+                eprintln!("oauthd: client {id} updated");
+                list
+            } else {
+                admin::client_resources(&db, &id).await?
+            };
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                println!("any resource");
+            } else {
+                for uri in list {
+                    println!("{uri}");
+                }
+            }
+        }
         ClientCommand::Remove { id } => {
             admin::remove_client(&db, &id).await?;
             eprintln!("oauthd: client {id} removed");
@@ -590,6 +664,54 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+async fn resource(cmd: ResourceCommand, config: &Config) -> Result<(), Failure> {
+    let clock = Clock::system();
+    let db = open(config).await?;
+    match cmd {
+        ResourceCommand::Add {
+            uri,
+            name,
+            client,
+            json,
+        } => {
+            let r = admin::add_resource(&db, &clock, &uri, &name, client.as_deref()).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                print_resource(&r);
+            }
+            eprintln!("oauthd: resource {uri} registered");
+        }
+        ResourceCommand::List { json } => {
+            let list = admin::list_resources(&db).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                println!("{:<48} {:<32} NAME", "URI", "CLIENT_ID");
+                for r in list {
+                    println!(
+                        "{:<48} {:<32} {}",
+                        r.uri,
+                        r.client_id.as_deref().unwrap_or("-"),
+                        r.name
+                    );
+                }
+            }
+        }
+        ResourceCommand::Remove { uri } => {
+            admin::remove_resource(&db, &uri).await?;
+            eprintln!("oauthd: resource {uri} removed");
+        }
+    }
+    Ok(())
+}
+
+fn print_resource(r: &admin::ResourceView) {
+    println!("uri:        {}", r.uri);
+    println!("name:       {}", r.name);
+    println!("client_id:  {}", r.client_id.as_deref().unwrap_or("-"));
 }
 
 async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Failure> {

@@ -145,6 +145,7 @@ impl FormParams {
             code_challenge: self.param("code_challenge"),
             code_challenge_method: self.param("code_challenge_method"),
             prompt: self.param("prompt"),
+            resource: self.all("resource").map(str::to_owned).collect(),
         }
     }
 }

@@ -77,6 +77,14 @@ pub fn build_app(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata::metadata),
         )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/account",
+            get(oauth::metadata::protected_resource),
+        )
         // Pages
         .route("/", get(web::home))
         .route("/login", get(web::login::show).post(web::login::submit))

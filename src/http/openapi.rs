@@ -135,6 +135,8 @@ pub enum ErrorCode {
     ServerError,
     /// Storage is unreachable; try again after `Retry-After`.
     TemporarilyUnavailable,
+    /// RFC 8707 §2: a `resource` is malformed, not allowed or not granted.
+    InvalidTarget,
     /// Rate limited; try again after `Retry-After` (RFC 8628 §3.5's code).
     SlowDown,
 }
@@ -301,8 +303,29 @@ pub struct ServerMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     /// Always true (RFC 9207).
     pub authorization_response_iss_parameter_supported: bool,
+    /// Always true: `resource` (RFC 8707) is accepted.
+    pub resource_indicators_supported: bool,
+    /// The resource identifier of `/account` (RFC 9728).
+    pub protected_resources: Vec<String>,
     /// The server's home page.
     pub service_documentation: String,
+}
+
+/// Protected-resource metadata of `/account` (RFC 9728 §2).
+#[derive(ToSchema, Deserialize)]
+pub struct ResourceMetadata {
+    /// The resource identifier of `/account`: `public_url` + `/account`.
+    pub resource: String,
+    /// oauthd itself (its issuer).
+    pub authorization_servers: Vec<String>,
+    /// The scope `/account` needs (`resource.account_scope`).
+    pub scopes_supported: Vec<String>,
+    /// `header`, `body`, `query` (RFC 6750 §2).
+    pub bearer_methods_supported: Vec<String>,
+    /// A name for people.
+    pub resource_name: String,
+    /// The server's home page.
+    pub resource_documentation: String,
 }
 
 /// Registration in the flat form shape (Gancio-style clients).
@@ -455,6 +478,15 @@ fn build() -> OpenApi {
         vec![HttpMethod::Get],
         metadata(),
     );
+    for (path, id) in [
+        ("/.well-known/oauth-protected-resource", "resource_metadata"),
+        (
+            "/.well-known/oauth-protected-resource/account",
+            "resource_metadata_account",
+        ),
+    ] {
+        paths.add_path_operation(path, vec![HttpMethod::Get], resource_metadata(id));
+    }
     paths.add_path_operation("/healthz", vec![HttpMethod::Get], healthz());
     paths.add_path_operation("/readyz", vec![HttpMethod::Get], readyz());
     paths.add_path_operation("/metrics", vec![HttpMethod::Get], metrics());
@@ -472,6 +504,7 @@ fn build() -> OpenApi {
         .schema_from::<Account>()
         .schema_from::<AccountForm>()
         .schema_from::<ServerMetadata>()
+        .schema_from::<ResourceMetadata>()
         .schema_from::<RegistrationForm>()
         .schema_from::<FlatClient>()
         .schema_from::<ClientMetadata>()
@@ -958,7 +991,9 @@ fn account_responses(op: OperationBuilder) -> OperationBuilder {
         with_cors(error_response(description))
             .header(
                 "WWW-Authenticate",
-                bearer_challenge("The RFC 6750 §3 challenge."),
+                bearer_challenge(
+                    "The RFC 6750 §3 challenge, with `resource_metadata` (RFC 9728 §5.1).",
+                ),
             )
             .build()
     };
@@ -1150,7 +1185,9 @@ fn register() -> Operation {
             )
             .header(
                 "WWW-Authenticate",
-                bearer_challenge("The RFC 6750 §3 challenge."),
+                bearer_challenge(
+                    "The RFC 6750 §3 challenge, with `resource_metadata` (RFC 9728 §5.1).",
+                ),
             )
             .build(),
         )
@@ -1180,6 +1217,26 @@ fn metadata() -> Operation {
                 ResponseBuilder::new()
                     .description("The metadata; every URL is built from `public_url`.")
                     .content(JSON, content("ServerMetadata"))
+                    .build(),
+            ),
+    )
+    .build()
+}
+
+fn resource_metadata(id: &str) -> Operation {
+    layers(
+        OperationBuilder::new()
+            .tag("resource")
+            .operation_id(Some(id))
+            .summary(Some("Protected-resource metadata of /account (RFC 9728)"))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description(
+                        "The metadata of `/account`; every URL is built from `public_url`. \
+                         The same document at both paths.",
+                    )
+                    .content(JSON, content("ResourceMetadata"))
                     .build(),
             ),
     )

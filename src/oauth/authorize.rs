@@ -10,6 +10,7 @@ use url::Url;
 use super::error::{ErrorCode, OAuthError};
 use super::pkce;
 use super::redirect_uri;
+use super::resource::{self, Resources};
 use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -65,6 +66,8 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Param,
     /// `prompt` (`consent` forces the consent page).
     pub prompt: Param,
+    /// Every `resource` (RFC 8707: repeatable).
+    pub resource: Vec<String>,
 }
 
 /// Where the answer goes.
@@ -177,6 +180,8 @@ pub struct ValidRequest {
     pub challenge: Option<pkce::Challenge>,
     /// `prompt=consent` was sent.
     pub force_consent: bool,
+    /// The resources asked for (RFC 8707); empty: none.
+    pub resources: Resources,
 }
 
 /// Checks the rest of the request. Refusals are redirected to the client.
@@ -250,11 +255,24 @@ pub fn validate(
         .get()
         .map_err(|()| repeated("prompt"))?
         .is_some_and(|p| p.split(' ').any(|v| v == "consent"));
+    let resources = Resources::parse(params.resource.iter().map(String::as_str))?;
     Ok(ValidRequest {
         scope,
         challenge,
         force_consent,
+        resources,
     })
+}
+
+/// The checks of [`validate`] that read storage: the resources must be ones
+/// the client may ask for (`invalid_target`, redirected like the others).
+pub async fn check_resources(
+    db: &Db,
+    config: &Config,
+    resolved: &Resolved,
+    valid: &ValidRequest,
+) -> Result<(), super::Error> {
+    resource::check_allowed(db, config, &resolved.client.id, &valid.resources).await
 }
 
 /// A request naming no scope gets the client's scopes that are also default scopes.
@@ -303,13 +321,15 @@ pub fn pending(
             .challenge
             .as_ref()
             .map(|c| c.method.as_str().to_owned()),
+        resources: valid.resources.to_stored(),
         created_at: now,
         expires_at: now.saturating_add(secs(config.authorize.request_lifetime)),
     }
 }
 
 /// True when the consent page may be skipped: the user already granted this
-/// confidential client every requested scope, and `prompt=consent` was not sent.
+/// confidential client every requested scope and resource, and
+/// `prompt=consent` was not sent.
 /// Public clients always see the page (their identity is not proven).
 pub async fn consent_remembered(
     db: &Db,
@@ -323,12 +343,14 @@ pub async fn consent_remembered(
     let Some(granted) = store::consents::find(db, user_id, &client.id).await? else {
         return Ok(false);
     };
-    let granted = Scopes::parse(&granted).unwrap_or_default();
-    Ok(valid.scope.iter().all(|s| granted.contains(s.as_str())))
+    let resources = Resources::from_stored(granted.resources.as_deref());
+    let granted = Scopes::parse(&granted.scope).unwrap_or_default();
+    Ok(valid.scope.iter().all(|s| granted.contains(s.as_str()))
+        && valid.resources.is_subset_of(&resources))
 }
 
-/// Records that the user approved the request's scopes for its client (added
-/// to what they granted before), then issues a code.
+/// Records that the user approved the request's scopes and resources for its
+/// client (added to what they granted before), then issues a code.
 pub async fn approve(
     db: &Db,
     clock: &Clock,
@@ -337,10 +359,13 @@ pub async fn approve(
     user_id: &str,
 ) -> Result<Secret, store::Error> {
     let before = store::consents::find(db, user_id, &request.client_id).await?;
+    let resources = Resources::from_stored(before.as_ref().and_then(|b| b.resources.as_deref()))
+        .union(&Resources::from_stored(request.resources.as_deref()));
     let mut granted: Vec<String> = before
-        .as_deref()
-        .map(|s| {
-            s.split(' ')
+        .as_ref()
+        .map(|b| {
+            b.scope
+                .split(' ')
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect()
@@ -355,7 +380,10 @@ pub async fn approve(
         db,
         user_id,
         &request.client_id,
-        &granted.join(" "),
+        &store::consents::Granted {
+            scope: granted.join(" "),
+            resources: resources.to_stored(),
+        },
         clock.now(),
     )
     .await?;
@@ -402,6 +430,7 @@ pub async fn issue_code(
             created_at: now,
             expires_at,
             consumed_at: None,
+            resources: request.resources.clone(),
         },
     )
     .await?;

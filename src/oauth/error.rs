@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1 and RFC 7591 §3.2.2.
+/// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2
+/// and RFC 8707 §2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     /// A parameter is missing, repeated, malformed or not allowed.
@@ -34,6 +35,9 @@ pub enum ErrorCode {
     ServerError,
     /// The server is overloaded or its storage is unreachable; try again later.
     TemporarilyUnavailable,
+    /// A `resource` is malformed, unknown, not allowed for the client, or
+    /// outside what was granted (RFC 8707 §2).
+    InvalidTarget,
     /// Too many requests from this client; wait before trying again
     /// (RFC 8628 §3.5, registered in the OAuth error registry).
     SlowDown,
@@ -57,6 +61,7 @@ impl ErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidTarget => "invalid_target",
             Self::SlowDown => "slow_down",
         }
     }
@@ -102,6 +107,11 @@ impl OAuthError {
     /// `invalid_request` with a description.
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_target` with a description (RFC 8707).
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `invalid_client_metadata` with a description.

@@ -47,17 +47,23 @@ pub async fn lookup(db: &Db, clock: &Clock, token: &str) -> Result<Option<Active
 
 /// RFC 7662 §4: may `caller` learn that `token` is active, and what it holds?
 ///
-/// Yes for the client the token was issued to, and for a client the operator
+/// Yes for the client the token was issued to, for a client the operator
 /// allowed to introspect (`clients.may_introspect`, set with
-/// `oauthd client update <id> --introspect true`). A personal access token
-/// was issued to no client, so only allowed clients see it. No one else: the
-/// token might be meant for another resource server, and its scopes, user
-/// and expiry are that server's business.
+/// `oauthd client update <id> --introspect true`), and for the resource
+/// server of a resource in the token's audience (`served`: the resources
+/// registered with the caller as their client, `oauthd resource add --client`).
+/// A personal access token was issued to no client, so only allowed clients
+/// see it. No one else: the token might be meant for another resource
+/// server, and its scopes, user and expiry are that server's business.
 ///
-/// This is the only place that decides. When tokens carry audiences, "a
-/// resource server the token is meant for" becomes the third yes, here.
-pub fn may_see(caller: &Client, token: &TokenInfo) -> bool {
-    caller.may_introspect || token.client_id.as_deref() == Some(caller.id.as_str())
+/// This is the only place that decides.
+pub fn may_see(caller: &Client, served: &[String], token: &TokenInfo) -> bool {
+    caller.may_introspect
+        || token.client_id.as_deref() == Some(caller.id.as_str())
+        || token
+            .audience
+            .as_deref()
+            .is_some_and(|aud| aud.split(' ').any(|a| served.iter().any(|s| s == a)))
 }
 
 /// The answer for `caller` about `token`: `Some` only when the token is
@@ -69,9 +75,18 @@ pub async fn introspect(
     caller: &Client,
     token: &str,
 ) -> Result<Option<Active>, store::Error> {
-    let found = lookup(db, clock, token).await?;
-    Ok(found.filter(|active| {
-        let seen = may_see(caller, &active.info);
+    let Some(found) = lookup(db, clock, token).await? else {
+        return Ok(None);
+    };
+    // Which resources the caller serves matters only for a token with an
+    // audience that it could not see otherwise.
+    let served = if found.info.audience.is_some() && !may_see(caller, &[], &found.info) {
+        store::resources::served_by(db, &caller.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(found).filter(|active| {
+        let seen = may_see(caller, &served, &active.info);
         if !seen {
             tracing::debug!(
                 client.id = %caller.id,
@@ -217,6 +232,7 @@ mod tests {
 
     fn token(kind: TokenKind, client_id: Option<&str>) -> TokenInfo {
         TokenInfo {
+            audience: None,
             kind,
             grant_id: None,
             client_id: client_id.map(str::to_owned),
@@ -281,7 +297,7 @@ mod tests {
                 true,
             ),
         ] {
-            assert_eq!(may_see(caller, &token), want, "{why}");
+            assert_eq!(may_see(caller, &[], &token), want, "{why}");
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod personal;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod registration;
+pub mod resource;
 pub mod revoke;
 pub mod scope;
 pub mod session;

@@ -62,6 +62,7 @@ pub async fn create(
     store::tokens::insert(
         &mut tx,
         NewToken {
+            audience: None,
             token_hash: token.sha256(),
             kind: TokenKind::Personal,
             grant_id: None,

@@ -1,5 +1,6 @@
 //! Issuing tokens: prefixed opaque strings, stored as digests.
 
+use super::resource::Resources;
 use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -33,6 +34,8 @@ pub struct Grant<'a> {
     pub user_id: Option<&'a str>,
     /// The granted scope.
     pub scope: &'a Scopes,
+    /// The access token's audience (RFC 8707); empty: none.
+    pub audience: &'a Resources,
 }
 
 /// Whether the new tokens include a refresh token.
@@ -47,6 +50,9 @@ pub enum Refresh<'a> {
         /// The scope of the original grant (a narrower access token does not
         /// narrow the refresh token, RFC 6749 §6).
         scope: &'a Scopes,
+        /// The resources of the original grant (a narrower access token
+        /// does not narrow the refresh token either).
+        audience: &'a Resources,
         /// The family's absolute end.
         grant_expires_at: i64,
     },
@@ -77,7 +83,12 @@ impl Minted {
 pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -> Minted {
     let access_token = Secret::generate(SecretKind::AccessToken);
     let expires_in = seconds(config.tokens.access_token_lifetime);
-    let row = |hash: Sha256Digest, kind, scope: String, expires_at, grant_expires_at| TokenRow {
+    let row = |hash: Sha256Digest,
+               kind,
+               scope: String,
+               audience: Option<String>,
+               expires_at,
+               grant_expires_at| TokenRow {
         token_hash: hash,
         kind,
         grant_id: grant.grant_id.map(str::to_owned),
@@ -87,27 +98,34 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
         created_at: now,
         expires_at,
         grant_expires_at,
+        audience,
     };
     let scope = grant.scope.to_string();
+    let audience = grant.audience.to_stored();
     let mut rows = vec![row(
         access_token.sha256(),
         TokenKind::Access,
         scope.clone(),
+        audience.clone(),
         now.saturating_add(expires_in),
         None,
     )];
     let (refresh_scope, grant_expires_at) = match refresh {
         Refresh::No => (None, 0),
         Refresh::Start => (
-            Some(scope),
+            Some((scope, audience)),
             now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
         ),
         Refresh::Rotate {
             scope,
+            audience,
             grant_expires_at,
-        } => (Some(scope.to_string()), grant_expires_at),
+        } => (
+            Some((scope.to_string(), audience.to_stored())),
+            grant_expires_at,
+        ),
     };
-    let refresh_token = refresh_scope.map(|refresh_scope| {
+    let refresh_token = refresh_scope.map(|(refresh_scope, refresh_audience)| {
         let expires_at = match config.tokens.refresh_token_idle {
             Some(idle) => grant_expires_at.min(now.saturating_add(seconds(idle))),
             None => grant_expires_at,
@@ -117,6 +135,7 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
             token.sha256(),
             TokenKind::Refresh,
             refresh_scope,
+            refresh_audience,
             expires_at,
             Some(grant_expires_at),
         ));

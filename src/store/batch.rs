@@ -41,6 +41,8 @@ pub struct TokenRow {
     pub expires_at: i64,
     /// A refresh family's absolute end.
     pub grant_expires_at: Option<i64>,
+    /// Its audience (RFC 8707), space-delimited URIs; `None`: none named.
+    pub audience: Option<String>,
 }
 
 impl TokenRow {
@@ -58,6 +60,7 @@ impl TokenRow {
             expires_at: Some(self.expires_at),
             grant_expires_at: self.grant_expires_at,
             public_id: None,
+            audience: self.audience.as_deref(),
         }
     }
 }
@@ -252,13 +255,13 @@ mod postgres {
     const INSERT_FOR_CLIENTS: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                     created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                    grant_expires_at, public_id)
+                    grant_expires_at, public_id, audience)
 select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
-       r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+       r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null, r.audience
 from unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::int8[], $8::int8[], $9::int8[], $10::text[])
+            $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[])
      as r(token_hash, kind, grant_id, client_id, user_id, scope,
-          created_at, expires_at, grant_expires_at, secret)
+          created_at, expires_at, grant_expires_at, secret, audience)
 where exists (select 1 from clients c
               where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
 returning token_hash";
@@ -300,13 +303,13 @@ with claimed as (
 ), granted as (
   insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                       created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                      grant_expires_at, public_id)
+                      grant_expires_at, public_id, audience)
   select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
-         r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+         r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null, r.audience
   from unnest($10::int4[], $11::bytea[], $12::text[], $13::text[], $14::text[], $15::text[],
-              $16::text[], $17::int8[], $18::int8[], $19::int8[])
+              $16::text[], $17::int8[], $18::int8[], $19::int8[], $38::text[])
        as r(i, token_hash, kind, grant_id, client_id, user_id, scope,
-            created_at, expires_at, grant_expires_at)
+            created_at, expires_at, grant_expires_at, audience)
   where r.i in (select i from used)
 ), events as (
   insert into audit_events (id, at, kind, user_id, client_id, ip, detail)
@@ -318,13 +321,13 @@ with claimed as (
 ), client_tokens as (
   insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                       created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                      grant_expires_at, public_id)
+                      grant_expires_at, public_id, audience)
   select r.token_hash, r.kind, r.grant_id, r.client_id, r.user_id, r.scope, null,
-         r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null
+         r.created_at, r.expires_at, null, null, null, r.grant_expires_at, null, r.audience
   from unnest($28::bytea[], $29::text[], $30::text[], $31::text[], $32::text[], $33::text[],
-              $34::int8[], $35::int8[], $36::int8[], $37::text[])
+              $34::int8[], $35::int8[], $36::int8[], $37::text[], $39::text[])
        as r(token_hash, kind, grant_id, client_id, user_id, scope,
-            created_at, expires_at, grant_expires_at, secret)
+            created_at, expires_at, grant_expires_at, secret, audience)
   where exists (select 1 from clients c
                 where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
   returning token_hash
@@ -349,6 +352,7 @@ select null, token_hash from client_tokens";
         expires_at: Vec<i64>,
         grant_expires_at: Vec<Option<i64>>,
         secret: Vec<String>,
+        audience: Vec<Option<String>>,
     }
 
     impl Columns {
@@ -362,6 +366,7 @@ select null, token_hash from client_tokens";
             self.created_at.push(row.created_at);
             self.expires_at.push(row.expires_at);
             self.grant_expires_at.push(row.grant_expires_at);
+            self.audience.push(row.audience.clone());
         }
     }
 
@@ -441,6 +446,7 @@ select null, token_hash from client_tokens";
             .bind(&own.expires_at)
             .bind(&own.grant_expires_at)
             .bind(&own.secret)
+            .bind(&own.audience)
             .fetch_all(conn)
             .await?;
         for row in inserted {
@@ -535,6 +541,8 @@ select null, token_hash from client_tokens";
             .bind(&own.expires_at)
             .bind(&own.grant_expires_at)
             .bind(&own.secret)
+            .bind(&rows.audience)
+            .bind(&own.audience)
             .fetch_all(conn)
             .await?;
         let mut stored = vec![false; batch.len()];

@@ -30,13 +30,15 @@ pub struct AuthCode {
     pub expires_at: i64,
     /// Unix seconds of the exchange; `None` while unused.
     pub consumed_at: Option<i64>,
+    /// Space-delimited resource URIs granted (RFC 8707); `None`: none.
+    pub resources: Option<String>,
 }
 
 const INSERT: &str = r"
 insert into auth_codes
     (code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
-     code_challenge, code_challenge_method, created_at, expires_at, consumed_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null)";
+     code_challenge, code_challenge_method, created_at, expires_at, consumed_at, resources)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null, $12)";
 
 /// Stores a new code (with its grant, in the same transaction).
 pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
@@ -52,6 +54,7 @@ pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
         .bind(c.code_challenge_method.as_deref())
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(c.resources.as_deref())
         .execute(conn)
         .await
         .map(drop))?;
@@ -60,7 +63,7 @@ pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
 
 const FIND: &str = r"
 select code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
-       code_challenge, code_challenge_method, created_at, expires_at, consumed_at
+       code_challenge, code_challenge_method, created_at, expires_at, consumed_at, resources
 from auth_codes where code_hash = $1";
 
 /// The code with this digest, used or not.

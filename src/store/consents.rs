@@ -2,11 +2,20 @@
 
 use super::{Db, Error, Tx, on_db, on_tx};
 
-const FIND: &str = "select scope from consents where user_id = $1 and client_id = $2";
+const FIND: &str = "select scope, resources from consents where user_id = $1 and client_id = $2";
 
-/// The space-delimited scopes `user_id` granted `client_id`, if any.
-pub async fn find(db: &Db, user_id: &str, client_id: &str) -> Result<Option<String>, Error> {
-    Ok(on_db!(db, pool => sqlx::query_scalar(FIND)
+/// What a user granted a client.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Granted {
+    /// Space-delimited scopes.
+    pub scope: String,
+    /// Space-delimited resource URIs (RFC 8707); `None`: none.
+    pub resources: Option<String>,
+}
+
+/// What `user_id` granted `client_id`, if anything.
+pub async fn find(db: &Db, user_id: &str, client_id: &str) -> Result<Option<Granted>, Error> {
+    Ok(on_db!(db, pool => sqlx::query_as(FIND)
         .bind(user_id)
         .bind(client_id)
         .fetch_optional(pool)
@@ -14,23 +23,25 @@ pub async fn find(db: &Db, user_id: &str, client_id: &str) -> Result<Option<Stri
 }
 
 const UPSERT: &str = r"
-insert into consents (user_id, client_id, scope, created_at, updated_at)
-values ($1, $2, $3, $4, $4)
-on conflict (user_id, client_id) do update set scope = excluded.scope, updated_at = excluded.updated_at";
+insert into consents (user_id, client_id, scope, created_at, updated_at, resources)
+values ($1, $2, $3, $4, $4, $5)
+on conflict (user_id, client_id) do update
+set scope = excluded.scope, updated_at = excluded.updated_at, resources = excluded.resources";
 
-/// Records that `user_id` granted `client_id` these scopes.
+/// Records that `user_id` granted `client_id` these scopes and resources.
 pub async fn upsert(
     db: &Db,
     user_id: &str,
     client_id: &str,
-    scope: &str,
+    granted: &Granted,
     now: i64,
 ) -> Result<(), Error> {
     on_db!(db, pool => sqlx::query(UPSERT)
         .bind(user_id)
         .bind(client_id)
-        .bind(scope)
+        .bind(&granted.scope)
         .bind(now)
+        .bind(granted.resources.as_deref())
         .execute(pool)
         .await
         .map(drop))?;

@@ -29,6 +29,7 @@ pub mod consents;
 pub mod grants;
 pub mod janitor;
 pub mod pg;
+pub mod resources;
 pub mod sessions;
 pub mod tokens;
 pub mod transfer;

@@ -111,13 +111,15 @@ pub struct NewToken<'a> {
     pub grant_expires_at: Option<i64>,
     /// A personal token's public id.
     pub public_id: Option<&'a str>,
+    /// Its audience (RFC 8707), space-delimited URIs; `None`: none named.
+    pub audience: Option<&'a str>,
 }
 
 const INSERT: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                     created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                    grant_expires_at, public_id)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11)";
+                    grant_expires_at, public_id, audience)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11, $12)";
 
 /// `INSERT` with a [`NewToken`]'s values bound, for either backend.
 macro_rules! insert_query {
@@ -134,6 +136,7 @@ macro_rules! insert_query {
             .bind($t.expires_at)
             .bind($t.grant_expires_at)
             .bind($t.public_id)
+            .bind($t.audience)
     };
 }
 
@@ -151,16 +154,16 @@ pub async fn insert(tx: &mut Tx, t: NewToken<'_>) -> Result<(), Error> {
 const INSERT_FOR_CLIENT_POSTGRES: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                     created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                    grant_expires_at, public_id)
-select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11
+                    grant_expires_at, public_id, audience)
+select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11, $13
 from clients where id = $4 and coalesce(secret_hash, '') = $12 for share";
 
 // SQLite runs one write at a time and has no row locks.
 const INSERT_FOR_CLIENT_SQLITE: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                     created_at, expires_at, revoked_at, last_used_at, rotated_at,
-                    grant_expires_at, public_id)
-select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11
+                    grant_expires_at, public_id, audience)
+select $1, $2, $3, $4, $5, $6, $7, $8, $9, null, null, null, $10, $11, $13
 from clients where id = $4 and coalesce(secret_hash, '') = $12";
 
 /// Stores a client's own token (client credentials) inside `tx`, if the
@@ -189,6 +192,7 @@ pub async fn insert_for_client(
         .bind(t.grant_expires_at)
         .bind(t.public_id)
         .bind(secret_hash)
+        .bind(t.audience)
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
@@ -223,6 +227,8 @@ pub struct TokenInfo {
     pub rotated_at: Option<i64>,
     /// A refresh family's absolute end.
     pub grant_expires_at: Option<i64>,
+    /// Its audience (RFC 8707), space-delimited URIs; `None`: none named.
+    pub audience: Option<String>,
 }
 
 impl TokenInfo {
@@ -249,11 +255,13 @@ struct InfoRow {
     revoked_at: Option<i64>,
     rotated_at: Option<i64>,
     grant_expires_at: Option<i64>,
+    audience: Option<String>,
 }
 
 const FIND: &str = r"
 select t.kind, t.grant_id, t.client_id, t.user_id, u.username, u.disabled as user_disabled,
-       t.scope, t.created_at, t.expires_at, t.revoked_at, t.rotated_at, t.grant_expires_at
+       t.scope, t.created_at, t.expires_at, t.revoked_at, t.rotated_at, t.grant_expires_at,
+       t.audience
 from tokens t left join users u on u.id = t.user_id
 where t.token_hash = $1";
 
@@ -277,6 +285,7 @@ pub async fn find(db: &Db, token_hash: &Sha256Digest) -> Result<Option<TokenInfo
             revoked_at: r.revoked_at,
             rotated_at: r.rotated_at,
             grant_expires_at: r.grant_expires_at,
+            audience: r.audience,
         })
     })
     .transpose()

@@ -19,6 +19,8 @@ both_backends!(
     client_introspection_permission_is_set_and_shown,
     token_commands_manage_personal_access_tokens,
     janitor_once_runs_one_pass,
+    resource_commands_register_list_and_remove,
+    client_resources_sets_and_shows_the_allow_list,
 );
 
 /// Runs `oauthd ARGS` with only the given environment, feeding `stdin`.
@@ -670,4 +672,123 @@ fn usage_errors_exit_with_code_2() {
         let output = oauthd(args, &[], None);
         assert_exit(&output, 2, &format!("{args:?}"));
     }
+}
+
+async fn resource_commands_register_list_and_remove(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let server = flow::register_confidential(&app, &[]).await;
+    let uri = "https://mcp.example/mcp";
+    let add = run(
+        &app,
+        &[
+            "resource", "add", uri, "--name", "Team MCP", "--client", &server.id, "--json",
+        ],
+        None,
+    );
+    assert_exit(&add, 0, "resource add");
+    let shown: Value = serde_json::from_slice(&add.stdout).unwrap();
+    assert_eq!(shown["uri"], uri);
+    assert_eq!(shown["name"], "Team MCP");
+    assert_eq!(shown["client_id"], server.id.as_str());
+    assert_exit(
+        &run(&app, &["resource", "add", uri, "--name", "Again"], None),
+        1,
+        "a registered URI",
+    );
+    for (args, why) in [
+        (
+            vec!["resource", "add", "/relative", "--name", "X"],
+            "relative",
+        ),
+        (
+            vec!["resource", "add", "https://a.example/#f", "--name", "X"],
+            "fragment",
+        ),
+        (
+            vec!["resource", "add", "https://a.example/", "--name", " "],
+            "empty name",
+        ),
+    ] {
+        let out = run(&app, &args, None);
+        assert_exit(&out, 2, why);
+    }
+    assert_exit(
+        &run(
+            &app,
+            &[
+                "resource",
+                "add",
+                "https://b.example/",
+                "--name",
+                "B",
+                "--client",
+                "nope",
+            ],
+            None,
+        ),
+        1,
+        "an unknown client",
+    );
+    let list = run(&app, &["resource", "list", "--json"], None);
+    assert_exit(&list, 0, "resource list");
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let table = run(&app, &["resource", "list"], None);
+    assert!(text(&table.stdout).contains("Team MCP"));
+    assert_exit(&run(&app, &["resource", "remove", uri], None), 0, "remove");
+    assert_exit(&run(&app, &["resource", "remove", uri], None), 1, "gone");
+    let list = run(&app, &["resource", "list", "--json"], None);
+    assert_eq!(text(&list.stdout).trim(), "[]");
+}
+
+async fn client_resources_sets_and_shows_the_allow_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = flow::register_confidential(&app, &[flow::CB]).await;
+    let show = run(&app, &["client", "resources", &client.id], None);
+    assert_exit(&show, 0, "show");
+    assert_eq!(text(&show.stdout).trim(), "any resource");
+    let set = run(
+        &app,
+        &[
+            "client",
+            "resources",
+            &client.id,
+            "--resource",
+            "https://a.example/",
+            "--resource",
+            "https://b.example/",
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&set, 0, "set");
+    let listed: Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!(["https://a.example/", "https://b.example/"])
+    );
+    assert_eq!(
+        oauthd::store::resources::allowed_for(&app.db, &client.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_exit(
+        &run(
+            &app,
+            &["client", "resources", &client.id, "--resource", "no"],
+            None,
+        ),
+        2,
+        "a bad URI",
+    );
+    assert_exit(
+        &run(&app, &["client", "resources", "nope", "--any"], None),
+        1,
+        "an unknown client",
+    );
+    let clear = run(&app, &["client", "resources", &client.id, "--any"], None);
+    assert_exit(&clear, 0, "clear");
+    assert_eq!(text(&clear.stdout).trim(), "any resource");
 }

@@ -30,6 +30,7 @@ mod properties;
 mod races;
 mod refresh;
 mod registration;
+mod resources;
 mod settings;
 mod token;
 mod transfer;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::crypto::{SecretKind, Sha256Digest};
 use crate::http::error::{HttpError, json_error};
 use crate::http::extract::{BearerHeader, FormParams, bearer_header, body_or_error, media_type};
+use crate::http::oauth::metadata::{account_resource, resource_metadata_url};
 use crate::http::state::AppState;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store;
@@ -34,6 +35,8 @@ pub async fn account(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let body = body_or_error(body, OAuthError::invalid_request)?;
+    let meta = resource_metadata_url(&state.config);
+    let challenge = |status, code, description| challenge(&meta, status, code, description);
     let token = match presented_token(&method, &headers, &uri, &body) {
         Ok(Some(t)) => t,
         Ok(None) => return Ok(challenge(StatusCode::UNAUTHORIZED, None, "")),
@@ -61,6 +64,16 @@ pub async fn account(
     if info.kind == TokenKind::Refresh || !info.is_active(state.clock.now()) {
         return Ok(invalid());
     }
+    // A token for other resources (RFC 8707) is not for this one; a token
+    // with no audience is for any.
+    let resource = account_resource(&state.config);
+    if info
+        .audience
+        .as_deref()
+        .is_some_and(|aud| !aud.split(' ').any(|a| a == resource))
+    {
+        return Ok(invalid());
+    }
     if let Some(client_id) = &info.client_id {
         tracing::Span::current().record("client.id", client_id.as_str());
     }
@@ -73,7 +86,7 @@ pub async fn account(
     };
     let needed = state.config.resource.account_scope.as_str();
     if !info.scope.split(' ').any(|s| s == needed) {
-        return Ok(scope_challenge(needed));
+        return Ok(scope_challenge(&meta, needed));
     }
     let mut response = Json(Account {
         id: user_id,
@@ -134,12 +147,18 @@ fn presented_token(
     Ok(found.pop())
 }
 
-/// A 401/400/403 with an RFC 6750 §3 challenge.
-fn challenge(status: StatusCode, code: Option<ErrorCode>, description: &str) -> Response {
+/// A 401/400/403 with an RFC 6750 §3 challenge that names the resource's
+/// metadata (RFC 9728 §5.1).
+fn challenge(
+    metadata_url: &str,
+    status: StatusCode,
+    code: Option<ErrorCode>,
+    description: &str,
+) -> Response {
     let header = match code {
-        None => "Bearer realm=\"oauthd\"".to_owned(),
+        None => format!("Bearer realm=\"oauthd\", resource_metadata=\"{metadata_url}\""),
         Some(code) => format!(
-            "Bearer realm=\"oauthd\", error=\"{}\", error_description=\"{description}\"",
+            "Bearer realm=\"oauthd\", error=\"{}\", error_description=\"{description}\", resource_metadata=\"{metadata_url}\"",
             code.as_str()
         ),
     };
@@ -157,14 +176,15 @@ fn challenge(status: StatusCode, code: Option<ErrorCode>, description: &str) -> 
     response
 }
 
-fn scope_challenge(needed: &str) -> Response {
+fn scope_challenge(metadata_url: &str, needed: &str) -> Response {
     let mut response = challenge(
+        metadata_url,
         StatusCode::FORBIDDEN,
         Some(ErrorCode::InsufficientScope),
         "the token lacks the scope this resource needs",
     );
     if let Ok(value) = HeaderValue::from_str(&format!(
-        "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"{needed}\""
+        "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{metadata_url}\""
     )) {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
     }

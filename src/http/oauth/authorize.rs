@@ -109,7 +109,15 @@ async fn request(
     let Some(active) = session.0 else {
         return Ok(to_login(back));
     };
-    let valid = match authorize::validate(&resolved, &parsed, &state.config) {
+    let checked = match authorize::validate(&resolved, &parsed, &state.config) {
+        Ok(v) => match authorize::check_resources(&state.db, &state.config, &resolved, &v).await {
+            Ok(()) => Ok(v),
+            Err(crate::oauth::Error::Refused(e)) => Err(e),
+            Err(crate::oauth::Error::Store(e)) => return Err(e.into()),
+        },
+        Err(e) => Err(e),
+    };
+    let valid = match checked {
         Ok(v) => v,
         Err(error) => {
             tracing::info!(client.id = %resolved.client.id, error = %error.code, "authorization request refused");
@@ -163,13 +171,22 @@ async fn request(
     consent_page(
         &state.config,
         &active,
-        Consent {
+        &Consent {
             client: &resolved.client,
             scope: &valid.scope,
+            resources: authorize_resources(state, &valid).await?,
             redirect_uri: request.redirect_uri.as_deref(),
             request_id: request_id.expose(),
         },
     )
+}
+
+/// How the consent page names the requested resources.
+async fn authorize_resources(
+    state: &AppState,
+    valid: &authorize::ValidRequest,
+) -> Result<Vec<String>, HttpError> {
+    Ok(crate::oauth::resource::display_names(&state.db, &valid.resources).await?)
 }
 
 /// 303 to the sign-in page, coming back to the same request afterwards.

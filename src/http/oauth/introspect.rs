@@ -45,6 +45,25 @@ struct Details<'a> {
     exp: Option<i64>,
     iat: i64,
     iss: &'a str,
+    /// RFC 7662 §2.2 / RFC 8707: one resource as a string, several as a list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<Audience<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(Vec<&'a str>),
+}
+
+fn audience(stored: Option<&str>) -> Option<Audience<'_>> {
+    let list: Vec<&str> = stored?.split(' ').filter(|s| !s.is_empty()).collect();
+    match list.as_slice() {
+        [] => None,
+        [one] => Some(Audience::One(one)),
+        _ => Some(Audience::Many(list)),
+    }
 }
 
 /// Introspects a token for an authenticated caller: a confidential client, or
@@ -156,6 +175,7 @@ fn answer(state: &AppState, found: Option<&Active>) -> Response {
         exp: a.info.expires_at,
         iat: a.info.created_at,
         iss: state.config.issuer(),
+        aud: audience(a.info.audience.as_deref()),
     });
     let mut response = Json(Answer {
         active: details.is_some(),

@@ -1,4 +1,5 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414).
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414), and the
+//! protected-resource metadata of oauthd's own API (RFC 9728).
 
 use axum::Json;
 use axum::extract::State;
@@ -26,6 +27,11 @@ pub struct Metadata {
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
     code_challenge_methods_supported: Vec<&'static str>,
     authorization_response_iss_parameter_supported: bool,
+    /// RFC 8707 `resource` is accepted at the authorization and token
+    /// endpoints (a name used by other servers; RFC 8414 registers none).
+    resource_indicators_supported: bool,
+    /// The protected resources this server itself runs (RFC 9728): `/account`.
+    protected_resources: [String; 1],
     service_documentation: String,
 }
 
@@ -78,6 +84,57 @@ pub fn build(config: &Config) -> Metadata {
         ],
         code_challenge_methods_supported: challenge_methods,
         authorization_response_iss_parameter_supported: true,
+        resource_indicators_supported: true,
+        protected_resources: [account_resource(config)],
         issuer,
+    }
+}
+
+/// The path, under `public_url`, of the protected resource `/account`: its
+/// resource identifier is `issuer` + this (RFC 9728 §1.2).
+pub const ACCOUNT_PATH: &str = "/account";
+
+/// The path of the protected-resource metadata of `/account`, the one the
+/// `resource_metadata` parameter of its challenges names.
+pub const RESOURCE_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The resource identifier of `/account` (RFC 8707 §2, RFC 9728 §1.2).
+pub fn account_resource(config: &Config) -> String {
+    format!("{}{ACCOUNT_PATH}", config.issuer())
+}
+
+/// The absolute URL of the protected-resource metadata of `/account`.
+pub fn resource_metadata_url(config: &Config) -> String {
+    format!("{}{RESOURCE_METADATA_PATH}", config.issuer())
+}
+
+/// Protected-resource metadata (RFC 9728 §2) of oauthd's own API.
+#[derive(Debug, Serialize)]
+pub struct ResourceMetadata {
+    resource: String,
+    authorization_servers: [String; 1],
+    scopes_supported: [String; 1],
+    bearer_methods_supported: [&'static str; 3],
+    resource_name: String,
+    resource_documentation: String,
+}
+
+/// `GET /.well-known/oauth-protected-resource` (and the same document at
+/// `/.well-known/oauth-protected-resource/account`, the location RFC 9728
+/// §3.1 derives from the resource identifier).
+pub async fn protected_resource(State(state): State<AppState>) -> Json<ResourceMetadata> {
+    Json(resource_metadata(&state.config))
+}
+
+/// The protected-resource metadata of `/account` under this configuration.
+pub fn resource_metadata(config: &Config) -> ResourceMetadata {
+    let issuer = config.issuer().to_owned();
+    ResourceMetadata {
+        resource: account_resource(config),
+        scopes_supported: [config.resource.account_scope.as_str().to_owned()],
+        bearer_methods_supported: ["header", "body", "query"],
+        resource_name: format!("{} account API", config.ui.product_name),
+        resource_documentation: format!("{issuer}/"),
+        authorization_servers: [issuer],
     }
 }

@@ -18,6 +18,7 @@ use crate::http::state::AppState;
 use crate::oauth::grant::authorization_code::{self, CodeRequest};
 use crate::oauth::grant::client_credentials;
 use crate::oauth::grant::refresh_token::{self, RefreshRequest};
+use crate::oauth::resource::Resources;
 use crate::oauth::token::IssuedTokens;
 use crate::oauth::{ErrorCode, OAuthError};
 
@@ -68,6 +69,8 @@ async fn grant(
     }
     let client = authenticate_client(state, ip, headers, &form).await?;
     let (db, clock, config) = (&state.db, &state.clock, &state.config);
+    // RFC 8707 §2.2: the resources this token is for, repeatable.
+    let resources = Resources::parse(form.all("resource"))?;
     Ok(match grant_type {
         "authorization_code" => {
             let code =
@@ -76,6 +79,7 @@ async fn grant(
                 code,
                 redirect_uri: single("redirect_uri")?,
                 code_verifier: single("code_verifier")?,
+                resources: &resources,
             };
             let issued =
                 authorization_code::exchange(db, &state.writer, clock, config, &client, request)
@@ -88,6 +92,7 @@ async fn grant(
             let request = RefreshRequest {
                 refresh_token,
                 scope: single("scope")?,
+                resources: &resources,
             };
             let issued =
                 refresh_token::exchange(db, &state.writer, clock, config, &client, request).await?;
@@ -95,8 +100,16 @@ async fn grant(
         }
         _ => {
             let scope = single("scope")?;
-            let issued =
-                client_credentials::issue(&state.writer, clock, config, &client, scope).await?;
+            let issued = client_credentials::issue(
+                db,
+                &state.writer,
+                clock,
+                config,
+                &client,
+                scope,
+                &resources,
+            )
+            .await?;
             ("client_credentials", issued)
         }
     })

@@ -26,18 +26,21 @@ struct ConsentPage<'a> {
     self_registered: bool,
     username: &'a str,
     scopes: Vec<ScopeLine<'a>>,
+    resources: &'a [String],
     destination: Option<String>,
     request_id: &'a str,
     csrf: &'a str,
 }
 
 /// What the consent page needs to say.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Consent<'a> {
     /// The asking client.
     pub client: &'a Client,
     /// What it asks for.
     pub scope: &'a Scopes,
+    /// The resources it asks for, as the page names them.
+    pub resources: Vec<String>,
     /// Where the user will be sent; `None` for out of band.
     pub redirect_uri: Option<&'a str>,
     /// The pending request's id, for the decision form.
@@ -48,7 +51,7 @@ pub struct Consent<'a> {
 pub fn consent_page(
     config: &Config,
     active: &ActiveSession,
-    consent: Consent<'_>,
+    consent: &Consent<'_>,
 ) -> Result<Response, HttpError> {
     let client = consent.client;
     let csrf = active.csrf();
@@ -74,6 +77,7 @@ pub fn consent_page(
             self_registered: client.owner_id.is_none(),
             username: &active.info.user.username,
             scopes,
+            resources: &consent.resources,
             destination: consent.redirect_uri.map(destination_host),
             request_id: consent.request_id,
             csrf: &csrf,

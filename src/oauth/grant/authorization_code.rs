@@ -7,6 +7,7 @@ use crate::crypto::{SecretKind, sha256_hex};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::pkce::{self, Challenge};
 use crate::oauth::registration::GrantType;
+use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
 use crate::store::batch::{GrantClaim, Issuance, Step};
@@ -24,6 +25,8 @@ pub struct CodeRequest<'a> {
     pub redirect_uri: Option<&'a str>,
     /// `code_verifier`, if sent.
     pub code_verifier: Option<&'a str>,
+    /// `resource`, repeatable: must be within the code's (RFC 8707 §2.2).
+    pub resources: &'a Resources,
 }
 
 /// The one description for a code that cannot be used, whatever the reason.
@@ -104,13 +107,29 @@ pub async fn exchange(
     }
     let scope = Scopes::parse(&code.scope)
         .map_err(|_| store::Error::Corrupt(format!("scope of code for client {}", client.id)))?;
+    // The access token may be for part of what the code was granted for;
+    // the refresh token keeps all of it.
+    let granted = Resources::from_stored(code.resources.as_deref());
+    let audience = granted.narrow(request.resources)?;
+    let refresh_audience;
     let refresh = if client.grant_types.contains(&GrantType::RefreshToken) {
-        Refresh::Start
+        if audience == granted {
+            Refresh::Start
+        } else {
+            refresh_audience = granted;
+            Refresh::Rotate {
+                scope: &scope,
+                audience: &refresh_audience,
+                grant_expires_at: now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
+            }
+        }
     } else {
         Refresh::No
     };
     let ends_at = match refresh {
-        Refresh::Start => now.saturating_add(seconds(config.tokens.refresh_token_lifetime)),
+        Refresh::Start | Refresh::Rotate { .. } => {
+            now.saturating_add(seconds(config.tokens.refresh_token_lifetime))
+        }
         _ => now.saturating_add(seconds(config.tokens.access_token_lifetime)),
     };
     let grant = Grant {
@@ -118,6 +137,7 @@ pub async fn exchange(
         client_id: &client.id,
         user_id: Some(&code.user_id),
         scope: &scope,
+        audience: &audience,
     };
     let event = Event::new(Kind::TokenIssued)
         .user(&code.user_id)

@@ -6,19 +6,24 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
+use crate::oauth::resource::{self, Resources};
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens};
+use crate::store::Db;
 use crate::store::clients::Client;
 use crate::store::writer::Writer;
 
 /// Issues an access token for the client itself. `scope` must be within the
-/// client's registered scopes; omitted means all of them.
+/// client's registered scopes; omitted means all of them. `resources` (RFC
+/// 8707) become its audience, when the client may ask for them.
 pub async fn issue(
+    db: &Db,
     writer: &Writer,
     clock: &Clock,
     config: &Config,
     client: &Client,
     scope: Option<&str>,
+    resources: &Resources,
 ) -> Result<IssuedTokens, Error> {
     if client.is_public() || !client.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(OAuthError::new(
@@ -41,6 +46,7 @@ pub async fn issue(
         }
         Ok(_) => client.scopes.clone(),
     };
+    resource::check_allowed(db, config, &client.id, resources).await?;
     let Some(issued) = token::issue_access(
         writer,
         clock,
@@ -50,6 +56,7 @@ pub async fn issue(
             client_id: &client.id,
             user_id: None,
             scope: &scope,
+            audience: resources,
         },
         client.secret_hash.as_deref(),
     )

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::crypto::{Secret, SecretKind, Sha256Digest};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
+use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
 use crate::store::batch::{GrantClaim, Issuance, Step};
@@ -39,6 +40,8 @@ pub struct RefreshRequest<'a> {
     pub refresh_token: &'a str,
     /// `scope`, if sent: must be within the original grant.
     pub scope: Option<&'a str>,
+    /// `resource`, repeatable: must be within the original grant (RFC 8707 §2.2).
+    pub resources: &'a Resources,
 }
 
 fn invalid_grant() -> Error {
@@ -103,15 +106,19 @@ pub async fn exchange(
         }
         Ok(_) => granted.clone(),
     };
+    let granted_audience = Resources::from_stored(found.audience.as_deref());
+    let audience = granted_audience.narrow(request.resources)?;
     let grant_expires_at = found.grant_expires_at.or(found.expires_at).unwrap_or(now);
     let grant = Grant {
         grant_id: Some(grant_id),
         client_id: &client.id,
         user_id: found.user_id.as_deref(),
         scope: &scope,
+        audience: &audience,
     };
     let rotate = Refresh::Rotate {
         scope: &granted,
+        audience: &granted_audience,
         grant_expires_at,
     };
     let event = Event::new(Kind::TokenRefreshed)
