@@ -390,6 +390,11 @@ pub struct ClientMetadata {
     /// oauthd extension: browser origins allowed to use CORS.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// `web` or `native` (RFC 8252). Absent: `native` for a public client
+    /// with a private-use scheme redirect URI, else `web`. A native app that
+    /// names no `token_endpoint_auth_method` is public (`none`).
+    #[serde(default)]
+    pub application_type: String,
 }
 
 /// RFC 7591 §3.2.1: the registered client.
@@ -424,6 +429,8 @@ pub struct RegisteredClient {
     /// Browser origins allowed to use CORS.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// `web` or `native`.
+    pub application_type: String,
 }
 
 /// `/healthz` and `/readyz` answers.

@@ -225,6 +225,7 @@ mod tests {
             response_types: Vec::new(),
             owner_id: None,
             may_introspect,
+            application_type: crate::oauth::registration::ApplicationType::Web,
             created_at: 0,
             updated_at: 0,
         }

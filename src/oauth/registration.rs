@@ -118,6 +118,36 @@ impl SecretMethods {
     }
 }
 
+/// RFC 7591 / OpenID registration `application_type`: how the client runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// A web application (the default).
+    #[default]
+    Web,
+    /// A native app (RFC 8252): private-use scheme, loopback or claimed https
+    /// redirect URIs only.
+    Native,
+}
+
+impl ApplicationType {
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+
+    /// Parses a registered name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "web" => Some(Self::Web),
+            "native" => Some(Self::Native),
+            _ => None,
+        }
+    }
+}
+
 /// A grant type a client may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GrantType {
@@ -178,6 +208,9 @@ pub struct ClientMetadata {
     /// Browser origins allowed to call the token endpoint and friends with
     /// CORS (an oauthd extension: RFC 7591 has no such member).
     pub allowed_origins: Vec<String>,
+    /// `web` or `native`; absent means `native` for a public client with a
+    /// private-use scheme redirect URI, else `web`.
+    pub application_type: Option<String>,
 }
 
 /// The rules registration applies that come from config.
@@ -214,6 +247,8 @@ pub struct NewClient {
     /// ([`NewClient::allowing_introspection`]): [`validate`] always says no,
     /// and `store::clients::update` never changes it.
     pub may_introspect: bool,
+    /// `web` or `native`.
+    pub application_type: ApplicationType,
 }
 
 impl NewClient {
@@ -311,10 +346,39 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         ));
     }
 
-    let client_type = auth_method.client_type();
+    let application_type = match meta.application_type.as_deref() {
+        None if auth_method == AuthMethod::None
+            && meta.redirect_uris.iter().any(|u| is_private_use(u)) =>
+        {
+            ApplicationType::Native
+        }
+        None => ApplicationType::Web,
+        Some(raw) => ApplicationType::parse(raw).ok_or_else(|| {
+            OAuthError::invalid_client_metadata("application_type must be web or native")
+        })?,
+    };
+    // RFC 8252 §7.1: private-use schemes are for native apps, which are
+    // public clients (§8.4) unless the operator vouches for one; a web
+    // application registers https (or, for development, loopback http).
+    let client_type = match application_type {
+        ApplicationType::Native => ClientType::Public,
+        ApplicationType::Web => auth_method.client_type(),
+    };
     let mut redirect_uris: Vec<RedirectUri> = Vec::new();
     for raw in &meta.redirect_uris {
-        let uri = RedirectUri::parse_registered(raw, client_type, policy.allow_http_redirect_uris)?;
+        if application_type == ApplicationType::Web
+            && meta.application_type.is_some()
+            && is_private_use(raw)
+        {
+            return Err(OAuthError::invalid_redirect_uri(
+                "private-use URI schemes are for native apps (application_type native)",
+            ));
+        }
+        // RFC 8252 §7.3, §8.3: a native app's http redirect is loopback only,
+        // whatever registration.allow_http_redirect_uris says.
+        let allow_http =
+            policy.allow_http_redirect_uris && application_type == ApplicationType::Web;
+        let uri = RedirectUri::parse_registered(raw, client_type, allow_http)?;
         if !redirect_uris.contains(&uri) {
             redirect_uris.push(uri);
         }
@@ -363,7 +427,14 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         secret_methods,
         allowed_origins,
         may_introspect: false,
+        application_type,
     })
+}
+
+/// A URI whose scheme holds a dot: a private-use scheme (RFC 8252 §7.1).
+fn is_private_use(raw: &str) -> bool {
+    raw.split_once(':')
+        .is_some_and(|(scheme, _)| scheme.contains('.') && !scheme.contains('/'))
 }
 
 /// Most browser origins one client may register.
@@ -522,6 +593,7 @@ pub async fn update(
             .then(|| client.auth_method.as_str().to_owned()),
         client_uri: website.map(str::to_owned),
         allowed_origins: Vec::new(),
+        application_type: Some(client.application_type.as_str().to_owned()),
     };
     let updated = validate(meta, policy)?;
     store::clients::update(db, &client.id, &updated, clock.now()).await?;

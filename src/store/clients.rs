@@ -2,7 +2,9 @@
 
 use super::{Db, Error, Tx, join_list, on_db, on_tx, split_list};
 use crate::oauth::redirect_uri::RedirectUri;
-use crate::oauth::registration::{AuthMethod, GrantType, NewClient, SecretMethods};
+use crate::oauth::registration::{
+    ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods,
+};
 use crate::oauth::scope::Scopes;
 
 /// A registered client as the protocol code sees it.
@@ -33,6 +35,8 @@ pub struct Client {
     /// Whether the operator lets it introspect every token, not only its own
     /// (RFC 7662 §4; see `oauth::introspect::may_see`).
     pub may_introspect: bool,
+    /// `web` or `native` (RFC 7591, RFC 8252).
+    pub application_type: ApplicationType,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -59,6 +63,7 @@ struct ClientRow {
     response_types: String,
     owner_id: Option<String>,
     may_introspect: bool,
+    application_type: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -71,6 +76,8 @@ impl TryFrom<ClientRow> for Client {
         let (auth_method, secret_methods) =
             SecretMethods::parse_stored(&row.auth_method).ok_or_else(|| corrupt("auth_method"))?;
         let scopes = Scopes::parse(&row.scopes).map_err(|_| corrupt("scopes"))?;
+        let application_type = ApplicationType::parse(&row.application_type)
+            .ok_or_else(|| corrupt("application_type"))?;
         let grant_types = split_list(&row.grant_types)
             .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types")))
             .collect::<Result<_, _>>()?;
@@ -89,6 +96,7 @@ impl TryFrom<ClientRow> for Client {
             grant_types,
             owner_id: row.owner_id,
             may_introspect: row.may_introspect,
+            application_type,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -98,8 +106,8 @@ impl TryFrom<ClientRow> for Client {
 const INSERT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, created_at,
-                     updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)";
+                     updated_at, application_type)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)";
 
 /// Where a new client row comes from.
 #[derive(Clone, Copy, Debug)]
@@ -152,6 +160,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
         .bind(new.owner_id)
         .bind(c.may_introspect)
         .bind(new.now)
+        .bind(c.application_type.as_str())
         .execute(conn)
         .await
         .map(drop))?;
@@ -160,7 +169,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
 
 const FIND: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at
 from clients where id = $1";
 
 /// The client with this id.
@@ -172,7 +181,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, Error> {
 
 const LIST: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at
 from clients order by created_at, id";
 
 /// Every client, oldest first.
@@ -240,7 +249,7 @@ pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
 
 const LIST_OWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at
 from clients where owner_id = $1 order by created_at, id";
 
 /// The clients a portal user registered, oldest first.
@@ -252,7 +261,7 @@ pub async fn list_owned(db: &Db, owner_id: &str) -> Result<Vec<Client>, Error> {
 
 const LIST_UNOWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at
 from clients where owner_id is null order by created_at, id";
 
 /// The clients registered through the API or the CLI, oldest first.

@@ -22,6 +22,8 @@ mod lifecycle;
 mod limits;
 mod login;
 mod logs;
+#[cfg(feature = "mcp-sdk-tests")]
+mod mcp_sdk;
 mod metrics;
 mod openapi;
 mod operator;

@@ -24,6 +24,9 @@ both_backends!(
     a_resource_server_introspects_tokens_for_its_resource_only,
     account_accepts_only_tokens_for_itself_or_without_audience,
     remembered_consent_covers_only_resources_granted_before,
+    native_apps_register_as_public_clients_under_rfc_8252_rules,
+    application_type_is_checked_and_answered,
+    public_client_refresh_tokens_always_rotate,
 );
 
 const MCP: &str = "https://mcp.example/mcp";
@@ -554,4 +557,221 @@ async fn remembered_consent_covers_only_resources_granted_before(backend: Backen
         )
         .await;
     assert_eq!(both.status(), StatusCode::FOUND, "both granted by now");
+}
+
+async fn post_json(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/client"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn native_apps_register_as_public_clients_under_rfc_8252_rules(backend: Backend) {
+    // Even where the operator allows plain http redirect URIs for web
+    // applications, a native app's http redirect is loopback only.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.registration.allow_http_redirect_uris = true;
+    })
+    .await;
+    let response = post_json(
+        &app,
+        &json!({
+            "client_name": "Agent",
+            "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/callback", "com.example.agent:/cb"],
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["application_type"], "native");
+    assert_eq!(
+        body["token_endpoint_auth_method"], "none",
+        "a native app naming no method is public (RFC 8252 §8.4)"
+    );
+    assert!(body.get("client_secret").is_none(), "{body}");
+    let client = Client {
+        id: body["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+        name: "Agent".into(),
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+    };
+    assert_eq!(
+        text_of(
+            &app,
+            "select application_type from clients where id = $1",
+            &[&client.id]
+        )
+        .await
+        .as_deref(),
+        Some("native")
+    );
+    // The loopback redirect matches on any port (RFC 8252 §7.3), with PKCE.
+    let (browser, _) = signed_in(&app).await;
+    let redirect = "http://127.0.0.1:49152/callback";
+    let params = Params::pkce(&client).set("redirect_uri", redirect);
+    let code = browser.code(&params).await;
+    tokens(
+        redeem(&app, &client, &code, Some(redirect), Some(flow::VERIFIER)).await,
+        "native exchange",
+    )
+    .await;
+    // The private-use scheme redirect works too.
+    let params = Params::pkce(&client).set("redirect_uri", "com.example.agent:/cb");
+    let location = browser.code_redirect(&params).await;
+    assert!(
+        location.as_str().starts_with("com.example.agent:/cb?code="),
+        "{location}"
+    );
+
+    let refused = post_json(
+        &app,
+        &json!({
+            "application_type": "native",
+            "redirect_uris": ["http://app.example/cb"],
+        }),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_redirect_uri", "{body}");
+    // The same URI is fine for a web application under this config.
+    let web = post_json(
+        &app,
+        &json!({"application_type": "web", "redirect_uris": ["http://app.example/cb"]}),
+    )
+    .await;
+    assert_eq!(web.status(), StatusCode::CREATED);
+}
+
+async fn application_type_is_checked_and_answered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let before = flow::scalar(&app, "select count(*) from clients", &[]).await;
+    for (body, error, why) in [
+        (
+            json!({"application_type": "desktop", "redirect_uris": [CB]}),
+            "invalid_client_metadata",
+            "an unknown application_type",
+        ),
+        (
+            json!({"application_type": 7, "redirect_uris": [CB]}),
+            "invalid_client_metadata",
+            "a number",
+        ),
+        (
+            json!({"application_type": "web", "token_endpoint_auth_method": "none",
+                   "redirect_uris": ["com.example.app:/cb"]}),
+            "invalid_redirect_uri",
+            "a private-use scheme for a web application",
+        ),
+    ] {
+        let response = post_json(&app, &body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{why}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"], error, "{why}: {answer}");
+    }
+    assert_eq!(
+        flow::scalar(&app, "select count(*) from clients", &[]).await,
+        before,
+        "nothing stored"
+    );
+    // Absent: web for a confidential client, native for a public client
+    // with a private-use redirect URI (what registrations sent before).
+    let web = post_json(&app, &json!({"redirect_uris": [CB]})).await;
+    let web: Value = web.json().await.unwrap();
+    assert_eq!(web["application_type"], "web");
+    assert_eq!(web["token_endpoint_auth_method"], "client_secret_basic");
+    let public = post_json(
+        &app,
+        &json!({"redirect_uris": ["com.example.app:/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    let public: Value = public.json().await.unwrap();
+    assert_eq!(public["application_type"], "native", "{public}");
+    // A native app may still name a secret method (the operator's call).
+    let confidential = post_json(
+        &app,
+        &json!({"application_type": "native", "token_endpoint_auth_method": "client_secret_post",
+                "redirect_uris": ["http://[::1]/cb"]}),
+    )
+    .await;
+    assert_eq!(confidential.status(), StatusCode::CREATED);
+    let confidential: Value = confidential.json().await.unwrap();
+    assert!(confidential["client_secret"].is_string());
+}
+
+async fn public_client_refresh_tokens_always_rotate(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.tokens.refresh_grace = std::time::Duration::ZERO;
+    })
+    .await;
+    let client = register_json(
+        &app,
+        &json!({"application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"]}),
+    )
+    .await;
+    assert!(client.secret.is_none(), "a public client");
+    let (browser, _) = signed_in(&app).await;
+    let code = browser
+        .code(&Params::pkce(&client).add("resource", MCP))
+        .await;
+    let first = tokens(
+        redeem(
+            &app,
+            &client,
+            &code,
+            Some(client.redirect_uri()),
+            Some(flow::VERIFIER),
+        )
+        .await,
+        "public exchange",
+    )
+    .await;
+    let mut current = first.refresh.clone().expect("a refresh token");
+    let mut seen = vec![current.clone()];
+    for round in 0..3 {
+        let next = tokens(
+            token(
+                &app,
+                &client.auth(),
+                &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+            )
+            .await,
+            "refresh",
+        )
+        .await;
+        let rotated = next.refresh.expect("a new refresh token every time");
+        assert!(!seen.contains(&rotated), "round {round}: rotated");
+        seen.push(rotated.clone());
+        current = rotated;
+    }
+    // The first one again is reuse: the whole family goes.
+    oauth_error(
+        token(
+            &app,
+            &client.auth(),
+            &[("grant_type", "refresh_token"), ("refresh_token", &seen[0])],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "reuse",
+        &[&seen[0]],
+    )
+    .await;
+    oauth_error(
+        token(
+            &app,
+            &client.auth(),
+            &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the newest one went with its family",
+        &[&current],
+    )
+    .await;
 }

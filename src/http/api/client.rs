@@ -145,6 +145,8 @@ struct Rfc7591Request {
     client_uri: Option<String>,
     /// oauthd extension: browser origins allowed to use CORS.
     allowed_origins: Option<Vec<String>>,
+    /// `web` or `native`.
+    application_type: Option<String>,
 }
 
 fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
@@ -188,12 +190,16 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
         grant_types: request.grant_types,
         response_types: request.response_types,
         // RFC 7591 §2: omitted means client_secret_basic, and the response
-        // says so; the client is then held to it like any it names.
-        token_endpoint_auth_method: Some(
-            request
-                .token_endpoint_auth_method
-                .unwrap_or_else(|| AuthMethod::ClientSecretBasic.as_str().to_owned()),
-        ),
+        // says so; the client is then held to it like any it names. A native
+        // app is a public client (RFC 8252 §8.4): omitted means none.
+        token_endpoint_auth_method: Some(request.token_endpoint_auth_method.unwrap_or_else(|| {
+            if request.application_type.as_deref() == Some("native") {
+                AuthMethod::None.as_str().to_owned()
+            } else {
+                AuthMethod::ClientSecretBasic.as_str().to_owned()
+            }
+        })),
+        application_type: request.application_type,
         client_uri: request.client_uri,
         allowed_origins: request.allowed_origins.unwrap_or_default(),
     })
@@ -249,6 +255,7 @@ struct Rfc7591Response<'a> {
     client_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     allowed_origins: &'a [String],
+    application_type: &'static str,
 }
 
 impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
@@ -268,6 +275,7 @@ impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
             token_endpoint_auth_method: c.auth_method.as_str(),
             client_uri: c.website.as_deref(),
             allowed_origins: &c.allowed_origins,
+            application_type: c.application_type.as_str(),
         }
     }
 }
