@@ -194,6 +194,13 @@ enum ClientCommand {
         /// servers; confidential clients only).
         #[arg(long, conflicts_with = "public")]
         introspect: bool,
+        /// A grant type it may use (repeat for several): authorization_code,
+        /// refresh_token, client_credentials, or
+        /// urn:ietf:params:oauth:grant-type:device_code (a device without a
+        /// browser; needs no redirect URI). Default: authorization_code and
+        /// refresh_token.
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -525,6 +532,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             public,
             allowed_origins,
             introspect,
+            grant_types,
             json,
         } => {
             let args = NewClientArgs {
@@ -535,6 +543,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 public,
                 allowed_origins,
                 introspect,
+                grant_types,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;

@@ -336,7 +336,19 @@ pub async fn approve(
     request: &AuthRequest,
     user_id: &str,
 ) -> Result<Secret, store::Error> {
-    let before = store::consents::find(db, user_id, &request.client_id).await?;
+    remember_consent(db, clock, user_id, &request.client_id, &request.scope).await?;
+    issue_code(db, clock, config, request, user_id).await
+}
+
+/// Adds `scope` to what `user_id` has granted `client_id`.
+pub async fn remember_consent(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+) -> Result<(), store::Error> {
+    let before = store::consents::find(db, user_id, client_id).await?;
     let mut granted: Vec<String> = before
         .as_deref()
         .map(|s| {
@@ -346,20 +358,12 @@ pub async fn approve(
                 .collect()
         })
         .unwrap_or_default();
-    for s in request.scope.split(' ').filter(|s| !s.is_empty()) {
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
         if !granted.iter().any(|g| g == s) {
             granted.push(s.to_owned());
         }
     }
-    store::consents::upsert(
-        db,
-        user_id,
-        &request.client_id,
-        &granted.join(" "),
-        clock.now(),
-    )
-    .await?;
-    issue_code(db, clock, config, request, user_id).await
+    store::consents::upsert(db, user_id, client_id, &granted.join(" "), clock.now()).await
 }
 
 /// Issues a single-use code bound to the request's client, redirect URI,

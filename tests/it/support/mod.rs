@@ -182,6 +182,7 @@ pub fn test_config(database_url: &str) -> Config {
     config.limits.introspect = None;
     config.limits.revoke = None;
     config.limits.register = None;
+    config.limits.device = None;
     config.limits.free_failed_logins = 0;
     config.limits.free_failed_client_auths = 0;
     config
