@@ -700,8 +700,10 @@ fn print_client(c: &admin::ClientView) {
             "only its own tokens"
         }
     );
-    if c.redirect_uris.is_empty() {
+    if c.redirect_uris.is_empty() && c.grant_types.iter().any(|g| g == "authorization_code") {
         println!("redirect URIs: (none: codes are shown on screen)");
+    } else if c.redirect_uris.is_empty() {
+        println!("redirect URIs: (none)");
     }
     for uri in &c.redirect_uris {
         println!("redirect URI:  {uri}");

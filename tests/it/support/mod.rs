@@ -296,6 +296,7 @@ impl TestApp {
             "authorization_requests",
             "consents",
             "auth_codes",
+            "device_codes",
             "tokens",
         ] {
             counts.push(self.count(table).await);
