@@ -295,7 +295,7 @@ impl Metrics {
         self.latency.get_or_create(labels).observe(seconds);
     }
 
-    /// A token endpoint success for `grant_type` (one of the three the
+    /// A token endpoint success for `grant_type` (one of the four the
     /// endpoint accepts).
     pub fn token_issued(&self, grant_type: &'static str) {
         self.tokens_issued

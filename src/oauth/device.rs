@@ -14,7 +14,6 @@ use std::sync::Mutex;
 
 use super::error::{Error, ErrorCode, OAuthError};
 use super::registration::GrantType;
-use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{self, Secret, SecretKind, Sha256Digest, sha256_hex};
@@ -113,20 +112,7 @@ pub async fn start(
         )
         .into());
     }
-    let scope = match scope.map(Scopes::parse).transpose() {
-        Err(e) => return Err(OAuthError::new(ErrorCode::InvalidScope, e.to_string()).into()),
-        Ok(Some(s)) if !s.is_empty() => {
-            if let Some(extra) = s.iter().find(|n| !client.scopes.contains(n.as_str())) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    format!("scope `{extra}` is unknown or not allowed for this client"),
-                )
-                .into());
-            }
-            s
-        }
-        Ok(_) => client.scopes.clone(),
-    };
+    let scope = super::grant::client_scope(client, scope)?;
     let now = clock.now();
     let expires_in = seconds(config.device.code_lifetime);
     let interval = seconds(config.device.interval);

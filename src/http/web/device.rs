@@ -15,7 +15,7 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::consent::display_name;
+use super::consent::{ScopeLine, display_name, scope_lines};
 use super::layout::Layout;
 use super::login::check_csrf;
 use super::{ActiveSession, Session, form_body, page_error, render};
@@ -37,12 +37,6 @@ struct EntryPage<'a> {
     user_code: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
-}
-
-/// One requested scope as the page shows it.
-struct ScopeLine<'a> {
-    name: &'a str,
-    description: &'a str,
 }
 
 #[derive(Template)]
@@ -217,18 +211,7 @@ pub async fn enter(
     let scope = Scopes::parse(&pending.scope).map_err(|_| {
         store::Error::Corrupt(format!("scope of device code for client {}", client.id))
     })?;
-    let scopes = scope
-        .iter()
-        .map(|s| ScopeLine {
-            name: s.as_str(),
-            description: state
-                .config
-                .scopes
-                .catalogue
-                .get(s.as_str())
-                .map_or("", String::as_str),
-        })
-        .collect();
+    let scopes = scope_lines(&state.config, &scope);
     render(
         StatusCode::OK,
         &ConsentPage {
