@@ -203,6 +203,8 @@ pub struct NewClientArgs {
     pub allowed_origins: Vec<String>,
     /// `--introspect`: may introspect every token.
     pub introspect: bool,
+    /// `--grant-type`, repeated; empty means authorization code with refresh.
+    pub grant_types: Vec<String>,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -222,6 +224,7 @@ pub async fn add_client(
         client_uri: args.website,
         token_endpoint_auth_method: args.public.then(|| "none".to_owned()),
         allowed_origins: args.allowed_origins,
+        grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
         ..ClientMetadata::default()
     };
     let mut client = registration::validate(meta, Policy::from_config(config))?;

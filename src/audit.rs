@@ -51,11 +51,17 @@ pub enum Kind {
     IntrospectionAllowed,
     /// The operator took that permission back.
     IntrospectionWithdrawn,
+    /// A user code entered at `/device` matched no pending request.
+    UserCodeFailed,
+    /// A user approved a device authorization request.
+    DeviceApproved,
+    /// A user denied a device authorization request.
+    DeviceDenied,
 }
 
 impl Kind {
     /// Every kind, in declaration order (the order [`Kinds`] lists them in).
-    const ALL: [Self; 13] = [
+    const ALL: [Self; 16] = [
         Self::SigninSucceeded,
         Self::SigninFailed,
         Self::ConsentGranted,
@@ -69,6 +75,9 @@ impl Kind {
         Self::SecretRotated,
         Self::IntrospectionAllowed,
         Self::IntrospectionWithdrawn,
+        Self::UserCodeFailed,
+        Self::DeviceApproved,
+        Self::DeviceDenied,
     ];
 
     /// The stored and logged name.
@@ -87,6 +96,9 @@ impl Kind {
             Self::SecretRotated => "secret_rotated",
             Self::IntrospectionAllowed => "introspection_allowed",
             Self::IntrospectionWithdrawn => "introspection_withdrawn",
+            Self::UserCodeFailed => "user_code_failed",
+            Self::DeviceApproved => "device_approved",
+            Self::DeviceDenied => "device_denied",
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct Config {
     pub sessions: SessionConfig,
     /// Authorization endpoint options.
     pub authorize: AuthorizeConfig,
+    /// The device authorization grant (RFC 8628).
+    pub device: DeviceConfig,
     /// The protected resource (`/account`).
     pub resource: ResourceConfig,
     /// Token introspection.
@@ -139,6 +141,8 @@ pub struct LimitsConfig {
     pub revoke: Option<Rate>,
     /// `POST /api/client`.
     pub register: Option<Rate>,
+    /// User codes entered at `POST /device`, per address and per session.
+    pub device: Option<Rate>,
     /// Failed sign-ins per user name and address before each further try
     /// must wait (doubling, capped by `max_lockout`); 0 turns this off.
     pub free_failed_logins: u32,
@@ -217,6 +221,18 @@ pub struct AuthorizeConfig {
     pub allow_plain_pkce: bool,
     /// How long a shown consent page stays valid.
     pub request_lifetime: Duration,
+}
+
+/// The device authorization grant (RFC 8628).
+#[derive(Clone, Debug)]
+pub struct DeviceConfig {
+    /// How long a device code and its user code stay valid.
+    pub code_lifetime: Duration,
+    /// The polling interval a device is told to keep (raised by `slow_down`).
+    pub interval: Duration,
+    /// Wrong user codes a pending device code absorbs before it can no longer
+    /// be approved (RFC 8628 §5.1).
+    pub max_failed_guesses: u32,
 }
 
 /// Where `GET /metrics` is served.
@@ -380,6 +396,7 @@ struct RawConfig {
     http: RawHttp,
     sessions: RawSessions,
     authorize: RawAuthorize,
+    device: RawDevice,
     resource: RawResource,
     introspection: RawIntrospection,
     resource_indicators: RawResourceIndicators,
@@ -404,6 +421,7 @@ impl Default for RawConfig {
             http: RawHttp::default(),
             sessions: RawSessions::default(),
             authorize: RawAuthorize::default(),
+            device: RawDevice::default(),
             resource: RawResource::default(),
             introspection: RawIntrospection::default(),
             resource_indicators: RawResourceIndicators::default(),
@@ -590,6 +608,24 @@ impl Default for RawAuthorize {
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+struct RawDevice {
+    code_lifetime_secs: u64,
+    interval_secs: u64,
+    max_failed_guesses: u32,
+}
+
+impl Default for RawDevice {
+    fn default() -> Self {
+        Self {
+            code_lifetime_secs: 600,
+            interval_secs: 5,
+            max_failed_guesses: 20,
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct RawResource {
     account_scope: String,
 }
@@ -701,6 +737,7 @@ struct RawLimits {
     introspect_per_minute: u32,
     revoke_per_minute: u32,
     register_per_minute: u32,
+    device_per_minute: u32,
     free_failed_logins: u32,
     free_failed_client_auths: u32,
     max_lockout_secs: u64,
@@ -715,6 +752,7 @@ impl Default for RawLimits {
             introspect_per_minute: 6000,
             revoke_per_minute: 600,
             register_per_minute: 10,
+            device_per_minute: 10,
             free_failed_logins: 5,
             free_failed_client_auths: 10,
             max_lockout_secs: 900,
@@ -1083,6 +1121,17 @@ impl RawConfig {
             "authorize.request_lifetime_secs",
             self.authorize.request_lifetime_secs,
         )?;
+        within(
+            "device.code_lifetime_secs",
+            self.device.code_lifetime_secs,
+            60,
+            3600,
+        )?;
+        within("device.interval_secs", self.device.interval_secs, 1, 60)?;
+        positive(
+            "device.max_failed_guesses",
+            u64::from(self.device.max_failed_guesses),
+        )?;
         let account_scope = ScopeName::parse(&self.resource.account_scope)
             .map_err(|e| ConfigError::new("resource.account_scope", e.to_string()))?;
         if !scopes.catalogue.contains_key(account_scope.as_str()) {
@@ -1136,6 +1185,7 @@ impl RawConfig {
             introspect: rate(l.introspect_per_minute),
             revoke: rate(l.revoke_per_minute),
             register: rate(l.register_per_minute),
+            device: rate(l.device_per_minute),
             free_failed_logins: if l.enabled { l.free_failed_logins } else { 0 },
             free_failed_client_auths: if l.enabled {
                 l.free_failed_client_auths
@@ -1201,6 +1251,11 @@ impl RawConfig {
             authorize: AuthorizeConfig {
                 allow_plain_pkce: self.authorize.allow_plain_pkce,
                 request_lifetime: Duration::from_secs(self.authorize.request_lifetime_secs),
+            },
+            device: DeviceConfig {
+                code_lifetime: Duration::from_secs(self.device.code_lifetime_secs),
+                interval: Duration::from_secs(self.device.interval_secs),
+                max_failed_guesses: self.device.max_failed_guesses,
             },
             resource: ResourceConfig { account_scope },
             metrics,

@@ -34,6 +34,8 @@ pub enum SecretKind {
     Request,
     /// The double-submit token of the sign-in form.
     LoginCsrf,
+    /// A device code (RFC 8628), held by the device while it polls.
+    DeviceCode,
 }
 
 impl SecretKind {
@@ -48,6 +50,7 @@ impl SecretKind {
             Self::Session => "oss_",
             Self::Request => "orq_",
             Self::LoginCsrf => "olc_",
+            Self::DeviceCode => "odc_",
         }
     }
 

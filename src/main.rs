@@ -227,6 +227,13 @@ enum ClientCommand {
         /// servers; confidential clients only).
         #[arg(long, conflicts_with = "public")]
         introspect: bool,
+        /// A grant type it may use (repeat for several): authorization_code,
+        /// refresh_token, client_credentials, or
+        /// urn:ietf:params:oauth:grant-type:device_code (a device without a
+        /// browser; needs no redirect URI). Default: authorization_code and
+        /// refresh_token.
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -576,6 +583,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             public,
             allowed_origins,
             introspect,
+            grant_types,
             json,
         } => {
             let args = NewClientArgs {
@@ -586,6 +594,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 public,
                 allowed_origins,
                 introspect,
+                grant_types,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;
@@ -813,8 +822,10 @@ fn print_client(c: &admin::ClientView) {
             "only its own tokens"
         }
     );
-    if c.redirect_uris.is_empty() {
+    if c.redirect_uris.is_empty() && c.grant_types.iter().any(|g| g == "authorization_code") {
         println!("redirect URIs: (none: codes are shown on screen)");
+    } else if c.redirect_uris.is_empty() {
+        println!("redirect URIs: (none)");
     }
     for uri in &c.redirect_uris {
         println!("redirect URI:  {uri}");

@@ -101,6 +101,30 @@ impl SigninOutcome {
     }
 }
 
+/// How a device authorization request (RFC 8628) moved on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceOutcome {
+    /// A device started one.
+    Started,
+    /// The user approved it.
+    Approved,
+    /// The user denied it.
+    Denied,
+    /// A poll found it past its end (or spent by wrong user codes).
+    Expired,
+}
+
+impl DeviceOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// Every metric a server exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -110,6 +134,7 @@ pub struct Metrics {
     tokens_issued: Family<GrantLabels, Counter>,
     token_errors: Family<ErrorLabels, Counter>,
     signins: Family<OutcomeLabels, Counter>,
+    device_authorizations: Family<OutcomeLabels, Counter>,
     code_replays: Counter,
     refresh_reuses: Counter,
     revocations: Counter,
@@ -167,6 +192,12 @@ impl Metrics {
             "signins",
             "Sign-in attempts at /login, by outcome (succeeded, failed, throttled)",
             signins.clone(),
+        );
+        let device_authorizations = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "device_authorizations",
+            "Device authorization requests (RFC 8628), by outcome (started, approved, denied, expired)",
+            device_authorizations.clone(),
         );
         let code_replays = Counter::default();
         registry.register(
@@ -239,6 +270,7 @@ impl Metrics {
             tokens_issued,
             token_errors,
             signins,
+            device_authorizations,
             code_replays,
             refresh_reuses,
             revocations,
@@ -263,7 +295,7 @@ impl Metrics {
         self.latency.get_or_create(labels).observe(seconds);
     }
 
-    /// A token endpoint success for `grant_type` (one of the three the
+    /// A token endpoint success for `grant_type` (one of the four the
     /// endpoint accepts).
     pub fn token_issued(&self, grant_type: &'static str) {
         self.tokens_issued
@@ -281,6 +313,15 @@ impl Metrics {
     /// A sign-in attempt's outcome.
     pub fn signin(&self, outcome: SigninOutcome) {
         self.signins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// A device authorization request moved on.
+    pub fn device(&self, outcome: DeviceOutcome) {
+        self.device_authorizations
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.as_str(),
             })

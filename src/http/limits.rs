@@ -183,9 +183,13 @@ pub struct RateLimits {
     introspect: Option<Arc<Keyed>>,
     revoke: Option<Arc<Keyed>>,
     register: Option<Arc<Keyed>>,
+    device: Option<Arc<Keyed>>,
+    device_session: Option<Arc<KeyedBy<String>>>,
 }
 
-fn limiter(rate: Option<Rate>) -> Option<Arc<Keyed>> {
+type KeyedBy<K> = RateLimiter<K, governor::state::keyed::DefaultKeyedStateStore<K>, DefaultClock>;
+
+fn limiter<K: Clone + std::hash::Hash + Eq>(rate: Option<Rate>) -> Option<Arc<KeyedBy<K>>> {
     let rate = rate?;
     let requests = NonZeroU32::new(rate.requests)?;
     let interval = rate
@@ -205,16 +209,22 @@ impl RateLimits {
             introspect: limiter(config.introspect),
             revoke: limiter(config.revoke),
             register: limiter(config.register),
+            device: limiter(config.device),
+            device_session: limiter(config.device),
         }
     }
 
     fn for_route(&self, route: &str) -> Option<&Arc<Keyed>> {
         match route {
             "/login" | "/signup" => self.login.as_ref(),
-            "/oauth/token" | "/oauth/access_token" | "/oauth2/token/" => self.token.as_ref(),
+            "/oauth/token"
+            | "/oauth/access_token"
+            | "/oauth2/token/"
+            | "/oauth/device_authorization" => self.token.as_ref(),
             "/oauth/introspect" => self.introspect.as_ref(),
             "/oauth/revoke" => self.revoke.as_ref(),
             "/api/client" => self.register.as_ref(),
+            "/device" => self.device.as_ref(),
             _ => None,
         }
     }
@@ -228,6 +238,7 @@ impl RateLimits {
             &self.introspect,
             &self.revoke,
             &self.register,
+            &self.device,
         ]
         .into_iter()
         .flatten()
@@ -235,7 +246,22 @@ impl RateLimits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        if let Some(l) = &self.device_session {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
     }
+}
+
+/// Seconds a session must wait before it may enter another user code at
+/// `POST /device` (`limits.device_per_minute`, per session as well as per
+/// address), or `None` when it may go ahead. `session` is the session's
+/// digest, never the cookie value.
+pub fn device_session_wait(limits: &RateLimits, session: &str) -> Option<u64> {
+    let limiter = limits.device_session.as_ref()?;
+    let not_until = limiter.check_key(&session.to_owned()).err()?;
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
 }
 
 /// The 429 (with `Retry-After`, and the RFC error body on API paths) for a

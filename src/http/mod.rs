@@ -74,6 +74,10 @@ pub fn build_app(state: AppState) -> Router {
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
         .route(
+            "/oauth/device_authorization",
+            post(oauth::device::device_authorization),
+        )
+        .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata::metadata),
         )
@@ -89,6 +93,8 @@ pub fn build_app(state: AppState) -> Router {
         .route("/", get(web::home))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
+        .route("/device", get(web::device::show).post(web::device::enter))
+        .route("/device/decision", post(web::device::decide))
         .route("/static/oauthd.css", get(web::stylesheet))
         .route("/static/copy.js", get(web::copy_script))
         .route("/signup", get(web::signup::show).post(web::signup::submit))

@@ -137,8 +137,13 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// RFC 8707 §2: a `resource` is malformed, not allowed or not granted.
     InvalidTarget,
-    /// Rate limited; try again after `Retry-After` (RFC 8628 §3.5's code).
+    /// Rate limited; try again after `Retry-After` (RFC 8628 §3.5's code);
+    /// also a device polling faster than its interval.
     SlowDown,
+    /// RFC 8628 §3.5: the user has not answered yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 /// A token request (RFC 6749 §4.1.3, §6, §4.4). Client credentials go in
@@ -162,6 +167,10 @@ pub struct TokenRequest {
     /// `refresh_token`: the refresh token.
     #[serde(default)]
     pub refresh_token: String,
+    /// `urn:ietf:params:oauth:grant-type:device_code`: the device code
+    /// (RFC 8628 §3.4).
+    #[serde(default)]
+    pub device_code: String,
     /// `refresh_token`, `client_credentials`: space-separated scopes.
     #[serde(default)]
     pub scope: String,
@@ -183,6 +192,41 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 8628 §3.4: a device polling for the user's answer.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+/// A device authorization request (RFC 8628 §3.1). Client authentication
+/// as at the token endpoint; a public client sends `client_id` alone.
+#[derive(ToSchema, Deserialize)]
+pub struct DeviceAuthorizationRequest {
+    /// Space-separated scopes; omitted means every scope the client has.
+    #[serde(default)]
+    pub scope: String,
+    /// client_secret_post and public clients.
+    #[serde(default)]
+    pub client_id: String,
+    /// client_secret_post.
+    #[serde(default)]
+    pub client_secret: String,
+}
+
+/// A started device authorization (RFC 8628 §3.2).
+#[derive(ToSchema, Deserialize)]
+pub struct DeviceAuthorizationResponse {
+    /// What the device sends to the token endpoint while it polls.
+    pub device_code: String,
+    /// What the user types at `verification_uri`: 8 letters, shown `XXXX-XXXX`.
+    pub user_code: String,
+    /// `/device` on this server.
+    pub verification_uri: String,
+    /// `verification_uri` with the user code filled in (the user still confirms).
+    pub verification_uri_complete: String,
+    /// Seconds until both codes expire.
+    pub expires_in: i64,
+    /// Seconds to wait between polls.
+    pub interval: i64,
 }
 
 /// Issued tokens (RFC 6749 §5.1).
@@ -278,6 +322,8 @@ pub struct ServerMetadata {
     pub authorization_endpoint: String,
     /// `/oauth/token`.
     pub token_endpoint: String,
+    /// `/oauth/device_authorization` (RFC 8628 §4).
+    pub device_authorization_endpoint: String,
     /// `/api/client`; absent when registration is closed.
     #[serde(default)]
     pub registration_endpoint: String,
@@ -291,7 +337,7 @@ pub struct ServerMetadata {
     pub response_types_supported: Vec<String>,
     /// `["query"]`.
     pub response_modes_supported: Vec<String>,
-    /// The three grants.
+    /// The four grants.
     pub grant_types_supported: Vec<String>,
     /// `client_secret_basic`, `client_secret_post`, `none`.
     pub token_endpoint_auth_methods_supported: Vec<String>,
@@ -465,6 +511,11 @@ fn build() -> OpenApi {
         }
         paths.add_path_operation(path, vec![HttpMethod::Post], op);
     }
+    paths.add_path_operation(
+        "/oauth/device_authorization",
+        vec![HttpMethod::Post],
+        device_authorization(),
+    );
     paths.add_path_operation("/oauth/revoke", vec![HttpMethod::Post], revoke());
     paths.add_path_operation("/oauth/introspect", vec![HttpMethod::Post], introspect());
     paths.add_path_operation("/account", vec![HttpMethod::Get], account_get());
@@ -506,6 +557,8 @@ fn build() -> OpenApi {
         .schema_from::<TokenRequest>()
         .schema_from::<GrantType>()
         .schema_from::<TokenResponse>()
+        .schema_from::<DeviceAuthorizationRequest>()
+        .schema_from::<DeviceAuthorizationResponse>()
         .schema_from::<TokenReference>()
         .schema_from::<Introspection>()
         .schema_from::<Account>()
@@ -839,7 +892,8 @@ fn token() -> Operation {
         .operation_id(Some("token"))
         .summary(Some("Token endpoint (RFC 6749 §3.2)"))
         .description(Some(
-            "Swaps a code, a refresh token or client credentials for tokens. The answer is \
+            "Swaps a code, a refresh token, client credentials or an approved device code for \
+             tokens. The answer is \
              JSON unless `Accept` prefers `application/x-www-form-urlencoded` (or names \
              neither and `tokens.response_format` is `form`); errors come in the same format. \
              Credentials in the query string are refused.",
@@ -865,7 +919,9 @@ fn token() -> Operation {
                     "Refused (RFC 6749 §5.2): `invalid_request` (missing, repeated or malformed \
                      parameters, a body that is not form-encoded, credentials in the URL, two \
                      authentication methods), `invalid_grant`, `unauthorized_client`, \
-                     `unsupported_grant_type`, `invalid_scope`.",
+                     `unsupported_grant_type`, `invalid_scope`; for the device code grant \
+                     (RFC 8628 §3.5) also `authorization_pending`, `slow_down`, \
+                     `access_denied` and `expired_token`.",
                 ),
                 "Error",
             ))
@@ -890,6 +946,67 @@ fn token() -> Operation {
             .build(),
         );
     common(token_like_failures(op)).build()
+}
+
+fn device_authorization() -> Operation {
+    let op = OperationBuilder::new()
+        .tag("oauth")
+        .operation_id(Some("device_authorization"))
+        .summary(Some("Device authorization endpoint (RFC 8628 §3.1)"))
+        .description(Some(
+            "A device without a browser starts a request: it gets a device code to poll the \
+             token endpoint with (`grant_type=urn:ietf:params:oauth:grant-type:device_code`) \
+             and a user code for the user to enter at `verification_uri`. The client must be \
+             registered for the device code grant. Credentials in the query string are refused.",
+        ))
+        .request_body(Some(form_body(
+            "DeviceAuthorizationRequest",
+            "The requested scope and the client's authentication.",
+        )))
+        .securities(Some(security(&[Some(CLIENT_BASIC), None])))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("Started (RFC 8628 §3.2).")
+                .content(JSON, content("DeviceAuthorizationResponse"))
+                .header("Cache-Control", no_store())
+                .header("Pragma", pragma())
+                .build(),
+        )
+        .response(
+            "400",
+            error_response(
+                "Refused: `invalid_request` (missing, repeated or malformed parameters, a body \
+                 that is not form-encoded, credentials in the URL), `unauthorized_client` (not \
+                 registered for the device code grant), `invalid_scope`.",
+            )
+            .build(),
+        )
+        .response(
+            "401",
+            error_response("Client authentication failed (`invalid_client`).")
+                .header(
+                    "WWW-Authenticate",
+                    header(
+                        string_schema().pattern(Some("^Basic realm=\"oauthd\"")),
+                        "Only when the client used HTTP Basic (RFC 6749 §5.2).",
+                    ),
+                )
+                .build(),
+        )
+        .response(
+            "413",
+            error_response("The body is over 64 KiB (`invalid_request`).").build(),
+        )
+        .response(
+            "429",
+            too_many(
+                "Too many requests from this address, or too many failed client \
+                 authentications for this client id from it (`slow_down`).",
+            )
+            .build(),
+        );
+    common(op).build()
 }
 
 fn revoke() -> Operation {

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::oauth::device::Polls;
 use crate::oauth::session::PasswordChecker;
 use crate::oauth::throttle::FailureThrottle;
 use crate::store::Db;
@@ -43,6 +44,8 @@ pub struct Inner {
     pub clients: Arc<ClientCache>,
     /// What `/metrics` renders.
     pub metrics: Arc<Metrics>,
+    /// When each device code was last polled (RFC 8628 `slow_down`).
+    pub polls: Polls,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
             limits,
             login_failures,
             client_failures,
+            polls: Polls::default(),
         }))
     }
 }

@@ -358,9 +358,30 @@ pub async fn approve(
     request: &AuthRequest,
     user_id: &str,
 ) -> Result<Secret, store::Error> {
-    let before = store::consents::find(db, user_id, &request.client_id).await?;
+    remember_consent(
+        db,
+        clock,
+        user_id,
+        &request.client_id,
+        &request.scope,
+        &Resources::from_stored(request.resources.as_deref()),
+    )
+    .await?;
+    issue_code(db, clock, config, request, user_id).await
+}
+
+/// Adds `scope` and `resources` to what `user_id` has granted `client_id`.
+pub async fn remember_consent(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    resources: &Resources,
+) -> Result<(), store::Error> {
+    let before = store::consents::find(db, user_id, client_id).await?;
     let resources = Resources::from_stored(before.as_ref().and_then(|b| b.resources.as_deref()))
-        .union(&Resources::from_stored(request.resources.as_deref()));
+        .union(resources);
     let mut granted: Vec<String> = before
         .as_ref()
         .map(|b| {
@@ -371,7 +392,7 @@ pub async fn approve(
                 .collect()
         })
         .unwrap_or_default();
-    for s in request.scope.split(' ').filter(|s| !s.is_empty()) {
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
         if !granted.iter().any(|g| g == s) {
             granted.push(s.to_owned());
         }
@@ -379,15 +400,14 @@ pub async fn approve(
     store::consents::upsert(
         db,
         user_id,
-        &request.client_id,
+        client_id,
         &store::consents::Granted {
             scope: granted.join(" "),
             resources: resources.to_stored(),
         },
         clock.now(),
     )
-    .await?;
-    issue_code(db, clock, config, request, user_id).await
+    .await
 }
 
 /// Issues a single-use code bound to the request's client, redirect URI,

@@ -41,6 +41,10 @@ pub enum ErrorCode {
     /// Too many requests from this client; wait before trying again
     /// (RFC 8628 §3.5, registered in the OAuth error registry).
     SlowDown,
+    /// RFC 8628 §3.5: the user has not answered yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -63,6 +67,8 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidTarget => "invalid_target",
             Self::SlowDown => "slow_down",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

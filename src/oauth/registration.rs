@@ -148,6 +148,9 @@ impl ApplicationType {
     }
 }
 
+/// The RFC 8628 grant type name.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// A grant type a client may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GrantType {
@@ -157,6 +160,8 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 8628: the device authorization grant.
+    DeviceCode,
 }
 
 impl GrantType {
@@ -166,6 +171,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => DEVICE_CODE_GRANT,
         }
     }
 
@@ -175,6 +181,7 @@ impl GrantType {
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
+            DEVICE_CODE_GRANT => Some(Self::DeviceCode),
             _ => None,
         }
     }
@@ -298,7 +305,7 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
             .map(|g| {
                 GrantType::parse(g).ok_or_else(|| {
                     OAuthError::invalid_client_metadata(
-                        "grant_types may only hold authorization_code, refresh_token and client_credentials",
+                        "grant_types may only hold authorization_code, refresh_token, client_credentials and urn:ietf:params:oauth:grant-type:device_code",
                     )
                 })
             })

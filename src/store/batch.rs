@@ -3,7 +3,8 @@
 //!
 //! On Postgres the whole batch is one statement over arrays (`unnest`),
 //! whatever its size, each step a part of it: claim the grants, consume the
-//! codes, retire the refresh tokens, insert the tokens, insert the audit
+//! codes and device codes, retire the refresh tokens, insert the tokens,
+//! insert the audit
 //! rows. On SQLite, which runs
 //! in-process and one writer at a time, the same steps run row by row inside
 //! the one transaction. Either way every issuance of the batch commits or
@@ -17,7 +18,7 @@
 //! issuances of one grant in a batch, so the set statements need no order.
 
 use super::tokens::{self, NewToken, TokenKind};
-use super::{Error, Tx, audit, codes, grants, on_lease};
+use super::{Error, Tx, audit, codes, device_codes, grants, on_lease};
 use crate::crypto::Sha256Digest;
 
 /// A token row to insert, owned so it can wait in a writer's queue.
@@ -121,6 +122,11 @@ pub enum Step {
         /// Its digest.
         code_hash: String,
     },
+    /// An approved device code (RFC 8628), redeemed once.
+    ConsumeDeviceCode {
+        /// Its digest.
+        device_code_hash: Sha256Digest,
+    },
     /// A current refresh token, retired for its successor.
     RetireRefresh {
         /// Its digest.
@@ -223,6 +229,9 @@ async fn sqlite_store(tx: &mut Tx, batch: &[Issuance]) -> Result<Vec<bool>, Erro
                         Step::ConsumeCode { code_hash } => {
                             codes::consume(tx, code_hash, claim.now).await?
                         }
+                        Step::ConsumeDeviceCode { device_code_hash } => {
+                            device_codes::consume(tx, device_code_hash, claim.now).await?
+                        }
                         Step::RetireRefresh {
                             token_hash,
                             replaced_by,
@@ -281,16 +290,22 @@ returning token_hash";
 with claimed as (
   update grants g set issued_at = r.now, expires_at = r.expires_at
   from unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
-              $7::text[], $8::bytea[], $9::bytea[])
-       as r(i, id, client_id, secret, now, expires_at, code_hash, token_hash, next)
+              $7::text[], $8::bytea[], $9::bytea[], $40::bytea[])
+       as r(i, id, client_id, secret, now, expires_at, code_hash, token_hash, next, device_hash)
   where g.id = r.id and g.revoked_at is null and g.expires_at > r.now
     and exists (select 1 from clients c
                 where c.id = r.client_id and coalesce(c.secret_hash, '') = r.secret for share)
-  returning r.i, r.now, r.code_hash, r.token_hash, r.next
+  returning r.i, r.now, r.code_hash, r.token_hash, r.next, r.device_hash
 ), consumed as (
   update auth_codes c set consumed_at = k.now
   from claimed k
   where c.code_hash = k.code_hash and c.consumed_at is null and c.expires_at > k.now
+  returning k.i
+), device_consumed as (
+  update device_codes d set consumed_at = k.now
+  from claimed k
+  where d.device_code_hash = k.device_hash and d.status = 'approved'
+    and d.consumed_at is null and d.expires_at > k.now
   returning k.i
 ), retired as (
   update tokens t set rotated_at = k.now, replaced_by = k.next
@@ -299,7 +314,8 @@ with claimed as (
     and t.revoked_at is null and t.expires_at > k.now
   returning k.i
 ), used as (
-  select i from consumed union all select i from retired
+  select i from consumed union all select i from device_consumed
+  union all select i from retired
 ), granted as (
   insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label,
                       created_at, expires_at, revoked_at, last_used_at, rotated_at,
@@ -408,6 +424,7 @@ select null, token_hash from client_tokens";
         code_hash: Vec<Option<&'a str>>,
         token_hash: Vec<Option<Sha256Digest>>,
         next: Vec<Option<Sha256Digest>>,
+        device_hash: Vec<Option<Sha256Digest>>,
     }
 
     /// The client-credentials tokens of `batch`, and where each sits in it.
@@ -487,13 +504,17 @@ select null, token_hash from client_tokens";
                 .push(claim.secret_hash.as_deref().unwrap_or(""));
             claims.now.push(claim.now);
             claims.expires_at.push(claim.expires_at);
-            let (code_hash, token_hash, next) = match step {
-                Step::ConsumeCode { code_hash } => (Some(code_hash.as_str()), None, None),
+            let (code_hash, token_hash, next, device_hash) = match step {
+                Step::ConsumeCode { code_hash } => (Some(code_hash.as_str()), None, None, None),
+                Step::ConsumeDeviceCode { device_code_hash } => {
+                    (None, None, None, Some(*device_code_hash))
+                }
                 Step::RetireRefresh {
                     token_hash,
                     replaced_by,
-                } => (None, Some(*token_hash), Some(*replaced_by)),
+                } => (None, Some(*token_hash), Some(*replaced_by), None),
             };
+            claims.device_hash.push(device_hash);
             claims.code_hash.push(code_hash);
             claims.token_hash.push(token_hash);
             claims.next.push(next);
@@ -543,6 +564,7 @@ select null, token_hash from client_tokens";
             .bind(&own.secret)
             .bind(&rows.audience)
             .bind(&own.audience)
+            .bind(&claims.device_hash)
             .fetch_all(conn)
             .await?;
         let mut stored = vec![false; batch.len()];

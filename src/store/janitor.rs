@@ -36,6 +36,12 @@ const GRANTS: &str = r"
 delete from grants where id in
     (select id from grants where expires_at < $1 limit $2)";
 
+// Device authorization requests past their end, answered or not, once past
+// retention (a late poll still gets expired_token, not invalid_grant).
+const DEVICE_CODES: &str = r"
+delete from device_codes where device_code_hash in
+    (select device_code_hash from device_codes where expires_at < $1 limit $2)";
+
 const REQUESTS: &str = r"
 delete from authorization_requests where id_hash in
     (select id_hash from authorization_requests where expires_at < $1 limit $2)";
@@ -51,7 +57,7 @@ delete from audit_events where id in
 /// Deletes at most `batch` rows of each kind; returns how many went.
 pub async fn sweep_once(db: &Db, cut: Cutoffs, batch: i64) -> Result<u64, Error> {
     let mut deleted = 0;
-    for sql in [CODES, TOKENS, GRANTS] {
+    for sql in [CODES, DEVICE_CODES, TOKENS, GRANTS] {
         deleted += on_db!(db, pool => sqlx::query(sql)
             .bind(cut.ended_before)
             .bind(batch)

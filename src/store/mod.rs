@@ -26,6 +26,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod device_codes;
 pub mod grants;
 pub mod janitor;
 pub mod pg;

@@ -1,7 +1,7 @@
 //! The user's journey through oauthd's pages, step by step, in a real
 //! browser: sign in, register an app, authorize it from a third-party site,
 //! revoke it; make a personal access token and revoke it; get an
-//! out-of-band code. Each step asserts on what the page shows, checks the
+//! out-of-band code; approve a device at `/device`. Each step asserts on what the page shows, checks the
 //! result over plain HTTP (`/oauth/token`, `/account`), and screenshots
 //! every page it visits.
 
@@ -27,11 +27,15 @@ const APP_NAME: &str = "Photo Printer";
 const APP_SCOPES: &[&str] = &["account:read", "event:write"];
 /// The client without a redirect URI (it gets its code on a page).
 const OOB_APP_NAME: &str = "Desk Clock CLI";
+/// The device client (RFC 8628).
+const DEVICE_APP_NAME: &str = "Living Room TV";
+/// The device code grant's name.
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The personal access token's label.
 const TOKEN_LABEL: &str = "backup script";
 
 /// The screenshots the README shows, copied to `docs/screenshots/`.
-const README_SHOTS: &[&str] = &["login", "consent"];
+const README_SHOTS: &[&str] = &["login", "consent", "device-consent"];
 
 /// Runs the whole journey on one backend, with a browser and servers of its
 /// own, and always closes the browser, even when a step fails.
@@ -99,6 +103,7 @@ async fn journey(b: &Browser, server: &Server, site: &TestClient) {
 
     personal_access_token(b, server, &http).await;
     out_of_band(b, server, &http).await;
+    device_flow(b, server, &http).await;
     password_page(b, server).await;
     sign_out(b, server).await;
 }
@@ -501,6 +506,110 @@ async fn out_of_band(b: &Browser, server: &Server, http: &reqwest::Client) {
         account_status(http, server, access).await,
         StatusCode::OK,
         "/account with the out-of-band client's token"
+    );
+}
+
+/// The device authorization grant: a device starts a request over HTTP,
+/// the user opens `verification_uri_complete`, confirms the code, approves
+/// on the consent page and lands on "return to your device"; the device's
+/// next poll gets tokens.
+async fn device_flow(b: &Browser, server: &Server, http: &reqwest::Client) {
+    let issued = admin::add_client(
+        &server.db,
+        &server.clock,
+        &server.config,
+        NewClientArgs {
+            name: DEVICE_APP_NAME.into(),
+            public: true,
+            grant_types: vec![DEVICE_GRANT.into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await
+    .expect("register the device client");
+    let id = issued.client.client_id;
+    let response = http
+        .post(server.url("/oauth/device_authorization"))
+        .form(&[("client_id", id.as_str()), ("scope", "account:read")])
+        .send()
+        .await
+        .expect("POST /oauth/device_authorization");
+    assert_eq!(response.status(), StatusCode::OK);
+    let started: Value = response.json().await.expect("device authorization JSON");
+    let device_code = started["device_code"].as_str().expect("device_code");
+    let user_code = started["user_code"].as_str().expect("user_code");
+    let poll = || async {
+        http.post(server.url("/oauth/token"))
+            .form(&[
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", device_code),
+                ("client_id", id.as_str()),
+            ])
+            .send()
+            .await
+            .expect("poll /oauth/token")
+    };
+    let pending: Value = poll().await.json().await.expect("poll JSON");
+    assert_eq!(pending["error"], "authorization_pending");
+
+    b.goto(
+        started["verification_uri_complete"]
+            .as_str()
+            .expect("verification_uri_complete"),
+    )
+    .await;
+    assert!(
+        b.path().await.starts_with("/device"),
+        "the link opens /device, not {}",
+        b.url().await
+    );
+    assert_eq!(
+        b.text_of("h1", "the device page heading").await,
+        "Connect a device"
+    );
+    let field = b.find("input#user_code", "the code field").await;
+    assert_eq!(
+        field.prop("value").await.ok().flatten().as_deref(),
+        Some(user_code),
+        "the link fills the code in"
+    );
+    b.screenshot("device-code").await;
+    b.click_and_wait(
+        r#"form[action="/device"] [type="submit"]"#,
+        "confirm the code",
+    )
+    .await;
+    let text = b.text().await;
+    assert!(
+        text.contains(DEVICE_APP_NAME),
+        "consent names the app:\n{text}"
+    );
+    assert!(
+        text.contains("Approve only if you started this yourself"),
+        "consent warns against remote phishing:\n{text}"
+    );
+    b.screenshot("device-consent").await;
+    b.click_and_wait(
+        r#"button[name="decision"][value="approve"]"#,
+        "approve the device",
+    )
+    .await;
+    let text = b.text().await;
+    assert!(
+        text.contains("return to your device"),
+        "the last page sends the user back to the device:\n{text}"
+    );
+    b.screenshot("device-done").await;
+
+    // An approved code is redeemed at once, whatever the interval.
+    let response = poll().await;
+    assert_eq!(response.status(), StatusCode::OK, "the device gets tokens");
+    let token: Value = response.json().await.expect("token JSON");
+    let access = token["access_token"].as_str().expect("access_token");
+    assert_eq!(
+        account_status(http, server, access).await,
+        StatusCode::OK,
+        "/account with the device's token"
     );
 }
 

@@ -21,7 +21,49 @@ both_backends!(
     janitor_once_runs_one_pass,
     resource_commands_register_list_and_remove,
     client_resources_sets_and_shows_the_allow_list,
+    client_add_registers_a_device_client,
 );
+
+async fn client_add_registers_a_device_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let add = run(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Living Room TV",
+            "--public",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "--grant-type",
+            "refresh_token",
+        ],
+        None,
+    );
+    assert_exit(&add, 0, "client add --grant-type");
+    let out = text(&add.stdout);
+    assert!(
+        out.contains("grant types:   refresh_token urn:ietf:params:oauth:grant-type:device_code"),
+        "{out}"
+    );
+    assert!(out.contains("redirect URIs: (none)\n"), "{out}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The device can start a request at once.
+    let response = app
+        .http
+        .post(app.url("/oauth/device_authorization"))
+        .form(&[("client_id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
 
 /// Runs `oauthd ARGS` with only the given environment, feeding `stdin`.
 pub(crate) fn oauthd(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
@@ -380,6 +422,23 @@ async fn client_add_refuses_bad_input_with_exit_code_2(backend: Backend) {
         ),
         ("empty name", &["client", "add", "--name", " "]),
         ("missing --name", &["client", "add"]),
+        (
+            "unknown grant type",
+            &["client", "add", "--name", "x", "--grant-type", "password"],
+        ),
+        (
+            "device grant with a redirect URI",
+            &[
+                "client",
+                "add",
+                "--name",
+                "x",
+                "--grant-type",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "--redirect-uri",
+                "https://cli.example/cb",
+            ],
+        ),
     ] {
         let output = run(&app, args, None);
         assert_exit(&output, 2, why);

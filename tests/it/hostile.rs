@@ -1101,6 +1101,169 @@ fn table(f: &Fixture) -> Vec<Case> {
             .want(401, Json("invalid_client")),
     );
 
+    // ---- /oauth/device_authorization and device polling (RFC 8628) -------------
+    for (why, body, status, want) in [
+        (
+            "%FF in scope",
+            format!("client_id={cid}&scope=%FF"),
+            400,
+            Json("invalid_request"),
+        ),
+        (
+            "scope twice",
+            format!("client_id={cid}&scope=a&scope=b"),
+            400,
+            Json("invalid_request"),
+        ),
+        (
+            "client_id twice",
+            format!("client_id={cid}&client_id={cid}"),
+            400,
+            Json("invalid_request"),
+        ),
+        (
+            "unknown client",
+            "client_id=nobody".to_owned(),
+            401,
+            Json("invalid_client"),
+        ),
+    ] {
+        rows.push(
+            Case::form(
+                format!("device authorization: {why}"),
+                "/oauth/device_authorization",
+                body,
+            )
+            .want(status, want),
+        );
+    }
+    rows.push(
+        Case::post(
+            "device authorization: a JSON body",
+            "/oauth/device_authorization",
+            "application/json",
+            format!("{{\"client_id\":\"{cid}\"}}"),
+        )
+        .want(400, Json("invalid_request")),
+    );
+    rows.push(
+        Case::form(
+            "device authorization: a client without the grant",
+            "/oauth/device_authorization",
+            "scope=account%3Aread",
+        )
+        .header("authorization", &auth)
+        .want(400, Json("unauthorized_client")),
+    );
+    rows.push(
+        Case::form(
+            "device authorization: a secret in the URL",
+            format!(
+                "/oauth/device_authorization?client_secret={}",
+                f.client.secret()
+            ),
+            format!("client_id={cid}"),
+        )
+        .want(400, Json("invalid_request"))
+        .lacks(f.client.secret()),
+    );
+    for (why, body, status, want) in [
+        (
+            "device_code with a NUL",
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=%00".to_owned(),
+            400,
+            Json("invalid_request"),
+        ),
+        (
+            "device_code twice",
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=a&device_code=b".to_owned(),
+            400,
+            Json("invalid_request"),
+        ),
+    ] {
+        rows.push(
+            Case::form(format!("token: {why}"), "/oauth/token", body)
+                .header("authorization", &auth)
+                .want(status, want),
+        );
+    }
+
+    // ---- /device pages ----------------------------------------------------------
+    rows.push(Case::get("device page: signed out", "/device?user_code=BBBB-BBBB").want(303, Login));
+    rows.push(
+        Case::get("device page: %FF in user_code", "/device?user_code=%FF")
+            .header("cookie", &f.session)
+            .want(400, Page),
+    );
+    rows.push(
+        Case::get(
+            "device page: a script in user_code",
+            "/device?user_code=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        )
+        .header("cookie", &f.session)
+        .want(200, Page)
+        .lacks("<script>alert(1)"),
+    );
+    for (why, target, body, status) in [
+        (
+            "entry without CSRF",
+            "/device",
+            "user_code=BBBB-BBBB".to_owned(),
+            403,
+        ),
+        (
+            "entry with a NUL in the code",
+            "/device",
+            format!("csrf={}&user_code=%00", f.csrf),
+            400,
+        ),
+        (
+            "entry with a script as the code",
+            "/device",
+            format!(
+                "csrf={}&user_code=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+                f.csrf
+            ),
+            400,
+        ),
+        (
+            "entry with a 3 KiB code",
+            "/device",
+            format!("csrf={}&user_code={long}", f.csrf),
+            400,
+        ),
+        (
+            "decision for no pending request",
+            "/device/decision",
+            format!("csrf={}&user_code=BBBB-BBBB&decision=approve", f.csrf),
+            400,
+        ),
+        (
+            "decision twice",
+            "/device/decision",
+            format!(
+                "csrf={}&user_code=BBBB-BBBB&decision=approve&decision=deny",
+                f.csrf
+            ),
+            400,
+        ),
+    ] {
+        rows.push(
+            Case::form(format!("device page: {why}"), target, body)
+                .header("cookie", &f.session)
+                .want(status, Page)
+                .lacks("<script>alert(1)"),
+        );
+    }
+    rows.push(
+        Case::form(
+            "device page: entry signed out",
+            "/device",
+            "csrf=x&user_code=BBBB-BBBB",
+        )
+        .want(403, Page),
+    );
+
     // ---- /oauth/introspect --------------------------------------------------------
     for (why, ctype, body, status, want) in [
         (

@@ -554,7 +554,12 @@ async fn metadata_advertises_endpoints_that_answer(backend: Backend) {
     assert_eq!(m["response_types_supported"], json!(["code"]));
     assert_eq!(
         m["grant_types_supported"],
-        json!(["authorization_code", "refresh_token", "client_credentials"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(
         m["scopes_supported"],
@@ -576,6 +581,7 @@ async fn metadata_advertises_endpoints_that_answer(backend: Backend) {
         ("registration_endpoint", "POST"),
         ("revocation_endpoint", "POST"),
         ("introspection_endpoint", "POST"),
+        ("device_authorization_endpoint", "POST"),
     ] {
         let url = m[key].as_str().unwrap();
         assert!(url.starts_with(&app.base), "{key}: {url}");

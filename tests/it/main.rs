@@ -15,6 +15,7 @@ mod cli;
 mod client_auth;
 mod client_cache;
 mod config;
+mod device;
 mod faults;
 mod hostile;
 mod introspection;

@@ -516,11 +516,20 @@ async fn grant_types_are_checked(backend: Backend) {
         (
             client.auth(),
             vec![
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("device_code", "x"),
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", "x"),
             ],
             "unsupported_grant_type",
             "an unknown grant",
+        ),
+        (
+            client.auth(),
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", "x"),
+            ],
+            "unauthorized_client",
+            "a client not registered for the device code grant",
         ),
         (
             client.auth(),

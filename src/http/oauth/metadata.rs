@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::{Config, RegistrationPolicy};
 use crate::http::state::AppState;
+use crate::oauth::registration::DEVICE_CODE_GRANT;
 
 /// The authorization server metadata document (RFC 8414 §2).
 #[derive(Debug, Serialize)]
@@ -14,6 +15,7 @@ pub struct Metadata {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
+    device_authorization_endpoint: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_endpoint: Option<String>,
     revocation_endpoint: String,
@@ -21,7 +23,7 @@ pub struct Metadata {
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
-    grant_types_supported: [&'static str; 3],
+    grant_types_supported: [&'static str; 4],
     token_endpoint_auth_methods_supported: [&'static str; 3],
     revocation_endpoint_auth_methods_supported: [&'static str; 3],
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
@@ -53,6 +55,7 @@ pub fn build(config: &Config) -> Metadata {
     Metadata {
         authorization_endpoint: url("/oauth/authorize"),
         token_endpoint: url("/oauth/token"),
+        device_authorization_endpoint: url("/oauth/device_authorization"),
         // Advertised only when callers can use it.
         registration_endpoint: (config.registration.policy != RegistrationPolicy::Closed)
             .then(|| url("/api/client")),
@@ -67,7 +70,12 @@ pub fn build(config: &Config) -> Metadata {
             .collect(),
         response_types_supported: ["code"],
         response_modes_supported: ["query"],
-        grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+        grant_types_supported: [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            DEVICE_CODE_GRANT,
+        ],
         token_endpoint_auth_methods_supported: [
             "client_secret_basic",
             "client_secret_post",

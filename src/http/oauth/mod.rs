@@ -22,6 +22,7 @@ use crate::oauth::{self, ErrorCode, OAuthError};
 use crate::store::{self, clients::Client};
 
 pub mod authorize;
+pub mod device;
 pub mod introspect;
 pub mod metadata;
 pub mod revoke;

@@ -16,8 +16,9 @@ use crate::http::error::{HttpError, no_store};
 use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::oauth::grant::authorization_code::{self, CodeRequest};
-use crate::oauth::grant::client_credentials;
 use crate::oauth::grant::refresh_token::{self, RefreshRequest};
+use crate::oauth::grant::{client_credentials, device_code};
+use crate::oauth::registration::DEVICE_CODE_GRANT;
 use crate::oauth::resource::Resources;
 use crate::oauth::token::IssuedTokens;
 use crate::oauth::{ErrorCode, OAuthError};
@@ -59,11 +60,11 @@ async fn grant(
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     if !matches!(
         grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
+        "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT
     ) {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "supported grant types: authorization_code, refresh_token, client_credentials",
+            "supported grant types: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code",
         )
         .into());
     }
@@ -97,6 +98,20 @@ async fn grant(
             let issued =
                 refresh_token::exchange(db, &state.writer, clock, config, &client, request).await?;
             ("refresh_token", issued)
+        }
+        DEVICE_CODE_GRANT => {
+            let device_code = single("device_code")?
+                .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
+            let cx = device_code::Context {
+                db,
+                writer: &state.writer,
+                clock,
+                config,
+                metrics: &state.metrics,
+                polls: &state.polls,
+            };
+            let issued = device_code::exchange(cx, &client, device_code).await?;
+            (DEVICE_CODE_GRANT, issued)
         }
         _ => {
             let scope = single("scope")?;

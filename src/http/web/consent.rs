@@ -12,9 +12,26 @@ use crate::oauth::scope::Scopes;
 use crate::store::clients::Client;
 
 /// One requested scope as the page shows it.
-struct ScopeLine<'a> {
-    name: &'a str,
-    description: &'a str,
+pub(crate) struct ScopeLine<'a> {
+    /// The scope.
+    pub(crate) name: &'a str,
+    /// Its description from the catalogue.
+    pub(crate) description: &'a str,
+}
+
+/// Each scope with its catalogue description, as consent pages list them.
+pub(crate) fn scope_lines<'a>(config: &'a Config, scope: &'a Scopes) -> Vec<ScopeLine<'a>> {
+    scope
+        .iter()
+        .map(|s| ScopeLine {
+            name: s.as_str(),
+            description: config
+                .scopes
+                .catalogue
+                .get(s.as_str())
+                .map_or("", String::as_str),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -55,18 +72,7 @@ pub fn consent_page(
 ) -> Result<Response, HttpError> {
     let client = consent.client;
     let csrf = active.csrf();
-    let scopes = consent
-        .scope
-        .iter()
-        .map(|s| ScopeLine {
-            name: s.as_str(),
-            description: config
-                .scopes
-                .catalogue
-                .get(s.as_str())
-                .map_or("", String::as_str),
-        })
-        .collect();
+    let scopes = scope_lines(config, consent.scope);
     render(
         StatusCode::OK,
         &ConsentPage {

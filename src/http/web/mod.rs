@@ -18,6 +18,7 @@ use crate::oauth::session;
 use crate::store::sessions::SessionUser;
 
 pub mod consent;
+pub mod device;
 pub mod layout;
 pub mod login;
 pub mod settings;

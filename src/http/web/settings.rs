@@ -21,7 +21,7 @@ use crate::http::extract::{FormParams, PathId, media_type};
 use crate::http::limits::{ClientIp, too_many};
 use crate::http::state::AppState;
 use crate::oauth::account::{self, AccountError};
-use crate::oauth::registration::{self, AuthMethod, ClientMetadata, Policy};
+use crate::oauth::registration::{self, AuthMethod, ClientMetadata, GrantType, Policy};
 use crate::oauth::{self, grants, personal};
 use crate::store::{self, clients::Client};
 
@@ -422,6 +422,7 @@ struct AppForm {
     website: String,
     redirect_uris: String,
     public: bool,
+    device: bool,
 }
 
 #[derive(Template)]
@@ -516,12 +517,23 @@ pub async fn create_app(
         website: field("website"),
         redirect_uris: field("redirect_uris"),
         public: field("client_type") == "public",
+        device: field("device") == "on",
     };
     let meta = ClientMetadata {
         client_name: Some(entered.name.clone()),
         redirect_uris: lines(&entered.redirect_uris),
         client_uri: Some(entered.website.trim().to_owned()).filter(|w| !w.is_empty()),
         token_endpoint_auth_method: entered.public.then(|| AuthMethod::None.as_str().to_owned()),
+        grant_types: entered.device.then(|| {
+            [
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::DeviceCode,
+            ]
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect()
+        }),
         ..ClientMetadata::default()
     };
     let registered = registration::register(
@@ -905,6 +917,9 @@ fn describe(kind: &str) -> &'static str {
         "secret_rotated" => "Application secret replaced",
         "introspection_allowed" => "Application allowed to introspect every token",
         "introspection_withdrawn" => "Application may introspect only its own tokens again",
+        "user_code_failed" => "Device code entered that matched no request",
+        "device_approved" => "Approved a device",
+        "device_denied" => "Denied a device",
         _ => "Event",
     }
 }

@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::{self, Resources};
-use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens};
 use crate::store::Db;
 use crate::store::clients::Client;
@@ -32,20 +31,7 @@ pub async fn issue(
         )
         .into());
     }
-    let scope = match scope.map(Scopes::parse).transpose() {
-        Err(e) => return Err(OAuthError::new(ErrorCode::InvalidScope, e.to_string()).into()),
-        Ok(Some(s)) if !s.is_empty() => {
-            if let Some(extra) = s.iter().find(|n| !client.scopes.contains(n.as_str())) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    format!("scope `{extra}` is unknown or not allowed for this client"),
-                )
-                .into());
-            }
-            s
-        }
-        Ok(_) => client.scopes.clone(),
-    };
+    let scope = super::client_scope(client, scope)?;
     resource::check_allowed(db, config, &client.id, resources).await?;
     let Some(issued) = token::issue_access(
         writer,

@@ -201,6 +201,7 @@ pub fn test_config(database_url: &str) -> Config {
     config.limits.introspect = None;
     config.limits.revoke = None;
     config.limits.register = None;
+    config.limits.device = None;
     config.limits.free_failed_logins = 0;
     config.limits.free_failed_client_auths = 0;
     config
@@ -314,6 +315,7 @@ impl TestApp {
             "authorization_requests",
             "consents",
             "auth_codes",
+            "device_codes",
             "tokens",
         ] {
             counts.push(self.count(table).await);
