@@ -174,6 +174,10 @@ pub struct TokenRequest {
     /// `refresh_token`, `client_credentials`: space-separated scopes.
     #[serde(default)]
     pub scope: String,
+    /// RFC 8707: a resource (absolute URI, no fragment) the access token
+    /// is for; repeatable. With a grant, a subset of what was granted.
+    #[serde(default)]
+    pub resource: String,
     /// client_secret_post and public clients.
     #[serde(default)]
     pub client_id: String,
@@ -204,6 +208,10 @@ pub struct DeviceAuthorizationRequest {
     /// Space-separated scopes; omitted means every scope the client has.
     #[serde(default)]
     pub scope: String,
+    /// RFC 8707: a resource (absolute URI, no fragment) the tokens are
+    /// for; repeatable.
+    #[serde(default)]
+    pub resource: String,
     /// client_secret_post and public clients.
     #[serde(default)]
     pub client_id: String,

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use super::error::{Error, ErrorCode, OAuthError};
 use super::registration::GrantType;
+use super::resource::Resources;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{self, Secret, SecretKind, Sha256Digest, sha256_hex};
@@ -97,13 +98,15 @@ pub struct Started {
 }
 
 /// RFC 8628 §3.1–3.2: starts a request for `client` (already authenticated)
-/// with the requested scope, or all of the client's scopes.
+/// with the requested scope, or all of the client's scopes, and the
+/// resources it names (RFC 8707; checked as at `/oauth/authorize`).
 pub async fn start(
     db: &Db,
     clock: &Clock,
     config: &Config,
     client: &Client,
     scope: Option<&str>,
+    resources: &Resources,
 ) -> Result<Started, Error> {
     if !client.grant_types.contains(&GrantType::DeviceCode) {
         return Err(OAuthError::new(
@@ -113,6 +116,8 @@ pub async fn start(
         .into());
     }
     let scope = super::grant::client_scope(client, scope)?;
+    super::resource::check_allowed(db, config, &client.id, resources).await?;
+    let stored_resources = resources.to_stored();
     let now = clock.now();
     let expires_in = seconds(config.device.code_lifetime);
     let interval = seconds(config.device.interval);
@@ -129,6 +134,7 @@ pub async fn start(
                 user_code_hash: &user_code.digest(),
                 client_id: &client.id,
                 scope: &scope,
+                resources: stored_resources.as_deref(),
                 interval_secs: interval,
                 created_at: now,
                 expires_at: now.saturating_add(expires_in),
@@ -221,7 +227,7 @@ pub async fn approve(
         user_id,
         &code.client_id,
         &code.scope,
-        &super::resource::Resources::default(),
+        &Resources::from_stored(code.resources.as_deref()),
     )
     .await?;
     tracing::info!(client.id = %code.client_id, user.id = %user_id, scope = %code.scope, "user approved a device authorization request");

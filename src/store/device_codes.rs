@@ -28,6 +28,8 @@ pub struct DeviceCode {
     pub client_id: String,
     /// Requested scopes, space-delimited.
     pub scope: String,
+    /// Requested resources (RFC 8707), space-delimited; `None`: none.
+    pub resources: Option<String>,
     /// [`PENDING`], [`APPROVED`], [`DENIED`] or [`EXPIRED`].
     pub status: String,
     /// Who approved or denied.
@@ -57,6 +59,8 @@ pub struct NewDeviceCode<'a> {
     pub client_id: &'a str,
     /// Requested scopes.
     pub scope: &'a str,
+    /// Requested resources, space-delimited; `None`: none.
+    pub resources: Option<&'a str>,
     /// Polling interval in seconds.
     pub interval_secs: i64,
     /// Unix seconds.
@@ -68,8 +72,8 @@ pub struct NewDeviceCode<'a> {
 const INSERT: &str = r"
 insert into device_codes (device_code_hash, user_code_hash, client_id, scope, status,
     user_id, grant_id, interval_secs, last_polled_at, failed_guesses, created_at, expires_at,
-    consumed_at)
-values ($1, $2, $3, $4, 'pending', null, null, $5, null, 0, $6, $7, null)";
+    consumed_at, resources)
+values ($1, $2, $3, $4, 'pending', null, null, $5, null, 0, $6, $7, null, $8)";
 
 /// Stores a new request. `Error::Conflict` when a pending request already
 /// has this user code (the caller draws another).
@@ -83,6 +87,7 @@ pub async fn insert(db: &Db, c: NewDeviceCode<'_>) -> Result<(), Error> {
         .bind(c.interval_secs)
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(c.resources)
         .execute(conn)
         .await
         .map(drop))?;
@@ -92,7 +97,7 @@ pub async fn insert(db: &Db, c: NewDeviceCode<'_>) -> Result<(), Error> {
 /// The request with this device code digest, in any state.
 pub async fn find(db: &Db, hash: &Sha256Digest) -> Result<Option<DeviceCode>, Error> {
     const FIND: &str = r"
-select device_code_hash, client_id, scope, status, user_id, grant_id, interval_secs,
+select device_code_hash, client_id, scope, resources, status, user_id, grant_id, interval_secs,
        failed_guesses, created_at, expires_at, consumed_at
 from device_codes where device_code_hash = $1";
     Ok(on_db!(db, pool => sqlx::query_as(FIND).bind(hash).fetch_optional(pool).await)?)
@@ -107,7 +112,7 @@ pub async fn find_pending(
     max_guesses: i64,
 ) -> Result<Option<DeviceCode>, Error> {
     const FIND_PENDING: &str = r"
-select device_code_hash, client_id, scope, status, user_id, grant_id, interval_secs,
+select device_code_hash, client_id, scope, resources, status, user_id, grant_id, interval_secs,
        failed_guesses, created_at, expires_at, consumed_at
 from device_codes
 where user_code_hash = $1 and status = 'pending' and expires_at > $2 and failed_guesses < $3";

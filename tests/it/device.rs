@@ -36,6 +36,8 @@ both_backends!(
     the_janitor_deletes_expired_device_codes,
     metrics_count_device_authorizations,
     clients_register_for_the_device_grant_every_way,
+    device_requests_carry_resources_to_consent_and_token_audiences,
+    device_requests_refuse_bad_or_unallowed_resources,
 );
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -1178,4 +1180,176 @@ async fn clients_register_for_the_device_grant_every_way(backend: Backend) {
         with_grant, 1,
         "the developer page registered the device grant"
     );
+}
+
+const MCP: &str = "https://mcp.example/mcp";
+const OTHER: &str = "https://other.example/api";
+
+/// A confidential client for the device grant and refresh tokens (it may
+/// introspect its own tokens).
+async fn confidential_refreshing_device_client(app: &TestApp) -> Client {
+    register(
+        app,
+        NewClientArgs {
+            name: "Agent".into(),
+            grant_types: vec![DEVICE_GRANT.into(), "refresh_token".into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await
+}
+
+/// Introspects `token` as `client`.
+async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
+    let response = flow::token_at(
+        app,
+        "/oauth/introspect",
+        &client.auth(),
+        &[("token", token)],
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn device_requests_carry_resources_to_consent_and_token_audiences(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = confidential_refreshing_device_client(&app).await;
+    oauthd::admin::add_resource(&app.db, &app.clock, MCP, "The MCP server", None)
+        .await
+        .unwrap();
+    let response = start_raw(&app, &client, &[("resource", MCP), ("resource", OTHER)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let device_code = body["device_code"].as_str().unwrap().to_owned();
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+
+    // The consent page names both: the registered one by its name.
+    let browser = user_browser(&app, "dana").await;
+    let csrf = entry_csrf(&browser).await;
+    let consent = page(
+        enter(&browser, &csrf, &user_code).await,
+        StatusCode::OK,
+        "consent page",
+    )
+    .await;
+    assert!(
+        consent.contains("access to <strong>The MCP server</strong>"),
+        "{consent}"
+    );
+    assert!(
+        consent.contains(&format!("access to <strong>{OTHER}</strong>")),
+        "{consent}"
+    );
+    answer(&browser, &user_code, "approve").await;
+
+    // A resource the user did not approve: invalid_target, and the device
+    // code is not spent.
+    let response = flow::token(
+        &app,
+        &client.auth(),
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", &device_code),
+            ("resource", "https://elsewhere.example/"),
+        ],
+    )
+    .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+        "not approved",
+    )
+    .await;
+
+    // Narrowed to one: the access token is for it alone, the refresh token
+    // keeps both.
+    let narrowed = tokens(
+        flow::token(
+            &app,
+            &client.auth(),
+            &[
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", &device_code),
+                ("resource", MCP),
+            ],
+        )
+        .await,
+        "narrowed redemption",
+    )
+    .await;
+    let seen = introspect(&app, &client, &narrowed.access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["aud"], serde_json::json!(MCP), "{seen}");
+    let refresh = narrowed.refresh.clone().expect("a refresh token");
+    let seen = introspect(&app, &client, &refresh).await;
+    assert_eq!(seen["aud"], serde_json::json!([MCP, OTHER]), "{seen}");
+    // Redeemed once: the next poll is invalid_grant.
+    assert_error(
+        poll(&app, &client, &device_code).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "redeemed",
+    )
+    .await;
+    // The consent remembers the resources with the scope.
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from consents where resources like '%mcp.example%' \
+             and resources like '%other.example%'",
+        )
+        .await,
+        1
+    );
+
+    // Without `resource` at the token endpoint the access token is for all
+    // of them.
+    let (device_code, user_code) = {
+        let response = start_raw(&app, &client, &[("resource", OTHER)]).await;
+        let body: Value = response.json().await.unwrap();
+        (
+            body["device_code"].as_str().unwrap().to_owned(),
+            body["user_code"].as_str().unwrap().to_owned(),
+        )
+    };
+    answer(&browser, &user_code, "approve").await;
+    let all = tokens(poll(&app, &client, &device_code).await, "full audience").await;
+    let seen = introspect(&app, &client, &all.access).await;
+    assert_eq!(seen["aud"], serde_json::json!(OTHER), "{seen}");
+}
+
+async fn device_requests_refuse_bad_or_unallowed_resources(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = device_client(&app).await;
+    for (resource, why) in [
+        ("not-a-uri", "a relative reference"),
+        ("https://mcp.example/mcp#frag", "a fragment"),
+        ("https://mcp.example/a b", "a space"),
+    ] {
+        let response = start_raw(&app, &client, &[("resource", resource)]).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_target", why).await;
+    }
+    // A client with an allow-list may name only those.
+    oauthd::admin::set_client_resources(&app.db, &client.id, &[MCP.to_owned()])
+        .await
+        .unwrap();
+    let response = start_raw(&app, &client, &[("resource", OTHER)]).await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+        "not allowed",
+    )
+    .await;
+    assert_eq!(
+        scalar(&app, "select count(*) from device_codes").await,
+        0,
+        "nothing stored"
+    );
+    let response = start_raw(&app, &client, &[("resource", MCP)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(scalar(&app, "select count(*) from device_codes").await, 1);
 }

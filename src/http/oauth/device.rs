@@ -14,6 +14,7 @@ use crate::config::ResponseFormat;
 use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::metrics::DeviceOutcome;
+use crate::oauth::resource::Resources;
 use crate::oauth::{OAuthError, device};
 
 #[derive(Serialize)]
@@ -53,8 +54,18 @@ async fn start(
     let scope = form
         .single("scope")
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    // RFC 8707: the resources the tokens are for, repeatable.
+    let resources = Resources::parse(form.all("resource"))?;
     let client = authenticate_client(state, ip, headers, &form).await?;
-    let started = device::start(&state.db, &state.clock, &state.config, &client, scope).await?;
+    let started = device::start(
+        &state.db,
+        &state.clock,
+        &state.config,
+        &client,
+        scope,
+        &resources,
+    )
+    .await?;
     state.metrics.device(DeviceOutcome::Started);
     let verification_uri = format!("{}/device", state.config.issuer());
     let mut complete = url::Url::parse(&verification_uri)

@@ -110,7 +110,7 @@ async fn grant(
                 metrics: &state.metrics,
                 polls: &state.polls,
             };
-            let issued = device_code::exchange(cx, &client, device_code).await?;
+            let issued = device_code::exchange(cx, &client, device_code, &resources).await?;
             (DEVICE_CODE_GRANT, issued)
         }
         _ => {

@@ -26,6 +26,7 @@ use crate::http::limits::{ClientIp, device_session_wait, too_many};
 use crate::http::state::AppState;
 use crate::metrics::DeviceOutcome;
 use crate::oauth::device::{self, UserCode};
+use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::store;
 
@@ -49,6 +50,7 @@ struct ConsentPage<'a> {
     username: &'a str,
     user_code: &'a str,
     scopes: Vec<ScopeLine<'a>>,
+    resources: Vec<String>,
     csrf: &'a str,
 }
 
@@ -212,6 +214,11 @@ pub async fn enter(
         store::Error::Corrupt(format!("scope of device code for client {}", client.id))
     })?;
     let scopes = scope_lines(&state.config, &scope);
+    let resources = crate::oauth::resource::display_names(
+        &state.db,
+        &Resources::from_stored(pending.resources.as_deref()),
+    )
+    .await?;
     render(
         StatusCode::OK,
         &ConsentPage {
@@ -222,6 +229,7 @@ pub async fn enter(
             username: &active.info.user.username,
             user_code: &code.display(),
             scopes,
+            resources,
             csrf: &active.csrf(),
         },
     )

@@ -51,11 +51,13 @@ fn refused(code: ErrorCode, description: &'static str) -> Error {
     OAuthError::new(code, description).into()
 }
 
-/// One poll by `client` with `device_code`.
+/// One poll by `client` with `device_code`; `resources` (RFC 8707 §2.2)
+/// may narrow the access token's audience to part of what was approved.
 pub async fn exchange(
     cx: Context<'_>,
     client: &Client,
     device_code: &str,
+    resources: &Resources,
 ) -> Result<IssuedTokens, Error> {
     if !client.grant_types.contains(&GrantType::DeviceCode) {
         return Err(refused(
@@ -117,7 +119,7 @@ pub async fn exchange(
         }
         APPROVED => {
             cx.polls.forget(&hash);
-            redeem(cx, client, &code).await
+            redeem(cx, client, &code, resources).await
         }
         _ => Err(
             store::Error::Corrupt(format!("device code status for client {}", client.id)).into(),
@@ -130,6 +132,7 @@ async fn redeem(
     cx: Context<'_>,
     client: &Client,
     code: &DeviceCode,
+    requested: &Resources,
 ) -> Result<IssuedTokens, Error> {
     let corrupt =
         || store::Error::Corrupt(format!("approved device code for client {}", client.id));
@@ -139,16 +142,32 @@ async fn redeem(
     };
     let scope = Scopes::parse(&code.scope).map_err(|_| corrupt())?;
     let now = cx.clock.now();
+    // The access token may be for part of what the user approved; the
+    // refresh token keeps all of it (as for an authorization code).
+    let granted = Resources::from_stored(code.resources.as_deref());
+    let audience = granted.narrow(requested)?;
+    let refresh_audience;
     let refresh = if client.grant_types.contains(&GrantType::RefreshToken) {
-        Refresh::Start
+        if audience == granted {
+            Refresh::Start
+        } else {
+            refresh_audience = granted;
+            Refresh::Rotate {
+                scope: &scope,
+                audience: &refresh_audience,
+                grant_expires_at: now
+                    .saturating_add(seconds(cx.config.tokens.refresh_token_lifetime)),
+            }
+        }
     } else {
         Refresh::No
     };
     let ends_at = match refresh {
-        Refresh::Start => now.saturating_add(seconds(cx.config.tokens.refresh_token_lifetime)),
+        Refresh::Start | Refresh::Rotate { .. } => {
+            now.saturating_add(seconds(cx.config.tokens.refresh_token_lifetime))
+        }
         _ => now.saturating_add(seconds(cx.config.tokens.access_token_lifetime)),
     };
-    let audience = Resources::default();
     let grant = Grant {
         grant_id: Some(grant_id),
         client_id: &client.id,
