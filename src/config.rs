@@ -1433,6 +1433,16 @@ mod tests {
         assert_eq!(c.tokens.response_format, ResponseFormat::Json);
         assert_eq!(c.log.format, LogFormat::Pretty);
         assert_eq!(c.http.max_header_bytes, 16 * 1024);
+        assert_eq!(c.device.code_lifetime, Duration::from_secs(600));
+        assert_eq!(c.device.interval, Duration::from_secs(5));
+        assert_eq!(c.device.max_failed_guesses, 20);
+        assert_eq!(
+            c.limits.device,
+            Some(Rate {
+                requests: 10,
+                per: Duration::from_secs(60)
+            })
+        );
         assert!(c.metrics.enabled);
         assert_eq!(
             c.metrics.listen,

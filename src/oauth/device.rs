@@ -143,7 +143,7 @@ pub async fn start(
         .await;
         match inserted {
             Ok(()) => {
-                tracing::info!(client.id = %client.id, scope = %scope, "started a device authorization request");
+                tracing::debug!(client.id = %client.id, scope = %scope, "started a device authorization request");
                 return Ok(Started {
                     device_code,
                     user_code,

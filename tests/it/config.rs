@@ -63,6 +63,21 @@ fn bad_config_stops_start_up_with_exit_2_and_one_line_naming_the_key() {
         ),
         (vec![], vec![("OAUTHD_SURPRISE", "1")], "surprise"),
         (
+            vec![],
+            vec![("OAUTHD_DEVICE__INTERVAL_SECS", "0")],
+            "device.interval_secs",
+        ),
+        (
+            vec![],
+            vec![("OAUTHD_DEVICE__CODE_LIFETIME_SECS", "86400")],
+            "device.code_lifetime_secs",
+        ),
+        (
+            vec![],
+            vec![("OAUTHD_DEVICE__MAX_FAILED_GUESSES", "0")],
+            "device.max_failed_guesses",
+        ),
+        (
             vec!["--config".into(), path(&unknown_key)],
             vec![],
             "database.urll",

@@ -295,6 +295,88 @@ async fn flow_logged(format: &str) -> (String, String) {
         .send()
         .await
         .unwrap();
+    // The device authorization grant: the device code, the user code (as
+    // shown and as typed) and the tokens stay out of the log too.
+    let device_client: Value = http
+        .post(format!("{base}/api/client"))
+        .json(&serde_json::json!({
+            "client_name": "Logged TV",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_id = device_client["client_id"].as_str().unwrap().to_owned();
+    let started: Value = http
+        .post(format!("{base}/oauth/device_authorization"))
+        .form(&[("client_id", device_id.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    let user_code = started["user_code"].as_str().unwrap().to_owned();
+    secrets.extend([
+        device_code.clone(),
+        user_code.clone(),
+        user_code.replace('-', ""),
+    ]);
+    let poll = || {
+        http.post(format!("{base}/oauth/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", device_code.as_str()),
+                ("client_id", device_id.as_str()),
+            ])
+            .send()
+    };
+    poll().await.unwrap();
+    let entry = http
+        .get(format!("{base}/device?user_code={user_code}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let device_csrf = hidden(&entry, "csrf");
+    http.post(format!("{base}/device"))
+        .form(&[("csrf", device_csrf.as_str()), ("user_code", "BBBB-CCCC")])
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{base}/device"))
+        .form(&[
+            ("csrf", device_csrf.as_str()),
+            ("user_code", user_code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let done = http
+        .post(format!("{base}/device/decision"))
+        .form(&[
+            ("csrf", device_csrf.as_str()),
+            ("user_code", user_code.as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), reqwest::StatusCode::OK);
+    let device_tokens: Value = poll().await.unwrap().json().await.unwrap();
+    let device_access = device_tokens["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("device tokens: {device_tokens}"))
+        .to_owned();
+    secrets.push(device_access);
+
     // Credentials in the URL are refused, and not logged.
     http.post(format!("{base}/oauth/token?client_secret={client_secret}"))
         .form(&[("grant_type", "client_credentials")])
