@@ -174,10 +174,11 @@ pub struct TokenRequest {
     /// `refresh_token`, `client_credentials`: space-separated scopes.
     #[serde(default)]
     pub scope: String,
-    /// RFC 8707: a resource (absolute URI, no fragment) the access token
-    /// is for; repeatable. With a grant, a subset of what was granted.
+    /// RFC 8707, repeatable: absolute URIs without a fragment, the resources
+    /// the access token is for (within the grant's for a code or refresh
+    /// token); else `invalid_target`.
     #[serde(default)]
-    pub resource: String,
+    pub resource: Vec<String>,
     /// client_secret_post and public clients.
     #[serde(default)]
     pub client_id: String,
@@ -208,10 +209,10 @@ pub struct DeviceAuthorizationRequest {
     /// Space-separated scopes; omitted means every scope the client has.
     #[serde(default)]
     pub scope: String,
-    /// RFC 8707: a resource (absolute URI, no fragment) the tokens are
-    /// for; repeatable.
+    /// RFC 8707, repeatable: absolute URIs without a fragment, the
+    /// resources the tokens are for; else `invalid_target`.
     #[serde(default)]
-    pub resource: String,
+    pub resource: Vec<String>,
     /// client_secret_post and public clients.
     #[serde(default)]
     pub client_id: String,
@@ -300,6 +301,20 @@ pub struct Introspection {
     /// The issuer.
     #[serde(default)]
     pub iss: String,
+    /// The token's audience (RFC 8707): one resource URI, or a list of
+    /// several; absent when the token names none.
+    #[serde(default)]
+    pub aud: Option<Audience>,
+}
+
+/// One resource URI, or several.
+#[derive(ToSchema, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One resource.
+    One(String),
+    /// Several resources.
+    Many(Vec<String>),
 }
 
 /// The protected resource: the token owner's account.
@@ -569,6 +584,7 @@ fn build() -> OpenApi {
         .schema_from::<DeviceAuthorizationResponse>()
         .schema_from::<TokenReference>()
         .schema_from::<Introspection>()
+        .schema_from::<Audience>()
         .schema_from::<Account>()
         .schema_from::<AccountForm>()
         .schema_from::<ServerMetadata>()

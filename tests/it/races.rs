@@ -33,6 +33,7 @@ both_backends!(
     grace_replays_at_once_leave_one_live_refresh_token,
     a_secret_rotated_while_a_request_waits_issues_nothing,
     a_client_deleted_while_its_code_is_exchanged_issues_nothing,
+    revocation_wins_against_a_refresh_narrowed_to_one_resource,
 );
 
 /// Rounds per case.
@@ -273,6 +274,44 @@ async fn revocation_wins_against_a_concurrent_refresh(backend: Backend) {
         let answers = race(vec![
             send(&app.http, revoke_request(&app, &client, &refresh)),
             send(&app.http, refresh_request(&app, &client, &refresh)),
+        ])
+        .await;
+        tally.answers(round, &answers, &[&[200], &[200, 400]]);
+        tally.round(nothing_alive(&app, &client, &answers).await);
+    }
+    tally.finish();
+}
+
+/// RFC 8707: a refresh that narrows the audience goes through the same
+/// writers (the audience is one more column of the batch statement), so a
+/// concurrent revocation still wins.
+async fn revocation_wins_against_a_refresh_narrowed_to_one_resource(backend: Backend) {
+    const MCP: &str = "https://mcp.example/mcp";
+    const OTHER: &str = "https://other.example/api";
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = signed_in(&app).await;
+    let mut tally = Tally::new("revoke vs narrowed refresh", backend);
+    for round in 0..ROUNDS {
+        let client = register_confidential(&app, &[flow::CB]).await;
+        let params = Params::code(&client)
+            .add("resource", MCP)
+            .add("resource", OTHER);
+        let first = tokens_for(&app, &browser, &client, &params, None).await;
+        let refresh = first.refresh.unwrap();
+        let answers = race(vec![
+            send(&app.http, revoke_request(&app, &client, &refresh)),
+            send(
+                &app.http,
+                token_request(
+                    &app,
+                    &client,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", &refresh),
+                        ("resource", MCP),
+                    ],
+                ),
+            ),
         ])
         .await;
         tally.answers(round, &answers, &[&[200], &[200, 400]]);
