@@ -26,6 +26,9 @@ pub struct Metadata {
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
     code_challenge_methods_supported: Vec<&'static str>,
     authorization_response_iss_parameter_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document: https URLs are
+    /// accepted as `client_id`.
+    client_id_metadata_document_supported: bool,
     service_documentation: String,
 }
 
@@ -78,6 +81,7 @@ pub fn build(config: &Config) -> Metadata {
         ],
         code_challenge_methods_supported: challenge_methods,
         authorization_response_iss_parameter_supported: true,
+        client_id_metadata_document_supported: config.client_metadata.enabled,
         issuer,
     }
 }
