@@ -301,6 +301,9 @@ pub struct ServerMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     /// Always true (RFC 9207).
     pub authorization_response_iss_parameter_supported: bool,
+    /// Whether an https URL is accepted as `client_id`, naming a Client ID
+    /// Metadata Document (`client_metadata.enabled`).
+    pub client_id_metadata_document_supported: bool,
     /// The server's home page.
     pub service_documentation: String,
 }
