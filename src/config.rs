@@ -117,6 +117,33 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// Client ID Metadata Documents: https URLs as `client_id`.
+    pub client_metadata: ClientMetadataConfig,
+}
+
+/// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document):
+/// how oauthd fetches and keeps the document behind a URL `client_id`.
+#[derive(Clone, Debug)]
+pub struct ClientMetadataConfig {
+    /// Whether an https URL is accepted as a `client_id` at all.
+    pub enabled: bool,
+    /// Allows `http://` documents and loopback addresses (development and
+    /// tests only; logged loudly at start when on).
+    pub allow_http_loopback: bool,
+    /// Longest wait for the connection (TLS included).
+    pub connect_timeout: Duration,
+    /// Longest wait for the whole fetch, body included.
+    pub timeout: Duration,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: usize,
+    /// Shortest time a fetched document is reused, whatever its
+    /// `Cache-Control` says.
+    pub cache_min: Duration,
+    /// Longest time a fetched document is reused, whatever its
+    /// `Cache-Control` says.
+    pub cache_max: Duration,
+    /// Most documents kept in memory.
+    pub cache_entries: usize,
 }
 
 /// A rate: at most `requests` per `per`, refilled evenly.
@@ -405,6 +432,7 @@ struct RawConfig {
     accounts: RawAccounts,
     limits: RawLimits,
     metrics: RawMetrics,
+    client_metadata: RawClientMetadata,
 }
 
 impl Default for RawConfig {
@@ -430,6 +458,35 @@ impl Default for RawConfig {
             accounts: RawAccounts::default(),
             limits: RawLimits::default(),
             metrics: RawMetrics::default(),
+            client_metadata: RawClientMetadata::default(),
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawClientMetadata {
+    enabled: bool,
+    allow_http_loopback: bool,
+    connect_timeout_ms: u64,
+    timeout_ms: u64,
+    max_document_bytes: u64,
+    cache_min_secs: u64,
+    cache_max_secs: u64,
+    cache_entries: u64,
+}
+
+impl Default for RawClientMetadata {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_http_loopback: false,
+            connect_timeout_ms: 2000,
+            timeout_ms: 5000,
+            max_document_bytes: 5120,
+            cache_min_secs: 300,
+            cache_max_secs: 3600,
+            cache_entries: 1000,
         }
     }
 }
@@ -1172,6 +1229,38 @@ impl RawConfig {
             },
         };
         positive("janitor.batch_size", u64::from(self.janitor.batch_size))?;
+        let cm = &self.client_metadata;
+        within(
+            "client_metadata.connect_timeout_ms",
+            cm.connect_timeout_ms,
+            100,
+            30_000,
+        )?;
+        within("client_metadata.timeout_ms", cm.timeout_ms, 100, 60_000)?;
+        within(
+            "client_metadata.max_document_bytes",
+            cm.max_document_bytes,
+            512,
+            65_536,
+        )?;
+        within(
+            "client_metadata.cache_max_secs",
+            cm.cache_max_secs,
+            0,
+            604_800,
+        )?;
+        within(
+            "client_metadata.cache_min_secs",
+            cm.cache_min_secs,
+            0,
+            cm.cache_max_secs,
+        )?;
+        within(
+            "client_metadata.cache_entries",
+            cm.cache_entries,
+            1,
+            1_000_000,
+        )?;
         let l = &self.limits;
         let rate = |per_minute: u32| {
             (l.enabled && per_minute > 0).then_some(Rate {
@@ -1271,6 +1360,16 @@ impl RawConfig {
             accounts: AccountsConfig {
                 signup: self.accounts.signup,
                 create_admin_on_first_run: self.accounts.create_admin_on_first_run,
+            },
+            client_metadata: ClientMetadataConfig {
+                enabled: cm.enabled,
+                allow_http_loopback: cm.allow_http_loopback,
+                connect_timeout: Duration::from_millis(cm.connect_timeout_ms),
+                timeout: Duration::from_millis(cm.timeout_ms),
+                max_document_bytes: usize::try_from(cm.max_document_bytes).unwrap_or(usize::MAX),
+                cache_min: Duration::from_secs(cm.cache_min_secs),
+                cache_max: Duration::from_secs(cm.cache_max_secs),
+                cache_entries: usize::try_from(cm.cache_entries).unwrap_or(usize::MAX),
             },
             janitor: JanitorConfig {
                 enabled: self.janitor.enabled,

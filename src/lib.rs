@@ -14,6 +14,8 @@ pub mod clock;
 pub mod config;
 /// Secret generation with kind prefixes, SHA-256 digests, constant-time compare, argon2.
 pub mod crypto;
+/// Outbound HTTP: the SSRF-guarded fetch of Client ID Metadata Documents.
+pub mod fetch;
 /// The HTTP surface: router, middleware, extractors, error rendering, handlers.
 pub mod http;
 /// Batched deletion of expired rows on an interval.

@@ -376,6 +376,9 @@ pub struct ServerMetadata {
     pub resource_indicators_supported: bool,
     /// The resource identifier of `/account` (RFC 9728).
     pub protected_resources: Vec<String>,
+    /// Whether an https URL is accepted as `client_id`, naming a Client ID
+    /// Metadata Document (`client_metadata.enabled`).
+    pub client_id_metadata_document_supported: bool,
     /// The server's home page.
     pub service_documentation: String,
 }

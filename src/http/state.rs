@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::oauth::client_metadata_document::ClientDocuments;
 use crate::oauth::device::Polls;
 use crate::oauth::session::PasswordChecker;
 use crate::oauth::throttle::FailureThrottle;
@@ -46,6 +47,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     /// When each device code was last polled (RFC 8628 `slow_down`).
     pub polls: Polls,
+    /// Client ID Metadata Documents: fetched, checked and cached.
+    pub documents: Arc<ClientDocuments>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
         let client_failures =
             FailureThrottle::new(config.limits.free_failed_client_auths, max_lockout);
         let clients = Arc::new(ClientCache::default());
+        let documents = Arc::new(ClientDocuments::new(&config.client_metadata));
         let metrics = Arc::new(Metrics::new(config.database.max_connections));
         if let Db::Postgres(pool) = &db {
             tokio::spawn(client_cache::listen(pool.clone(), Arc::downgrade(&clients)));
@@ -73,6 +77,7 @@ impl AppState {
             config,
             clients,
             metrics,
+            documents,
             db,
             clock,
             passwords,

@@ -7,6 +7,7 @@
 
 use url::Url;
 
+use super::client_metadata_document::{self, ClientDocuments, ResolveFailure};
 use super::error::{ErrorCode, OAuthError};
 use super::pkce;
 use super::redirect_uri;
@@ -97,6 +98,9 @@ pub struct Resolved {
 pub enum ResolveError {
     /// Show an error page with this message; never redirect.
     Page(&'static str),
+    /// The client's metadata document cannot be used (this says why); an
+    /// error page, never a redirect.
+    Document(client_metadata_document::DocumentError),
     /// Storage failed.
     Store(store::Error),
 }
@@ -107,20 +111,55 @@ impl From<store::Error> for ResolveError {
     }
 }
 
+/// Where [`resolve`] looks clients up: the database, and the client
+/// metadata documents behind URL `client_id`s.
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup<'a> {
+    /// Registered clients.
+    pub db: &'a Db,
+    /// Document clients (draft-ietf-oauth-client-id-metadata-document).
+    pub documents: &'a ClientDocuments,
+    /// For document cache lifetimes.
+    pub clock: &'a Clock,
+    /// Registration rules a document obeys.
+    pub config: &'a Config,
+}
+
+/// The client `client_id` names: a registered one, or, when it is a URL
+/// and documents are enabled, the one its metadata document describes.
+async fn find_client(lookup: Lookup<'_>, client_id: &str) -> Result<Client, ResolveError> {
+    if lookup.documents.enabled() && client_metadata_document::is_document_id(client_id) {
+        return match lookup
+            .documents
+            .resolve(lookup.db, lookup.clock, lookup.config, client_id)
+            .await
+        {
+            Ok(client) => Ok((*client).clone()),
+            Err(ResolveFailure::Document(e)) => Err(ResolveError::Document(e)),
+            Err(ResolveFailure::Store(e)) => Err(e.into()),
+        };
+    }
+    store::clients::find(lookup.db, client_id)
+        .await?
+        .ok_or(ResolveError::Page(
+            "The application that sent you here is not registered here.",
+        ))
+}
+
 /// Checks `client_id`, `redirect_uri` and `state`: the parts that decide
 /// whether an error may be redirected at all.
-pub async fn resolve(db: &Db, params: &AuthorizeParams) -> Result<Resolved, ResolveError> {
+pub async fn resolve(
+    lookup: Lookup<'_>,
+    params: &AuthorizeParams,
+) -> Result<Resolved, ResolveError> {
     use ResolveError::Page;
     let client_id = match params.client_id.get() {
         Err(()) => return Err(Page("The client_id parameter is given more than once.")),
         Ok(None) => return Err(Page("The request names no client (client_id is missing).")),
         Ok(Some(id)) => id,
     };
-    let Some(client) = store::clients::find(db, client_id).await? else {
-        return Err(Page(
-            "The application that sent you here is not registered here.",
-        ));
-    };
+    let client = find_client(lookup, client_id).await?;
+    let document_client = client_metadata_document::is_document_client(&client);
     let requested = params
         .redirect_uri
         .get()
@@ -140,10 +179,16 @@ pub async fn resolve(db: &Db, params: &AuthorizeParams) -> Result<Resolved, Reso
             ));
         }
         Some(uri) => {
-            if !registered
-                .iter()
-                .any(|r| redirect_uri::matches(r.as_str(), uri))
-            {
+            // A document client's URIs match exactly (draft §4.1); others
+            // keep the RFC 8252 loopback port exception.
+            let listed = if document_client {
+                client_metadata_document::redirect_uri_listed(&client, uri)
+            } else {
+                registered
+                    .iter()
+                    .any(|r| redirect_uri::matches(r.as_str(), uri))
+            };
+            if !listed {
                 return Err(Page(
                     "The redirect URI in the request is not registered for this application.",
                 ));

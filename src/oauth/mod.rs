@@ -7,6 +7,7 @@
 pub mod account;
 pub mod authorize;
 pub mod client_auth;
+pub mod client_metadata_document;
 pub mod device;
 pub mod error;
 pub mod grant;

@@ -310,3 +310,108 @@ pub async fn set_may_introspect(
         .map(|r| r.rows_affected()))?;
     Ok(n > 0)
 }
+
+// Client ID Metadata Documents (`oauth::client_metadata_document`): the row
+// of a client whose id is its document's URL. Public (no secret, method
+// `none`), no owner, no browser origins; name, website, redirect URIs,
+// scopes and grants are the document's. The update happens only when
+// something differs, so a refetch of an unchanged document writes nothing
+// (and, on Postgres, wakes no client-cache eviction).
+
+const UPSERT_DOCUMENT: &str = r"
+insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
+                     grant_types, response_types, owner_id, may_introspect, created_at,
+                     updated_at, application_type)
+values ($1, $2, $3, null, $4, $5, $6, $7, $8, null, false, $9, $9, $10)
+on conflict (id) do update set
+    name = excluded.name, website = excluded.website, secret_hash = null,
+    auth_method = excluded.auth_method, redirect_uris = excluded.redirect_uris,
+    scopes = excluded.scopes, grant_types = excluded.grant_types,
+    response_types = excluded.response_types, updated_at = excluded.updated_at,
+    application_type = excluded.application_type
+where clients.name <> excluded.name
+   or coalesce(clients.website, '') <> coalesce(excluded.website, '')
+   or clients.secret_hash is not null
+   or clients.auth_method <> excluded.auth_method
+   or clients.redirect_uris <> excluded.redirect_uris
+   or clients.scopes <> excluded.scopes
+   or clients.grant_types <> excluded.grant_types
+   or clients.response_types <> excluded.response_types
+   or clients.application_type <> excluded.application_type";
+
+/// Inserts a document client's row, or brings an existing one in line with
+/// the document.
+pub async fn upsert_document_client(db: &Db, client: &Client, now: i64) -> Result<(), Error> {
+    let row = DocumentRow::of(client);
+    on_db!(db, pool => sqlx::query(UPSERT_DOCUMENT)
+        .bind(&client.id)
+        .bind(&client.name)
+        .bind(client.website.as_deref())
+        .bind(client.auth_method.as_str())
+        .bind(&row.redirect_uris)
+        .bind(&row.scopes)
+        .bind(&row.grant_types)
+        .bind(&row.response_types)
+        .bind(now)
+        .bind(client.application_type.as_str())
+        .execute(pool)
+        .await
+        .map(drop))?;
+    Ok(())
+}
+
+const REFRESH_DOCUMENT: &str = r"
+update clients set
+    name = $2, website = $3, secret_hash = null, auth_method = $4, redirect_uris = $5,
+    scopes = $6, grant_types = $7, response_types = $8, updated_at = $9,
+    application_type = $10
+where id = $1
+  and (name <> $2
+   or coalesce(website, '') <> coalesce($3, '')
+   or secret_hash is not null
+   or auth_method <> $4
+   or redirect_uris <> $5
+   or scopes <> $6
+   or grant_types <> $7
+   or response_types <> $8
+   or application_type <> $10)";
+
+/// Brings an existing document client's row in line with a freshly fetched
+/// document; inserts nothing.
+pub async fn refresh_document_client(db: &Db, client: &Client, now: i64) -> Result<(), Error> {
+    let row = DocumentRow::of(client);
+    on_db!(db, pool => sqlx::query(REFRESH_DOCUMENT)
+        .bind(&client.id)
+        .bind(&client.name)
+        .bind(client.website.as_deref())
+        .bind(client.auth_method.as_str())
+        .bind(&row.redirect_uris)
+        .bind(&row.scopes)
+        .bind(&row.grant_types)
+        .bind(&row.response_types)
+        .bind(now)
+        .bind(client.application_type.as_str())
+        .execute(pool)
+        .await
+        .map(drop))?;
+    Ok(())
+}
+
+/// A document client's list columns as stored.
+struct DocumentRow {
+    redirect_uris: String,
+    scopes: String,
+    grant_types: String,
+    response_types: String,
+}
+
+impl DocumentRow {
+    fn of(client: &Client) -> Self {
+        Self {
+            redirect_uris: join_list(client.redirect_uris.iter().map(RedirectUri::as_str)),
+            scopes: client.scopes.to_string(),
+            grant_types: join_list(client.grant_types.iter().map(|g| g.as_str())),
+            response_types: join_list(client.response_types.iter().map(String::as_str)),
+        }
+    }
+}

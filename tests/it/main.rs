@@ -14,6 +14,7 @@ mod authorize;
 mod cli;
 mod client_auth;
 mod client_cache;
+mod client_metadata_document;
 mod config;
 mod device;
 mod faults;

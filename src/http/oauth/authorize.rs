@@ -17,6 +17,7 @@ use crate::http::web::consent::{Consent, consent_page, oob_page};
 use crate::http::web::login::check_csrf;
 use crate::http::web::{ActiveSession, Session, page_error};
 use crate::oauth::authorize::{self, ResolveError, Target};
+use crate::oauth::client_metadata_document;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::auth_requests::AuthRequest;
 use crate::store::{self};
@@ -86,7 +87,13 @@ async fn request(
     redirect_status: StatusCode,
 ) -> Result<Response, HttpError> {
     let parsed = params.authorize_params();
-    let resolved = match authorize::resolve(&state.db, &parsed).await {
+    let lookup = authorize::Lookup {
+        db: &state.db,
+        documents: &state.documents,
+        clock: &state.clock,
+        config: &state.config,
+    };
+    let resolved = match authorize::resolve(lookup, &parsed).await {
         Ok(r) => {
             tracing::Span::current().record("client.id", r.client.id.as_str());
             r
@@ -100,6 +107,17 @@ async fn request(
                 status: StatusCode::BAD_REQUEST,
                 title: "Cannot continue",
                 message: message.into(),
+            });
+        }
+        Err(ResolveError::Document(e)) => {
+            tracing::info!(
+                reason = %e,
+                "authorization request refused: client metadata document"
+            );
+            return Err(HttpError::Page {
+                status: StatusCode::BAD_REQUEST,
+                title: "Cannot continue",
+                message: format!("The application that sent you here cannot be used: {e}.").into(),
             });
         }
         Err(ResolveError::Store(e)) => return Err(e.into()),
@@ -130,6 +148,12 @@ async fn request(
             );
         }
     };
+    // A document client gets its row only now, once a signed-in user's
+    // valid request is about to be decided (requests, consents, codes and
+    // tokens reference it); a refused or abandoned request stores nothing.
+    if client_metadata_document::is_document_client(&resolved.client) {
+        client_metadata_document::persist(&state.db, &resolved.client, state.clock.now()).await?;
+    }
     if authorize::consent_remembered(&state.db, &resolved.client, &valid, &active.info.user.id)
         .await?
     {

@@ -34,6 +34,9 @@ pub struct Metadata {
     resource_indicators_supported: bool,
     /// The protected resources this server itself runs (RFC 9728): `/account`.
     protected_resources: [String; 1],
+    /// draft-ietf-oauth-client-id-metadata-document: https URLs are
+    /// accepted as `client_id`.
+    client_id_metadata_document_supported: bool,
     service_documentation: String,
 }
 
@@ -94,6 +97,7 @@ pub fn build(config: &Config) -> Metadata {
         authorization_response_iss_parameter_supported: true,
         resource_indicators_supported: true,
         protected_resources: [account_resource(config)],
+        client_id_metadata_document_supported: config.client_metadata.enabled,
         issuer,
     }
 }

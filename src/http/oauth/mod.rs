@@ -18,6 +18,7 @@ use crate::config::ResponseFormat;
 use crate::http::extract::{FormParams, client_credentials, media_type};
 use crate::http::state::AppState;
 use crate::oauth::client_auth::{self, AuthError};
+use crate::oauth::client_metadata_document::{self, ResolveFailure};
 use crate::oauth::{self, ErrorCode, OAuthError};
 use crate::store::{self, clients::Client};
 
@@ -138,6 +139,9 @@ pub(crate) async fn authenticate_client(
     if let Some(wait) = state.client_failures.check(&id, ip, now) {
         return Err(Failure::Throttled(wait));
     }
+    if state.documents.enabled() && client_metadata_document::is_document_id(&id) {
+        return document_client(state, &credentials).await;
+    }
     match client_auth::authenticate(&state.db, &state.clients, &credentials).await {
         Ok(c) => {
             state.client_failures.succeeded(&id, ip);
@@ -149,6 +153,54 @@ pub(crate) async fn authenticate_client(
             Err(Failure::Refused { error, basic })
         }
         Err(AuthError::Store(e)) => Err(Failure::Store(e)),
+    }
+}
+
+/// A client whose id is its metadata document's URL: public, so it sends
+/// its id alone; the document (fetched or cached) is its registration.
+async fn document_client(
+    state: &AppState,
+    credentials: &client_auth::Credentials,
+) -> Result<Arc<Client>, Failure> {
+    let basic = credentials.is_basic();
+    if !matches!(credentials, client_auth::Credentials::IdOnly { .. }) {
+        tracing::info!(
+            client.id = credentials.client_id(),
+            "client authentication failed: a client metadata document client sent a secret"
+        );
+        return Err(Failure::Refused {
+            error: OAuthError::new(
+                ErrorCode::InvalidClient,
+                "a client identified by a metadata document is public and sends no secret",
+            ),
+            basic,
+        });
+    }
+    match state
+        .documents
+        .resolve(
+            &state.db,
+            &state.clock,
+            &state.config,
+            credentials.client_id(),
+        )
+        .await
+    {
+        Ok(client) => {
+            tracing::Span::current().record("client.id", client.id.as_str());
+            Ok(client)
+        }
+        Err(ResolveFailure::Document(e)) => {
+            tracing::info!(client.id = credentials.client_id(), reason = %e, "client metadata document refused");
+            Err(Failure::Refused {
+                error: OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    format!("the client cannot be used: {e}"),
+                ),
+                basic,
+            })
+        }
+        Err(ResolveFailure::Store(e)) => Err(Failure::Store(e)),
     }
 }
 

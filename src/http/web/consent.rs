@@ -8,6 +8,7 @@ use super::layout::Layout;
 use super::{ActiveSession, render};
 use crate::config::Config;
 use crate::http::error::HttpError;
+use crate::oauth::client_metadata_document;
 use crate::oauth::scope::Scopes;
 use crate::store::clients::Client;
 
@@ -41,6 +42,9 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     website: Option<&'a str>,
     self_registered: bool,
+    /// For a client ID metadata document client: the host that publishes
+    /// its document (the only thing known about who runs it).
+    document_host: Option<String>,
     username: &'a str,
     scopes: Vec<ScopeLine<'a>>,
     resources: &'a [String],
@@ -81,6 +85,8 @@ pub fn consent_page(
             website: client.website.as_deref(),
             // Clients from the API or CLI have no owner; they vouch for themselves.
             self_registered: client.owner_id.is_none(),
+            document_host: client_metadata_document::is_document_client(client)
+                .then(|| destination_host(&client.id)),
             username: &active.info.user.username,
             scopes,
             resources: &consent.resources,
