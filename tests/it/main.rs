@@ -24,7 +24,6 @@ mod lifecycle;
 mod limits;
 mod login;
 mod logs;
-#[cfg(feature = "mcp-sdk-tests")]
 mod mcp_sdk;
 mod metrics;
 mod openapi;

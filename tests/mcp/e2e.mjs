@@ -1,7 +1,7 @@
 // The official MCP TypeScript SDK against a running oauthd.
 //
-// Run by the Rust test `mcp_sdk` (tests/it/mcp_sdk.rs, feature
-// `mcp-sdk-tests`), which starts oauthd, makes the user, and registers the
+// Run by the Rust test `mcp_sdk` (tests/it/mcp_sdk.rs, with
+// OAUTHD_MCP_SDK_TESTS=1), which starts oauthd, makes the user, and registers the
 // resource server's client and resource. This script:
 //
 // 1. serves a tiny MCP-style protected resource on RS_PORT: its RFC 9728
