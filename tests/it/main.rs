@@ -34,6 +34,7 @@ mod races;
 mod refresh;
 mod registration;
 mod resources;
+mod schema;
 mod settings;
 mod token;
 mod transfer;
