@@ -218,7 +218,12 @@ impl<'a> Event<'a> {
     /// request's access line when there is a request (see [`scope`]), else
     /// as an info line of its own. Returns the address as text for the row.
     fn log(&self) -> Option<String> {
-        crate::metrics::with_current(|m| m.audit(self.kind));
+        crate::metrics::with_current(|m| match self.kind {
+            Kind::CodeReplayed => m.code_replayed(),
+            Kind::RefreshReused => m.refresh_reused(),
+            Kind::TokenRevoked => m.token_revoked(),
+            _ => {}
+        });
         let in_request = CURRENT.try_with(|slot| slot.borrow_mut().add(self)).is_ok();
         let ip = self.ip.map(|i| i.to_string());
         macro_rules! emit {

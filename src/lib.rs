@@ -22,6 +22,8 @@ pub mod http;
 pub mod janitor;
 /// Prometheus metrics: one registry per server, rendered at `/metrics`.
 pub mod metrics;
+/// Values shared by the protocol rules and storage (the bottom layer).
+pub mod model;
 /// Protocol rules: authorization requests, grants, tokens, client auth, PKCE,
 /// scopes, redirect URIs, registration, sessions, RFC error codes.
 pub mod oauth;

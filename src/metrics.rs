@@ -23,7 +23,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::audit::Kind;
 use crate::store::Db;
 
 /// OpenMetrics text, what Prometheus asks for first.
@@ -328,14 +327,19 @@ impl Metrics {
             .inc();
     }
 
-    /// An audit event of this kind happened (only some kinds are counted).
-    pub fn audit(&self, kind: Kind) {
-        match kind {
-            Kind::CodeReplayed => self.code_replays.inc(),
-            Kind::RefreshReused => self.refresh_reuses.inc(),
-            Kind::TokenRevoked => self.revocations.inc(),
-            _ => 0,
-        };
+    /// A replayed authorization code was refused (its grant revoked).
+    pub fn code_replayed(&self) {
+        self.code_replays.inc();
+    }
+
+    /// A reused refresh token was refused (its family revoked).
+    pub fn refresh_reused(&self) {
+        self.refresh_reuses.inc();
+    }
+
+    /// A token was revoked.
+    pub fn token_revoked(&self) {
+        self.revocations.inc();
     }
 
     /// A janitor pass: rows deleted, or failed.

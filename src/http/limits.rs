@@ -7,18 +7,16 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::{HOST, RETRY_AFTER};
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
 use super::error::{HttpError, is_api_path, json_error};
-use super::state::AppState;
 use crate::config::{Config, LimitsConfig, Rate};
 use crate::oauth::ErrorCode;
 
@@ -286,15 +284,6 @@ pub fn over_limit(limits: &RateLimits, request: &Request) -> Option<Response> {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     tracing::info!(client.ip = %ip, route, "rate limit hit");
     Some(too_many(route, seconds.max(1)))
-}
-
-/// [`over_limit`] as a route layer, for the routes outside `cors_routes`
-/// (where `middleware::cors` applies it).
-pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match over_limit(&state.limits, &request) {
-        Some(refusal) => refusal,
-        None => next.run(request).await,
-    }
 }
 
 /// A 429 in the shape the path calls for.

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
@@ -324,6 +324,15 @@ pub async fn cors(
         }
     }
     response
+}
+
+/// [`limits::over_limit`] as a route layer, for the routes outside `cors_routes`
+/// (where [`cors`] applies it).
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match limits::over_limit(&state.limits, &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ pub fn build_app(state: AppState) -> Router {
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            limits::rate_limit,
+            middleware::rate_limit,
         ))
         .merge(cors_routes);
     let on_main = state.config.metrics.enabled && state.config.metrics.listen.is_none();

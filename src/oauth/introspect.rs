@@ -208,7 +208,7 @@ impl Active {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::registration::{AuthMethod, SecretMethods};
+    use crate::model::client::{AuthMethod, SecretMethods};
     use crate::oauth::scope::Scopes;
 
     fn client(id: &str, may_introspect: bool) -> Client {
@@ -225,7 +225,7 @@ mod tests {
             response_types: Vec::new(),
             owner_id: None,
             may_introspect,
-            application_type: crate::oauth::registration::ApplicationType::Web,
+            application_type: crate::model::client::ApplicationType::Web,
             created_at: 0,
             updated_at: 0,
         }

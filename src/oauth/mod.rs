@@ -8,6 +8,7 @@ pub mod account;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_metadata_document;
+pub mod credentials;
 pub mod device;
 pub mod error;
 pub mod grant;
@@ -19,9 +20,9 @@ pub mod redirect_uri;
 pub mod registration;
 pub mod resource;
 pub mod revoke;
-pub mod scope;
 pub mod session;
 pub mod throttle;
 pub mod token;
 
+pub use crate::model::scope;
 pub use error::{Error, ErrorCode, OAuthError};

@@ -3,12 +3,13 @@
 //! A registered URI is kept byte for byte as the client sent it: the
 //! authorization endpoint compares strings exactly, so nothing here normalises.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use url::{Host, Url};
 
 use super::error::OAuthError;
+pub use crate::model::client::ClientType;
+pub use crate::model::redirect_uri::RedirectUri;
 
 /// Longest redirect URI accepted, in bytes.
 pub const MAX_LEN: usize = 2048;
@@ -17,19 +18,6 @@ pub const MAX_PER_CLIENT: usize = 10;
 
 /// Why a URI with port 0 or a port past 65535 is refused.
 const BAD_PORT: &str = "a redirect URI port must be a number from 1 to 65535";
-
-/// Whether the client can keep a secret (RFC 6749 §2.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientType {
-    /// Has a secret and authenticates with it.
-    Confidential,
-    /// A native or browser app without a secret; must use PKCE.
-    Public,
-}
-
-/// A redirect URI that passed the registration rules.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedirectUri(String);
 
 impl RedirectUri {
     /// Checks one URI for a client of the given type.
@@ -99,23 +87,7 @@ impl RedirectUri {
                 );
             }
         }
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// Wraps a URI read back from storage, where it was validated on the way in.
-    pub fn from_stored(raw: String) -> Self {
-        Self(raw)
-    }
-
-    /// The URI exactly as registered.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RedirectUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        Ok(Self::checked(raw.to_owned()))
     }
 }
 
@@ -241,7 +213,7 @@ mod tests {
             "https://app.example/caf%C3%A9",
         ] {
             assert_eq!(
-                check(ok, ClientType::Confidential).map(|u| u.0),
+                check(ok, ClientType::Confidential).map(|u| u.as_str().to_owned()),
                 Ok(ok.to_owned()),
                 "{ok}"
             );

@@ -3,8 +3,6 @@
 //! `POST /api/client` (both shapes) and `oauthd client add` all end here, so
 //! every way of registering a client obeys the same rules.
 
-use std::fmt;
-
 use url::Url;
 
 use super::error::{Error, ErrorCode, OAuthError};
@@ -14,184 +12,16 @@ use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::{Config, ScopeConfig};
 use crate::crypto::{self, Secret, SecretKind};
+pub use crate::model::client::{
+    ApplicationType, AuthMethod, DEVICE_CODE_GRANT, EITHER_SECRET_METHOD, GrantType, NewClient,
+    SecretMethods,
+};
 use crate::store::{self, Db};
 
 /// Longest client name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest website URL, in bytes.
 pub const MAX_WEBSITE_LEN: usize = 2048;
-
-/// How a client authenticates at the token endpoint (RFC 7591 §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the request body.
-    ClientSecretPost,
-    /// A public client: no secret.
-    None,
-}
-
-/// The stored method of a confidential client that named none when it
-/// registered (the form shape, the developer pages, the CLI, and every client
-/// stored before methods were enforced): it may send its secret either way,
-/// and is announced as `client_secret_basic`. Not an RFC 7591 name, so no
-/// registration can ask for it.
-pub const EITHER_SECRET_METHOD: &str = "client_secret_basic_or_post";
-
-impl AuthMethod {
-    /// The RFC 7591 name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::None => "none",
-        }
-    }
-
-    /// Parses an RFC 7591 name, as a registration sends it.
-    pub fn from_name(raw: &str) -> Option<Self> {
-        match raw {
-            "client_secret_basic" => Some(Self::ClientSecretBasic),
-            "client_secret_post" => Some(Self::ClientSecretPost),
-            "none" => Some(Self::None),
-            _ => None,
-        }
-    }
-
-    /// Parses a stored method (a `clients.auth_method` value, or an export
-    /// document's `token_endpoint_auth_method`): an RFC 7591 name, or
-    /// [`EITHER_SECRET_METHOD`], read as `client_secret_basic`.
-    pub fn parse(raw: &str) -> Option<Self> {
-        SecretMethods::parse_stored(raw).map(|(method, _)| method)
-    }
-
-    /// Whether a client using this method is public or confidential.
-    pub fn client_type(self) -> ClientType {
-        match self {
-            Self::None => ClientType::Public,
-            _ => ClientType::Confidential,
-        }
-    }
-}
-
-/// Which ways of sending its secret a client may use at the token,
-/// revocation and introspection endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecretMethods {
-    /// Only its registered `auth_method` (RFC 7591 §2). Public clients
-    /// (`none`) send no secret at all.
-    Registered,
-    /// HTTP Basic or the body: the client named no method when it
-    /// registered (see [`EITHER_SECRET_METHOD`]).
-    Either,
-}
-
-impl SecretMethods {
-    /// The `clients.auth_method` value for a client with this method.
-    pub fn stored(self, method: AuthMethod) -> &'static str {
-        match (self, method) {
-            (Self::Either, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => {
-                EITHER_SECRET_METHOD
-            }
-            _ => method.as_str(),
-        }
-    }
-
-    /// Reads a stored `clients.auth_method` value back.
-    pub fn parse_stored(raw: &str) -> Option<(AuthMethod, Self)> {
-        if raw == EITHER_SECRET_METHOD {
-            return Some((AuthMethod::ClientSecretBasic, Self::Either));
-        }
-        AuthMethod::from_name(raw).map(|m| (m, Self::Registered))
-    }
-
-    /// Whether a client registered with `method` may authenticate with a
-    /// secret sent by HTTP Basic (`basic`) or in the body.
-    pub fn allow(self, method: AuthMethod, basic: bool) -> bool {
-        match (self, method) {
-            (_, AuthMethod::None) => false,
-            (Self::Either, _) => true,
-            (Self::Registered, AuthMethod::ClientSecretBasic) => basic,
-            (Self::Registered, AuthMethod::ClientSecretPost) => !basic,
-        }
-    }
-}
-
-/// RFC 7591 / OpenID registration `application_type`: how the client runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ApplicationType {
-    /// A web application (the default).
-    #[default]
-    Web,
-    /// A native app (RFC 8252): private-use scheme, loopback or claimed https
-    /// redirect URIs only.
-    Native,
-}
-
-impl ApplicationType {
-    /// The registered name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Web => "web",
-            Self::Native => "native",
-        }
-    }
-
-    /// Parses a registered name.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "web" => Some(Self::Web),
-            "native" => Some(Self::Native),
-            _ => None,
-        }
-    }
-}
-
-/// The RFC 8628 grant type name.
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// A grant type a client may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum GrantType {
-    /// RFC 6749 §4.1.
-    AuthorizationCode,
-    /// RFC 6749 §6.
-    RefreshToken,
-    /// RFC 6749 §4.4.
-    ClientCredentials,
-    /// RFC 8628: the device authorization grant.
-    DeviceCode,
-}
-
-impl GrantType {
-    /// The RFC name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::RefreshToken => "refresh_token",
-            Self::ClientCredentials => "client_credentials",
-            Self::DeviceCode => DEVICE_CODE_GRANT,
-        }
-    }
-
-    /// Parses an RFC name; implicit and password grants are not offered.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "authorization_code" => Some(Self::AuthorizationCode),
-            "refresh_token" => Some(Self::RefreshToken),
-            "client_credentials" => Some(Self::ClientCredentials),
-            DEVICE_CODE_GRANT => Some(Self::DeviceCode),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Registration metadata as a caller sent it, before any rule is applied.
 #[derive(Clone, Debug, Default)]
@@ -229,41 +59,7 @@ pub struct Policy<'a> {
     pub allow_http_redirect_uris: bool,
 }
 
-/// Validated metadata, ready to be stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewClient {
-    /// Display name; empty when the caller gave none.
-    pub name: String,
-    /// Home page.
-    pub website: Option<String>,
-    /// Redirect URIs, exactly as registered, without duplicates.
-    pub redirect_uris: Vec<RedirectUri>,
-    /// Scopes the client may ask for.
-    pub scopes: Scopes,
-    /// Grant types the client may use, sorted.
-    pub grant_types: Vec<GrantType>,
-    /// `["code"]` when the code grant is registered, else empty.
-    pub response_types: Vec<&'static str>,
-    /// How the client authenticates.
-    pub auth_method: AuthMethod,
-    /// Whether it is held to `auth_method` or may send its secret either way.
-    pub secret_methods: SecretMethods,
-    /// Browser origins allowed to use CORS.
-    pub allowed_origins: Vec<String>,
-    /// Whether it may introspect every token. Only the operator grants this
-    /// ([`NewClient::allowing_introspection`]): [`validate`] always says no,
-    /// and `store::clients::update` never changes it.
-    pub may_introspect: bool,
-    /// `web` or `native`.
-    pub application_type: ApplicationType,
-}
-
 impl NewClient {
-    /// Public clients have no secret.
-    pub fn is_public(&self) -> bool {
-        self.auth_method == AuthMethod::None
-    }
-
     /// The same client, allowed to introspect every token (an operator's
     /// decision). Refused for a public client, which cannot authenticate at
     /// the introspection endpoint.

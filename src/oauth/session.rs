@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
-use super::account::{MAX_PASSWORD_BYTES, Username};
+use super::credentials::{MAX_PASSWORD_BYTES, Username};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{self, Secret, SecretKind};

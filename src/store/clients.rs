@@ -1,11 +1,9 @@
 //! The `clients` table: registered OAuth clients.
 
 use super::{Db, Error, Tx, join_list, on_db, on_tx, split_list};
-use crate::oauth::redirect_uri::RedirectUri;
-use crate::oauth::registration::{
-    ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods,
-};
-use crate::oauth::scope::Scopes;
+use crate::model::client::{ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods};
+use crate::model::redirect_uri::RedirectUri;
+use crate::model::scope::Scopes;
 
 /// A registered client as the protocol code sees it.
 #[derive(Clone, Debug)]

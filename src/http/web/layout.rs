@@ -1,7 +1,6 @@
 //! What the base layout shows on every page: the product, the logo, and who
 //! is signed in (with the CSRF token the sign-out form needs).
 
-use super::ActiveSession;
 use crate::config::Config;
 
 /// The base layout's data; every page view struct holds one.
@@ -33,18 +32,6 @@ impl Layout {
             product_name: config.ui.product_name.clone(),
             logo_url: config.ui.logo_url.clone(),
             user: None,
-        }
-    }
-
-    /// The layout for a signed-in user.
-    pub fn signed_in(config: &Config, active: &ActiveSession) -> Self {
-        Self {
-            user: Some(SignedIn {
-                username: active.info.user.username.clone(),
-                csrf: active.csrf(),
-                is_admin: active.info.user.is_admin,
-            }),
-            ..Self::anonymous(config)
         }
     }
 

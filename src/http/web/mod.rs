@@ -137,6 +137,22 @@ impl ActiveSession {
     }
 }
 
+/// The layout of a page a signed-in user sees. Here rather than in `layout`,
+/// which the error pages use, so that `layout` stays below this module.
+impl layout::Layout {
+    /// The layout for a signed-in user.
+    pub fn signed_in(config: &Config, active: &ActiveSession) -> Self {
+        Self {
+            user: Some(layout::SignedIn {
+                username: active.info.user.username.clone(),
+                csrf: active.csrf(),
+                is_admin: active.info.user.is_admin,
+            }),
+            ..Self::anonymous(config)
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = HttpError;
 
