@@ -3,9 +3,12 @@
 //!
 //! The document carries what lets every client and user go on as before:
 //! users with their argon2 password hashes, clients with their secret
-//! digests, redirect URIs, scopes, grant types and CORS origins, the consents
-//! users gave (so apps are not asked again), and refresh and personal access
-//! tokens as digests (so apps and scripts stay signed in). It does not carry
+//! digests, redirect URIs, scopes, grant types, CORS origins, application
+//! type and resource allow-list, the resources the operator registered, the
+//! consents users gave (so apps are not asked again), and refresh and
+//! personal access tokens as digests with their audience (so apps and
+//! scripts stay signed in, for the resources they were granted and no
+//! others). It does not carry
 //! what is short-lived or history: sessions (users sign in again), pending
 //! authorization requests, codes, access tokens (clients refresh or ask
 //! again) and the audit trail. It never holds a plaintext secret, but the
@@ -21,11 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::crypto::Sha256Digest;
+use crate::model::client::{ApplicationType, AuthMethod, GrantType};
+use crate::model::scope::Scopes;
 use crate::oauth::account::Username;
-use crate::oauth::registration::{AuthMethod, GrantType};
-use crate::oauth::scope::Scopes;
+use crate::oauth::resource::Resources;
 use crate::store::transfer::{
-    ClientRow, ConsentRow, InsertError, OriginRow, Rows, TokenRow, UserRow,
+    ClientResourceRow, ClientRow, ConsentRow, InsertError, OriginRow, ResourceRow, Rows, TokenRow,
+    UserRow,
 };
 use crate::store::{self, Db, join_list, split_list};
 
@@ -71,6 +76,24 @@ pub struct Document {
     pub consents: Vec<Consent>,
     /// Refresh and personal access tokens, as digests.
     pub tokens: Vec<Token>,
+    /// Resources the operator registered (absent in documents written
+    /// before resource indicators: none).
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+}
+
+/// A resource the operator registered (`oauthd resource add`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// The resource URI.
+    pub uri: String,
+    /// Display name for the consent page.
+    pub name: String,
+    /// The client that is this resource's server.
+    pub client_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
 }
 
 /// A user.
@@ -123,6 +146,12 @@ pub struct Client {
     /// written before the permission existed: false).
     #[serde(default)]
     pub may_introspect: bool,
+    /// `web` or `native` (absent in older documents: `web`).
+    #[serde(default = "web")]
+    pub application_type: String,
+    /// The resources it may ask for; empty: any (absent in older documents).
+    #[serde(default)]
+    pub allowed_resources: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -139,6 +168,9 @@ pub struct Consent {
     pub client_id: String,
     /// Scopes granted.
     pub scopes: Vec<String>,
+    /// Resources granted; empty when none was named.
+    #[serde(default)]
+    pub resources: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -177,6 +209,13 @@ pub struct Token {
     pub rotated_at: Option<i64>,
     /// A refresh family's absolute end.
     pub grant_expires_at: Option<i64>,
+    /// The resources it is for; empty when none was named.
+    #[serde(default)]
+    pub audience: Vec<String>,
+}
+
+fn web() -> String {
+    ApplicationType::Web.as_str().to_owned()
 }
 
 /// How many rows of each kind a document holds.
@@ -229,6 +268,12 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
                 .filter(|o| o.client_id == c.id)
                 .map(|o| o.origin.clone())
                 .collect(),
+            allowed_resources: rows
+                .client_resources
+                .iter()
+                .filter(|r| r.client_id == c.id)
+                .map(|r| r.uri.clone())
+                .collect(),
             redirect_uris: list(&c.redirect_uris),
             scopes: list(&c.scopes),
             grant_types: list(&c.grant_types),
@@ -240,10 +285,17 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
             token_endpoint_auth_method: c.auth_method,
             owner_id: c.owner_id,
             may_introspect: c.may_introspect,
+            application_type: c.application_type,
             created_at: c.created_at,
             updated_at: c.updated_at,
         })
         .collect();
+    let stored_list = |raw: Option<&str>| {
+        Resources::from_stored(raw)
+            .iter()
+            .map(str::to_owned)
+            .collect()
+    };
     Ok(Document {
         format: FORMAT.to_owned(),
         version: VERSION,
@@ -269,6 +321,7 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
             .into_iter()
             .map(|c| Consent {
                 scopes: list(&c.scope),
+                resources: stored_list(c.resources.as_deref()),
                 user_id: c.user_id,
                 client_id: c.client_id,
                 created_at: c.created_at,
@@ -280,6 +333,7 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
             .into_iter()
             .map(|t| Token {
                 scopes: list(&t.scope),
+                audience: stored_list(t.audience.as_deref()),
                 kind: t.kind,
                 token_hash: t.token_hash,
                 public_id: t.public_id,
@@ -293,6 +347,16 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
                 last_used_at: t.last_used_at,
                 rotated_at: t.rotated_at,
                 grant_expires_at: t.grant_expires_at,
+            })
+            .collect(),
+        resources: rows
+            .resources
+            .into_iter()
+            .map(|r| Resource {
+                uri: r.uri,
+                name: r.name,
+                client_id: r.client_id,
+                created_at: r.created_at,
             })
             .collect(),
     })
@@ -457,8 +521,40 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
                 "{at}.owner_id (client {id}): no user with id {owner} in the document"
             ));
         }
+        if ApplicationType::parse(&c.application_type).is_none() {
+            return bad(format!(
+                "{at}.application_type (client {id}) must be web or native"
+            ));
+        }
+        if !is_resource_list(&c.allowed_resources) {
+            return bad(format!(
+                "{at}.allowed_resources (client {id}) must be distinct absolute URIs without a fragment"
+            ));
+        }
         if !client_ids.insert(id.as_str()) {
             return bad(format!("{at}: client id {id} appears twice"));
+        }
+    }
+    let mut uris = HashSet::new();
+    for (i, r) in doc.resources.iter().enumerate() {
+        let at = format!("resources[{i}]");
+        if !is_resource_list(std::slice::from_ref(&r.uri)) {
+            return bad(format!(
+                "{at}.uri must be an absolute URI without a fragment"
+            ));
+        }
+        if r.name.trim().is_empty() {
+            return bad(format!("{at}.name (resource {}) must not be empty", r.uri));
+        }
+        if let Some(c) = &r.client_id
+            && !client_ids.contains(c.as_str())
+        {
+            return bad(format!(
+                "{at}.client_id: no client with id {c} in the document"
+            ));
+        }
+        if !uris.insert(r.uri.as_str()) {
+            return bad(format!("{at}: resource {} appears twice", r.uri));
         }
     }
     let mut pairs = HashSet::new();
@@ -478,6 +574,11 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
         }
         if Scopes::parse(&c.scopes.join(" ")).is_err() {
             return bad(format!("{at}.scopes holds an invalid scope"));
+        }
+        if !is_resource_list(&c.resources) {
+            return bad(format!(
+                "{at}.resources must be distinct absolute URIs without a fragment"
+            ));
         }
         if !pairs.insert((c.user_id.as_str(), c.client_id.as_str())) {
             return bad(format!(
@@ -537,8 +638,22 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
         if Scopes::parse(&t.scopes.join(" ")).is_err() {
             return bad(format!("{at}.scopes holds an invalid scope"));
         }
+        if !is_resource_list(&t.audience) {
+            return bad(format!(
+                "{at}.audience must be distinct absolute URIs without a fragment"
+            ));
+        }
     }
     Ok(())
+}
+
+/// Distinct resource URIs that each pass the `resource` parameter's rules.
+fn is_resource_list(list: &[String]) -> bool {
+    let distinct: HashSet<&String> = list.iter().collect();
+    distinct.len() == list.len()
+        && list
+            .iter()
+            .all(|uri| Resources::parse([uri.as_str()]).is_ok_and(|parsed| parsed.contains(uri)))
 }
 
 fn is_id(s: &str) -> bool {
@@ -586,6 +701,7 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 response_types: join(&c.response_types),
                 owner_id: c.owner_id.clone(),
                 may_introspect: c.may_introspect,
+                application_type: c.application_type.clone(),
                 created_at: c.created_at,
                 updated_at: c.updated_at,
             })
@@ -607,6 +723,7 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 user_id: c.user_id.clone(),
                 client_id: c.client_id.clone(),
                 scope: join(&c.scopes),
+                resources: stored(&c.resources),
                 created_at: c.created_at,
                 updated_at: c.updated_at,
             })
@@ -629,6 +746,27 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 rotated_at: t.rotated_at,
                 grant_expires_at: t.grant_expires_at,
                 public_id: t.public_id.clone(),
+                audience: stored(&t.audience),
+            })
+            .collect(),
+        resources: doc
+            .resources
+            .iter()
+            .map(|r| ResourceRow {
+                uri: r.uri.clone(),
+                name: r.name.clone(),
+                client_id: r.client_id.clone(),
+                created_at: r.created_at,
+            })
+            .collect(),
+        client_resources: doc
+            .clients
+            .iter()
+            .flat_map(|c| {
+                c.allowed_resources.iter().map(|uri| ClientResourceRow {
+                    client_id: c.client_id.clone(),
+                    uri: uri.clone(),
+                })
             })
             .collect(),
     };
@@ -641,6 +779,11 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
 
 fn join(items: &[String]) -> String {
     join_list(items.iter().map(String::as_str))
+}
+
+/// A resource list's column value: `None` when empty.
+fn stored(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| join(items))
 }
 
 #[cfg(test)]

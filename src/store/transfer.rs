@@ -50,6 +50,8 @@ pub struct ClientRow {
     pub owner_id: Option<String>,
     /// Whether it may introspect other clients' tokens.
     pub may_introspect: bool,
+    /// `web` or `native`.
+    pub application_type: String,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -74,10 +76,34 @@ pub struct ConsentRow {
     pub client_id: String,
     /// Space-delimited scopes.
     pub scope: String,
+    /// Space-delimited resources granted; `None` when none was named.
+    pub resources: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+}
+
+/// A `resources` row: a resource the operator registered.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ResourceRow {
+    /// The resource URI.
+    pub uri: String,
+    /// Display name for the consent page.
+    pub name: String,
+    /// The client that is this resource's server.
+    pub client_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A `client_resources` row: one resource a client may ask for.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientResourceRow {
+    /// The client.
+    pub client_id: String,
+    /// A resource URI it may ask for.
+    pub uri: String,
 }
 
 /// A `tokens` row, every column.
@@ -113,6 +139,8 @@ pub struct TokenRow {
     pub grant_expires_at: Option<i64>,
     /// A personal token's public id.
     pub public_id: Option<String>,
+    /// Space-delimited resources it is for; `None` when none was named.
+    pub audience: Option<String>,
 }
 
 /// Every row `export` carries.
@@ -128,6 +156,10 @@ pub struct Rows {
     pub consents: Vec<ConsentRow>,
     /// Refresh and personal tokens.
     pub tokens: Vec<TokenRow>,
+    /// Registered resources.
+    pub resources: Vec<ResourceRow>,
+    /// Per-client resource allow-lists.
+    pub client_resources: Vec<ClientResourceRow>,
 }
 
 const USERS: &str = r"
@@ -136,21 +168,26 @@ from users order by username";
 
 const CLIENTS: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at
 from clients order by created_at, id";
 
 const ORIGINS: &str = "select client_id, origin from client_origins order by client_id, origin";
 
 const CONSENTS: &str = r"
-select user_id, client_id, scope, created_at, updated_at
+select user_id, client_id, scope, resources, created_at, updated_at
 from consents order by user_id, client_id";
 
 // Access tokens live an hour at most; clients get new ones. Refresh and
 // personal tokens are what keeps apps and scripts working across a move.
 const TOKENS: &str = r"
 select token_hash, kind, grant_id, client_id, user_id, scope, label, created_at, expires_at,
-       revoked_at, last_used_at, rotated_at, grant_expires_at, public_id
+       revoked_at, last_used_at, rotated_at, grant_expires_at, public_id, audience
 from tokens where kind in ('refresh', 'personal') order by created_at, token_hash";
+
+const RESOURCES: &str = "select uri, name, client_id, created_at from resources order by uri";
+
+const CLIENT_RESOURCES: &str =
+    "select client_id, uri from client_resources order by client_id, uri";
 
 // Postgres reads each statement at its own snapshot by default; one
 // repeatable-read transaction makes the five reads agree. SQLite's deferred
@@ -169,6 +206,10 @@ pub async fn read_all(db: &Db) -> Result<Rows, Error> {
         origins: on_tx!(&mut tx, conn => sqlx::query_as(ORIGINS).fetch_all(conn).await)?,
         consents: on_tx!(&mut tx, conn => sqlx::query_as(CONSENTS).fetch_all(conn).await)?,
         tokens: on_tx!(&mut tx, conn => sqlx::query_as(TOKENS).fetch_all(conn).await)?,
+        resources: on_tx!(&mut tx, conn => sqlx::query_as(RESOURCES).fetch_all(conn).await)?,
+        client_resources: on_tx!(&mut tx, conn => sqlx::query_as(CLIENT_RESOURCES)
+            .fetch_all(conn)
+            .await)?,
     };
     // Nothing was written; dropping the transaction rolls it back.
     drop(tx);
@@ -192,21 +233,27 @@ values ($1, $2, $3, $4, $5, $6, $7)";
 
 const INSERT_CLIENT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
-                     grant_types, response_types, owner_id, may_introspect, created_at,
-                     updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+                     grant_types, response_types, owner_id, may_introspect, application_type,
+                     created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
 
 const INSERT_CONSENT: &str = r"
-insert into consents (user_id, client_id, scope, created_at, updated_at)
-values ($1, $2, $3, $4, $5)";
+insert into consents (user_id, client_id, scope, resources, created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6)";
+
+const INSERT_RESOURCE: &str =
+    "insert into resources (uri, name, client_id, created_at) values ($1, $2, $3, $4)";
+
+const INSERT_CLIENT_RESOURCE: &str =
+    "insert into client_resources (client_id, uri) values ($1, $2)";
 
 const INSERT_TOKEN: &str = r"
 insert into tokens (token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
                     expires_at, revoked_at, last_used_at, rotated_at, grant_expires_at,
-                    public_id)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+                    public_id, audience)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 // The grant row of every refresh family just inserted (the export carries
 // tokens; a family's grant is what issuance from it claims).
@@ -252,12 +299,35 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&c.response_types)
             .bind(c.owner_id.as_deref())
             .bind(c.may_introspect)
+            .bind(&c.application_type)
             .bind(c.created_at)
             .bind(c.updated_at)
             .execute(conn)
             .await
             .map(drop));
         named(done, || format!("client {}", c.id))?;
+    }
+    for r in &rows.resources {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_RESOURCE)
+            .bind(&r.uri)
+            .bind(&r.name)
+            .bind(r.client_id.as_deref())
+            .bind(r.created_at)
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || format!("resource {}", r.uri))?;
+    }
+    for r in &rows.client_resources {
+        let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_CLIENT_RESOURCE)
+            .bind(&r.client_id)
+            .bind(&r.uri)
+            .execute(conn)
+            .await
+            .map(drop));
+        named(done, || {
+            format!("resource {} of client {}", r.uri, r.client_id)
+        })?;
     }
     for o in &rows.origins {
         let done = on_tx!(&mut tx, conn => sqlx::query(INSERT_ORIGIN)
@@ -275,6 +345,7 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&c.user_id)
             .bind(&c.client_id)
             .bind(&c.scope)
+            .bind(c.resources.as_deref())
             .bind(c.created_at)
             .bind(c.updated_at)
             .execute(conn)
@@ -310,6 +381,7 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(t.rotated_at)
             .bind(t.grant_expires_at)
             .bind(t.public_id.as_deref())
+            .bind(t.audience.as_deref())
             .execute(conn)
             .await
             .map(drop));

@@ -102,7 +102,13 @@ struct Fixture {
     web: Client,
     /// Registered under the CLI's rules: no method named, so either way.
     cli: Client,
+    /// A native app limited to [`MCP`], and alice's refresh token for it.
+    mcp: Client,
+    mcp_refresh: String,
 }
+
+/// A resource the operator registered, served by the service client.
+const MCP: &str = "https://mcp.example/api";
 
 /// Registers several clients and users on `app`, gives alice a consent and
 /// a refresh token for the web client and a personal access token.
@@ -170,6 +176,35 @@ async fn populate(app: &TestApp) -> Fixture {
         .await
         .unwrap();
 
+    // A registered resource whose server is the service client, and a native
+    // app that may ask only for it; alice grants the app that resource.
+    oauthd::admin::add_resource(&app.db, &app.clock, MCP, "Events API", Some(&service.id))
+        .await
+        .unwrap();
+    let mcp = flow::register_json(
+        app,
+        &json!({
+            "client_name": "Agent",
+            "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/agent"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "account:read",
+        }),
+    )
+    .await;
+    oauthd::admin::set_client_resources(&app.db, &mcp.id, &[MCP.to_owned()])
+        .await
+        .unwrap();
+    let agent = app.new_browser();
+    agent.login("alice", PASSWORD).await;
+    let code = agent.code(&Params::pkce(&mcp).add("resource", MCP)).await;
+    let mcp_tokens = flow::tokens(
+        flow::redeem(app, &mcp, &code, Some(mcp.redirect_uri()), Some(VERIFIER)).await,
+        "alice's tokens for the agent on the source",
+    )
+    .await;
+
     // alice approves the web client: a consent and a refresh token.
     let browser = app.new_browser();
     browser.login("alice", PASSWORD).await;
@@ -214,7 +249,16 @@ async fn populate(app: &TestApp) -> Fixture {
         personal,
         web,
         cli: flow::register_confidential(app, &[flow::CB]).await,
+        mcp,
+        mcp_refresh: mcp_tokens.refresh.expect("the agent's refresh token"),
     }
+}
+
+/// Introspects `token` as `client`.
+async fn introspect(app: &TestApp, auth: &Auth, token: &str) -> Value {
+    let response = flow::token_at(app, "/oauth/introspect", auth, &[("token", token)], None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
 }
 
 async fn round_trip(from: Backend, to: Backend) {
@@ -234,7 +278,7 @@ async fn round_trip(from: Backend, to: Backend) {
     );
     assert_exit(&export, 0, "export");
     assert!(
-        text(&export.stderr).contains("exported 4 users, 5 clients, 1 consents"),
+        text(&export.stderr).contains("exported 4 users, 6 clients, 2 consents"),
         "{}",
         text(&export.stderr)
     );
@@ -261,7 +305,7 @@ async fn round_trip(from: Backend, to: Backend) {
     let import = on(&target_url, &["import", &file_arg], None);
     assert_exit(&import, 0, "import");
     assert!(
-        text(&import.stderr).contains("imported 4 users, 5 clients"),
+        text(&import.stderr).contains("imported 4 users, 6 clients"),
         "{}",
         text(&import.stderr)
     );
@@ -378,6 +422,63 @@ async fn round_trip(from: Backend, to: Backend) {
         flow::account(&target, &fx.personal).await.status(),
         StatusCode::OK,
         "the old personal access token"
+    );
+
+    // Resources move with everything that names them: the registered
+    // resource and its server, the agent's allow-list and application type,
+    // alice's consent, and her refresh token's audience, which the new
+    // access token keeps.
+    let resources = oauthd::admin::list_resources(&target.db).await.unwrap();
+    assert_eq!(resources.len(), 1);
+    assert_eq!(
+        oauthd::admin::client_resources(&target.db, &fx.mcp.id)
+            .await
+            .unwrap(),
+        vec![MCP.to_owned()]
+    );
+    let agent = store::clients::find(&target.db, &fx.mcp.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(agent.application_type.as_str(), "native");
+    let refreshed = flow::tokens(
+        flow::token(
+            &target,
+            &Auth::Id(fx.mcp.id.clone()),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &fx.mcp_refresh),
+            ],
+        )
+        .await,
+        "the agent's old refresh token",
+    )
+    .await;
+    let service_auth = fx.confidential[1].1.clone();
+    let seen = introspect(&target, &service_auth, &refreshed.access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["aud"], MCP, "the audience is carried: {seen}");
+    let other = flow::token(
+        &target,
+        &Auth::Id(fx.mcp.id.clone()),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refreshed.refresh.as_deref().unwrap()),
+            ("resource", "https://other.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::BAD_REQUEST, "not granted");
+    assert_eq!(
+        flow::text_of(
+            &target,
+            "select resources from consents where client_id = $1",
+            &[&fx.mcp.id]
+        )
+        .await
+        .as_deref(),
+        Some(MCP),
+        "alice's consent names the resource"
     );
 
     // The introspection permission moves with its client, and only there.
@@ -512,6 +613,35 @@ async fn import_refuses_malformed_documents_with_exit_2_and_imports_nothing(back
             }),
             "may_introspect",
             "a public client allowed to introspect",
+        ),
+        (
+            edit(&|v| v["clients"][0]["application_type"] = json!("desktop")),
+            "application_type",
+            "an unknown application type",
+        ),
+        (
+            edit(&|v| v["clients"][0]["allowed_resources"] = json!(["https://a.example/#x"])),
+            "allowed_resources",
+            "a resource with a fragment",
+        ),
+        (
+            edit(&|v| {
+                v["resources"] = json!([{
+                    "uri": "https://a.example/", "name": "A",
+                    "client_id": "nobody", "created_at": 1
+                }]);
+            }),
+            "resources[0].client_id",
+            "a resource served by a client not in the document",
+        ),
+        (
+            edit(&|v| {
+                v["resources"] = json!([{
+                    "uri": "relative/path", "name": "A", "client_id": null, "created_at": 1
+                }]);
+            }),
+            "resources[0].uri",
+            "a relative resource URI",
         ),
         (
             edit(&|v| v["surprise"] = json!(1)),
