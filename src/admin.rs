@@ -93,6 +93,56 @@ pub async fn set_password(
     Ok(())
 }
 
+/// Changes to a user's profile; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct ProfileChange<'a> {
+    /// The display name; empty removes it.
+    pub name: Option<&'a str>,
+    /// The email address; empty removes it.
+    pub email: Option<&'a str>,
+    /// Whether the operator vouches for the address.
+    pub email_verified: Option<bool>,
+}
+
+/// Applies `change` to a user's profile and returns the user as stored.
+/// Without an explicit `email_verified`, a changed address is unverified.
+pub async fn set_user_profile(
+    db: &Db,
+    clock: &Clock,
+    name: &str,
+    change: &ProfileChange<'_>,
+) -> Result<User, AdminError> {
+    let username = Username::parse(name)?;
+    let Some(user) = store::users::find_by_username(db, username.as_str()).await? else {
+        return Err(no_user(&username));
+    };
+    let profile = account::Profile::parse(
+        change.name.or(user.name.as_deref()).unwrap_or_default(),
+        change.email.or(user.email.as_deref()).unwrap_or_default(),
+    )?;
+    if change.email_verified == Some(true) && profile.email.is_none() {
+        return Err(AdminError::Usage(
+            "--email-verified needs an email address".into(),
+        ));
+    }
+    match account::set_profile(db, clock, &user, &profile, change.email_verified).await {
+        Ok(_) | Err(AccountError::Taken | AccountError::WrongPassword) => {}
+        Err(AccountError::Refused(m)) => return Err(AdminError::Usage(m)),
+        Err(AccountError::Failed(e)) => return Err(e.into()),
+    }
+    store::users::find_by_username(db, username.as_str())
+        .await?
+        .ok_or_else(|| no_user(&username))
+}
+
+/// A user as stored.
+pub async fn show_user(db: &Db, name: &str) -> Result<User, AdminError> {
+    let username = Username::parse(name)?;
+    store::users::find_by_username(db, username.as_str())
+        .await?
+        .ok_or_else(|| no_user(&username))
+}
+
 /// Stops a user from signing in.
 pub async fn disable_user(db: &Db, clock: &Clock, name: &str) -> Result<(), AdminError> {
     let username = Username::parse(name)?;

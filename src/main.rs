@@ -189,6 +189,25 @@ enum UserCommand {
         /// The user name.
         name: String,
     },
+    /// Show a user's profile (name and email address, what OpenID Connect's
+    /// `profile` and `email` scopes reveal), changing it first when asked.
+    Profile(ProfileArgs),
+}
+
+#[derive(Args)]
+struct ProfileArgs {
+    /// The user name.
+    username: String,
+    /// Set the display name ("" removes it).
+    #[arg(long)]
+    name: Option<String>,
+    /// Set the email address ("" removes it). Unless --email-verified says
+    /// otherwise, a changed address is unverified.
+    #[arg(long)]
+    email: Option<String>,
+    /// Whether you vouch for the address: true or false.
+    #[arg(long, value_name = "BOOL")]
+    email_verified: Option<bool>,
 }
 
 #[derive(Args)]
@@ -566,6 +585,27 @@ async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
             let db = open(config).await?;
             admin::enable_user(&db, &clock, &name).await?;
             eprintln!("oauthd: user enabled");
+        }
+        UserCommand::Profile(args) => {
+            let db = open(config).await?;
+            let change = admin::ProfileChange {
+                name: args.name.as_deref(),
+                email: args.email.as_deref(),
+                email_verified: args.email_verified,
+            };
+            let user =
+                if args.name.is_none() && args.email.is_none() && args.email_verified.is_none() {
+                    admin::show_user(&db, &args.username).await?
+                } else {
+                    let user =
+                        admin::set_user_profile(&db, &clock, &args.username, &change).await?;
+                    eprintln!("oauthd: profile changed");
+                    user
+                };
+            println!("username:       {}", user.username);
+            println!("name:           {}", user.name.as_deref().unwrap_or("-"));
+            println!("email:          {}", user.email.as_deref().unwrap_or("-"));
+            println!("email_verified: {}", user.email_verified);
         }
     }
     Ok(())

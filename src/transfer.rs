@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::crypto::Sha256Digest;
 use crate::model::client::{ApplicationType, AuthMethod, GrantType};
 use crate::model::scope::Scopes;
-use crate::oauth::account::Username;
+use crate::oauth::account::{Profile, Username};
 use crate::oauth::resource::Resources;
 use crate::store::transfer::{
     ClientResourceRow, ClientRow, ConsentRow, InsertError, OriginRow, ResourceRow, Rows, TokenRow,
@@ -110,6 +110,15 @@ pub struct User {
     pub is_admin: bool,
     /// A disabled user cannot sign in.
     pub disabled: bool,
+    /// Display name (absent in older documents).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email address (absent in older documents).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the operator vouches for the address.
+    #[serde(default)]
+    pub email_verified: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -311,6 +320,9 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
                 password_hash: u.password_hash,
                 is_admin: u.is_admin,
                 disabled: u.disabled,
+                name: u.name,
+                email: u.email,
+                email_verified: u.email_verified,
                 created_at: u.created_at,
                 updated_at: u.updated_at,
             })
@@ -445,6 +457,22 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
         if !u.password_hash.starts_with("$argon2") {
             return bad(format!(
                 "{at}.password_hash (user {}) is not an argon2 PHC string",
+                u.username
+            ));
+        }
+        let profile = Profile::parse(
+            u.name.as_deref().unwrap_or_default(),
+            u.email.as_deref().unwrap_or_default(),
+        );
+        if profile.is_err() {
+            return bad(format!(
+                "{at}.name or .email (user {}) breaks the profile rules",
+                u.username
+            ));
+        }
+        if u.email_verified && u.email.is_none() {
+            return bad(format!(
+                "{at}.email_verified (user {}): there is no email to verify",
                 u.username
             ));
         }
@@ -682,6 +710,9 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 password_hash: u.password_hash.clone(),
                 is_admin: u.is_admin,
                 disabled: u.disabled,
+                name: u.name.clone(),
+                email: u.email.clone(),
+                email_verified: u.email_verified,
                 created_at: u.created_at,
                 updated_at: u.updated_at,
             })

@@ -137,6 +137,10 @@ pub fn build_app(state: AppState) -> Router {
             "/settings/password",
             get(web::settings::password).post(web::settings::change_password),
         )
+        .route(
+            "/settings/profile",
+            get(web::settings::profile).post(web::settings::save_profile),
+        )
         // API
         .route("/api/client", post(api::client::register))
         // Operations (/metrics: see with_metrics)

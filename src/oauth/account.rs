@@ -69,6 +69,9 @@ pub async fn create_user(
         password_hash,
         is_admin,
         disabled: false,
+        name: None,
+        email: None,
+        email_verified: false,
         created_at: now,
         updated_at: now,
     };
@@ -108,6 +111,91 @@ pub async fn change_password(
     Ok(())
 }
 
+/// A user's profile: what OpenID Connect's `profile` and `email` claims
+/// tell relying parties. Both fields are optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// Display name.
+    pub name: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+}
+
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
+/// Longest email address, in bytes (RFC 5321's limit on a path).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+impl Profile {
+    /// Checks a name and an email address as a form or the CLI sends them;
+    /// blank means none.
+    pub fn parse(name: &str, email: &str) -> Result<Self, OAuthError> {
+        let name = name.trim();
+        if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+            return Err(OAuthError::invalid_request(format!(
+                "a name is at most {MAX_DISPLAY_NAME_CHARS} characters, without control characters"
+            )));
+        }
+        let email = email.trim();
+        if !email.is_empty() && !is_email(email) {
+            return Err(OAuthError::invalid_request(
+                "that is not an email address (name@example.com)",
+            ));
+        }
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        Ok(Self {
+            name: some(name),
+            email: some(email),
+        })
+    }
+}
+
+/// `local@domain`: a local part of 1 to 64 bytes, a domain of dot-separated
+/// non-empty labels, no whitespace or control characters anywhere. Not the
+/// whole of RFC 5322 (which allows quoted local parts and comments), but
+/// every address a mail system hands out today.
+fn is_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    email.len() <= MAX_EMAIL_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && (1..=64).contains(&local.len())
+        && !local.contains('@')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+}
+
+/// Sets `user`'s profile and returns whether the address now counts as
+/// verified. `email_verified` is the operator's word on the address; `None`
+/// (a user editing their own profile) keeps the flag only while the address
+/// stays the same.
+pub async fn set_profile(
+    db: &Db,
+    clock: &Clock,
+    user: &User,
+    profile: &Profile,
+    email_verified: Option<bool>,
+) -> Result<bool, AccountError> {
+    let verified = email_verified.unwrap_or(user.email_verified && profile.email == user.email)
+        && profile.email.is_some();
+    store::users::set_profile(
+        db,
+        &user.id,
+        profile.name.as_deref(),
+        profile.email.as_deref(),
+        verified,
+        clock.now(),
+    )
+    .await?;
+    tracing::info!(user.id = %user.id, "profile of user {} changed", user.username);
+    Ok(verified)
+}
+
 /// On a database with no users, makes an `admin` account with a random
 /// password and returns it, to be shown once. `None` when users exist.
 pub async fn first_run_admin(
@@ -124,5 +212,43 @@ pub async fn first_run_admin(
         // Another replica won the race.
         Err(AccountError::Taken) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_take_a_bounded_name_and_a_plain_email_address() {
+        let p = Profile::parse("  Alice Liddell ", " alice@example.com ").unwrap();
+        assert_eq!(p.name.as_deref(), Some("Alice Liddell"));
+        assert_eq!(p.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(Profile::parse("", "").unwrap(), Profile::default());
+        for good in [
+            "a@b",
+            "a.b+c@mail.example.org",
+            "x@xn--bcher-kva.example",
+            "j@b\u{fc}cher.de",
+        ] {
+            assert!(Profile::parse("", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "a b@example.com",
+            "alice@example..com",
+            "alice@-example.com",
+            "alice@exa_mple.com",
+            "a\u{0}@example.com",
+            "a@b@example.com",
+        ] {
+            assert!(Profile::parse("", bad).is_err(), "{bad:?}");
+        }
+        assert!(Profile::parse(&"n".repeat(201), "").is_err());
+        assert!(Profile::parse("a\u{7}b", "").is_err());
+        let long_local = format!("{}@example.com", "l".repeat(65));
+        assert!(Profile::parse("", &long_local).is_err());
     }
 }

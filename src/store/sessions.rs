@@ -48,7 +48,8 @@ struct Row {
 
 const FIND_LIVE: &str = r"
 select s.id_hash, s.last_seen_at,
-       u.id, u.username, u.password_hash, u.is_admin, u.disabled, u.created_at, u.updated_at
+       u.id, u.username, u.password_hash, u.is_admin, u.disabled, u.name, u.email,
+       u.email_verified, u.created_at, u.updated_at
 from sessions s join users u on u.id = s.user_id
 where s.id_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and not u.disabled";
 

@@ -19,6 +19,12 @@ pub struct UserRow {
     pub is_admin: bool,
     /// Cannot sign in.
     pub disabled: bool,
+    /// Display name.
+    pub name: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Whether the operator vouches for the address.
+    pub email_verified: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -163,7 +169,8 @@ pub struct Rows {
 }
 
 const USERS: &str = r"
-select id, username, password_hash, is_admin, disabled, created_at, updated_at
+select id, username, password_hash, is_admin, disabled, name, email, email_verified, created_at,
+       updated_at
 from users order by username";
 
 const CLIENTS: &str = r"
@@ -228,8 +235,9 @@ pub enum InsertError {
 }
 
 const INSERT_USER: &str = r"
-insert into users (id, username, password_hash, is_admin, disabled, created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7)";
+insert into users (id, username, password_hash, is_admin, disabled, name, email, email_verified,
+                   created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 const INSERT_CLIENT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
@@ -277,6 +285,9 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&u.password_hash)
             .bind(u.is_admin)
             .bind(u.disabled)
+            .bind(u.name.as_deref())
+            .bind(u.email.as_deref())
+            .bind(u.email_verified)
             .bind(u.created_at)
             .bind(u.updated_at)
             .execute(conn)

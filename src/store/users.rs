@@ -15,6 +15,12 @@ pub struct User {
     pub is_admin: bool,
     /// Disabled users cannot sign in.
     pub disabled: bool,
+    /// Display name, if they gave one.
+    pub name: Option<String>,
+    /// Email address, if they gave one.
+    pub email: Option<String>,
+    /// Whether the operator vouches for `email`.
+    pub email_verified: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -22,8 +28,9 @@ pub struct User {
 }
 
 const INSERT: &str = r"
-insert into users (id, username, password_hash, is_admin, disabled, created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $6)";
+insert into users (id, username, password_hash, is_admin, disabled, name, email, email_verified,
+                   created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
 
 /// Adds a user; [`Error::Conflict`] when the name is taken.
 pub async fn insert(db: &Db, user: &User) -> Result<(), Error> {
@@ -33,6 +40,9 @@ pub async fn insert(db: &Db, user: &User) -> Result<(), Error> {
         .bind(&user.password_hash)
         .bind(user.is_admin)
         .bind(user.disabled)
+        .bind(user.name.as_deref())
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
         .bind(user.created_at)
         .execute(pool)
         .await
@@ -41,7 +51,8 @@ pub async fn insert(db: &Db, user: &User) -> Result<(), Error> {
 }
 
 const FIND_BY_USERNAME: &str = r"
-select id, username, password_hash, is_admin, disabled, created_at, updated_at
+select id, username, password_hash, is_admin, disabled, name, email, email_verified, created_at,
+       updated_at
 from users where username = $1";
 
 /// The user with this (already lower-cased) name.
@@ -53,7 +64,8 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, E
 }
 
 const LIST: &str = r"
-select id, username, password_hash, is_admin, disabled, created_at, updated_at
+select id, username, password_hash, is_admin, disabled, name, email, email_verified, created_at,
+       updated_at
 from users order by username";
 
 /// Every user, by name.
@@ -123,6 +135,30 @@ pub async fn set_password_by_id(
 ) -> Result<bool, Error> {
     let n = on_db!(db, pool => sqlx::query(SET_PASSWORD_BY_ID)
         .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+const SET_PROFILE: &str = r"
+update users set name = $1, email = $2, email_verified = $3, updated_at = $4 where id = $5";
+
+/// Replaces the profile of the user with this id; false when no such user.
+pub async fn set_profile(
+    db: &Db,
+    id: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    email_verified: bool,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(SET_PROFILE)
+        .bind(name)
+        .bind(email)
+        .bind(email_verified)
         .bind(now)
         .bind(id)
         .execute(pool)

@@ -147,6 +147,61 @@ async fn user_commands_manage_accounts(backend: Backend) {
         "duplicate user",
     );
 
+    // The profile: shown, set, refused when malformed, verified on request.
+    let shown = run(&app, &["user", "profile", "alice"], None);
+    assert_exit(&shown, 0, "user profile");
+    assert!(text(&shown.stdout).contains("email:          -"));
+    let set = run(
+        &app,
+        &[
+            "user",
+            "profile",
+            "alice",
+            "--name",
+            "Alice Liddell",
+            "--email",
+            "alice@example.com",
+            "--email-verified",
+            "true",
+        ],
+        None,
+    );
+    assert_exit(&set, 0, "user profile --name --email --email-verified");
+    let printed = text(&set.stdout);
+    assert!(
+        printed.contains("name:           Alice Liddell"),
+        "{printed}"
+    );
+    assert!(printed.contains("email_verified: true"), "{printed}");
+    let bad = run(
+        &app,
+        &["user", "profile", "alice", "--email", "alice"],
+        None,
+    );
+    assert_exit(&bad, 2, "not an email address");
+    assert!(text(&bad.stderr).contains("not an email address"));
+    let alice = store::users::find_by_username(&app.db, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.email.as_deref(), Some("alice@example.com"), "kept");
+    assert!(alice.email_verified);
+    // A new address without the flag is unverified; the name is kept.
+    let moved = run(
+        &app,
+        &["user", "profile", "alice", "--email", "a@new.example"],
+        None,
+    );
+    assert_exit(&moved, 0, "user profile --email");
+    let printed = text(&moved.stdout);
+    assert!(printed.contains("email_verified: false"), "{printed}");
+    assert!(
+        printed.contains("name:           Alice Liddell"),
+        "{printed}"
+    );
+    let nobody = run(&app, &["user", "profile", "nobody", "--name", "X"], None);
+    assert_exit(&nobody, 1, "no such user");
+
     let list = run(&app, &["user", "list"], None);
     assert_exit(&list, 0, "user list");
     let listed = text(&list.stdout);

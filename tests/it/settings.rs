@@ -18,6 +18,7 @@ both_backends!(
     developers_register_edit_rotate_and_delete_their_apps,
     apps_are_private_to_their_owner_and_admins_see_api_clients,
     changing_the_password_checks_the_old_one_and_ends_other_sessions,
+    users_edit_their_profile_and_a_changed_address_is_unverified,
     sign_up_is_off_by_default_and_works_when_enabled,
     the_landing_page_tells_developers_where_things_are,
 );
@@ -61,6 +62,7 @@ async fn settings_pages_send_signed_out_users_to_sign_in(backend: Backend) {
         "/settings/authorizations",
         "/settings/developers",
         "/settings/password",
+        "/settings/profile",
     ] {
         let response = browser.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
@@ -597,4 +599,138 @@ async fn the_landing_page_tells_developers_where_things_are(backend: Backend) {
         app.base
     )));
     assert!(html.contains("href=\"/login\""));
+}
+
+/// The stored (name, email, email_verified) of a user.
+async fn stored_profile(app: &TestApp, username: &str) -> (Option<String>, Option<String>, bool) {
+    let user = oauthd::store::users::find_by_username(&app.db, username)
+        .await
+        .unwrap()
+        .unwrap();
+    (user.name, user.email, user.email_verified)
+}
+
+async fn users_edit_their_profile_and_a_changed_address_is_unverified(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, user) = signed_in(&app).await;
+    let (status, html) = get(&browser, "/settings/profile").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"profile\""), "{html}");
+    let good = hidden(&html, "csrf").unwrap();
+
+    // Refusals change nothing.
+    for (why, form, status) in [
+        (
+            "no csrf",
+            vec![("name", "Alice"), ("email", "alice@example.com")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "not an address",
+            vec![
+                ("csrf", good.as_str()),
+                ("name", "Alice"),
+                ("email", "alice"),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a control character in the name",
+            vec![
+                ("csrf", good.as_str()),
+                ("name", "Al\u{7}ice"),
+                ("email", ""),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = post(&browser, "/settings/profile", &form).await;
+        assert_eq!(response.status(), status, "{why}");
+        assert_eq!(
+            stored_profile(&app, &user.username).await,
+            (None, None, false),
+            "{why}: nothing stored"
+        );
+    }
+
+    let response = post(
+        &browser,
+        "/settings/profile",
+        &[
+            ("csrf", &good),
+            ("name", " Alice Liddell "),
+            ("email", "alice@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Profile saved."), "{html}");
+    assert!(html.contains("id=\"email-unverified\""), "{html}");
+    assert_eq!(
+        stored_profile(&app, &user.username).await,
+        (
+            Some("Alice Liddell".to_owned()),
+            Some("alice@example.com".to_owned()),
+            false
+        )
+    );
+
+    // The operator vouches for the address; saving it unchanged keeps that,
+    // changing it does not.
+    oauthd::admin::set_user_profile(
+        &app.db,
+        &app.clock,
+        &user.username,
+        &oauthd::admin::ProfileChange {
+            email_verified: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (_, html) = get(&browser, "/settings/profile").await;
+    assert!(html.contains("id=\"email-verified\""), "{html}");
+    let same = [
+        ("csrf", good.as_str()),
+        ("name", "Alice"),
+        ("email", "alice@example.com"),
+    ];
+    assert_eq!(
+        post(&browser, "/settings/profile", &same).await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        stored_profile(&app, &user.username).await.2,
+        "same address: still verified"
+    );
+    let other = [
+        ("csrf", good.as_str()),
+        ("name", "Alice"),
+        ("email", "alice@elsewhere.example"),
+    ];
+    assert_eq!(
+        post(&browser, "/settings/profile", &other).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        stored_profile(&app, &user.username).await,
+        (
+            Some("Alice".to_owned()),
+            Some("alice@elsewhere.example".to_owned()),
+            false
+        ),
+        "a changed address is no longer verified"
+    );
+
+    // Blank fields remove both.
+    let blank = [("csrf", good.as_str()), ("name", ""), ("email", "  ")];
+    assert_eq!(
+        post(&browser, "/settings/profile", &blank).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        stored_profile(&app, &user.username).await,
+        (None, None, false)
+    );
 }

@@ -171,6 +171,18 @@ async fn populate(app: &TestApp) -> Fixture {
         .expect("admin");
     flow::create_user(app, "alice").await;
     flow::create_user(app, "carol").await;
+    oauthd::admin::set_user_profile(
+        &app.db,
+        &app.clock,
+        "carol",
+        &oauthd::admin::ProfileChange {
+            name: Some("Carol Danvers"),
+            email: Some("carol@example.com"),
+            email_verified: Some(true),
+        },
+    )
+    .await
+    .unwrap();
     flow::create_user(app, "bob").await;
     oauthd::admin::disable_user(&app.db, &app.clock, "bob")
         .await
@@ -330,6 +342,19 @@ async fn round_trip(from: Backend, to: Backend) {
         .unwrap()
         .unwrap();
     assert!(admin.is_admin, "the admin flag is carried");
+    let carol = store::users::find_by_username(&target.db, "carol")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            carol.name.as_deref(),
+            carol.email.as_deref(),
+            carol.email_verified
+        ),
+        (Some("Carol Danvers"), Some("carol@example.com"), true),
+        "the profile is carried"
+    );
     assert_eq!(
         store::clients::origins(&target.db, &fx.web.id)
             .await

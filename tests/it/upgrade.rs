@@ -473,9 +473,18 @@ async fn the_lean_tokens_migration_keeps_every_token_as_it_was(backend: Backend)
     let clock = Clock::manual(1_800_000_000);
     let now = clock.now();
     let config = test_config(&test_db.url);
-    let alice = admin::add_user(&db, &clock, "alice", PASSWORD)
-        .await
-        .unwrap();
+    // The user row as schema 0008 holds it (today's insert names the
+    // profile columns that 0013 adds).
+    let alice_id = "00000000000000000000000000a11ce0";
+    let alice_hash = oauthd::crypto::hash_password(PASSWORD).unwrap();
+    execute(
+        &db,
+        format!(
+            "insert into users (id, username, password_hash, is_admin, disabled, created_at, \
+             updated_at) values ('{alice_id}', 'alice', '{alice_hash}', false, false, {now}, {now});"
+        ),
+    )
+    .await;
     // The client row as schema 0008 holds it (today's insert names columns
     // later migrations add).
     let web_secret = Secret::generate(SecretKind::ClientSecret);
@@ -508,7 +517,7 @@ async fn the_lean_tokens_migration_keeps_every_token_as_it_was(backend: Backend)
     let revoked_refresh = new_refresh();
     let (personal, revoked_personal) = (new_personal(), new_personal());
     let token = |raw, kind, grant, user| OldToken::live(raw, kind, grant, &web.id, user, now);
-    let user = Some(alice.id.as_str());
+    let user = Some(alice_id);
     let rows = [
         // Client credentials: no user, no grant.
         token(&service, "access", None, None),
@@ -557,7 +566,7 @@ async fn the_lean_tokens_migration_keeps_every_token_as_it_was(backend: Backend)
             "insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, \
              revoked_at) values ('{grant}', '{}', '{}', {}, {now}, {}, {revoked_at});\n",
             web.id,
-            alice.id,
+            alice_id,
             now - 60,
             now + 30 * 86_400,
         ));

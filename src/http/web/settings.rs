@@ -1,5 +1,6 @@
 //! The user's settings pages: personal access tokens, authorized
-//! applications, their own OAuth applications, and the password.
+//! applications, their own OAuth applications, the profile, and the
+//! password.
 //!
 //! Every page needs a session (else sign-in, coming back here); every change
 //! is a POST with the session's CSRF token; pages work without JavaScript.
@@ -880,6 +881,89 @@ pub async fn change_password(
         }
         Err(AccountError::Taken) => Err(HttpError::Internal("unexpected name clash".into())),
         Err(AccountError::Failed(e)) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Profile
+
+#[derive(Template)]
+#[template(path = "settings_profile.html")]
+struct ProfilePage {
+    layout: Layout,
+    csrf: String,
+    name: String,
+    email: String,
+    email_verified: bool,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /settings/profile`.
+pub async fn profile(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, HttpError> {
+    let active = require(session, "/settings/profile")?;
+    let user = &active.info.user;
+    render(
+        StatusCode::OK,
+        &ProfilePage {
+            layout: Layout::signed_in(&state.config, &active),
+            csrf: active.csrf(),
+            name: user.name.clone().unwrap_or_default(),
+            email: user.email.clone().unwrap_or_default(),
+            email_verified: user.email_verified,
+            notice: None,
+            error: None,
+        },
+    )
+}
+
+/// `POST /settings/profile`: name and email address. A changed address is
+/// no longer verified.
+pub async fn save_profile(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let active = require(session, "/settings/profile")?;
+    let params = form(&active, &headers, body)?;
+    let field = |name| params.single(name).ok().flatten().unwrap_or("");
+    let (name, email) = (field("name"), field("email"));
+    let page = |status, email_verified, notice, error| {
+        render(
+            status,
+            &ProfilePage {
+                layout: Layout::signed_in(&state.config, &active),
+                csrf: active.csrf(),
+                name: name.trim().to_owned(),
+                email: email.trim().to_owned(),
+                email_verified,
+                notice,
+                error,
+            },
+        )
+    };
+    let parsed = match account::Profile::parse(name, email) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let error = Some(e.description.into_owned());
+            return page(StatusCode::BAD_REQUEST, false, None, error);
+        }
+    };
+    let verified =
+        account::set_profile(&state.db, &state.clock, &active.info.user, &parsed, None).await;
+    match verified {
+        Ok(verified) => page(
+            StatusCode::OK,
+            verified,
+            Some("Profile saved.".into()),
+            None,
+        ),
+        Err(AccountError::Failed(e)) => Err(e.into()),
+        Err(e) => Err(HttpError::Internal(e.to_string())),
     }
 }
 
