@@ -17,6 +17,7 @@ use axum::http::header::{
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::config::Config;
 use crate::http::web::layout::Layout;
@@ -96,11 +97,20 @@ pub struct PageMessage {
     pub message: Cow<'static, str>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_description: Option<&'a str>,
+// The one error body: every JSON error and the token endpoint's
+// form-encoded errors are written from it, and the OpenAPI document's
+// `Error` schema is derived from it (the doc comment is its description).
+/// An error answer (RFC 6749 §5.2, RFC 6750 §3, RFC 7591 §3.2.2). The token
+/// endpoint sends it form-encoded when the client asked for form encoding.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// The error code.
+    pub error: ErrorCode,
+    /// What went wrong, for a developer; never holds a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub error_description: Option<&'a str>,
 }
 
 /// A JSON error response with the no-store headers of RFC 6749 §5.1.
@@ -108,7 +118,7 @@ pub fn json_error(status: StatusCode, code: ErrorCode, description: Option<&str>
     let mut response = (
         status,
         Json(ErrorBody {
-            error: code.as_str(),
+            error: code,
             error_description: description,
         }),
     )

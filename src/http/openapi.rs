@@ -22,6 +22,10 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::http::error::ErrorBody;
+use crate::model::client::GrantType;
+use crate::oauth::ErrorCode;
 use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -91,61 +95,6 @@ fn mark_required_headers(value: &mut Value) {
 // `#[serde(default)]` (not `Option`), so the schema says "may be absent"
 // rather than "may be null": the server never sends or reads a JSON null.
 
-/// An error answer (RFC 6749 §5.2, RFC 6750 §3, RFC 7591 §3.2.2). The token
-/// endpoint sends it form-encoded when the client asked for form encoding.
-#[derive(ToSchema, Deserialize)]
-#[schema(as = Error)]
-pub struct ErrorBody {
-    /// The error code.
-    pub error: ErrorCode,
-    /// What went wrong, for a developer; never holds a secret.
-    #[serde(default)]
-    pub error_description: String,
-}
-
-/// The RFC error codes these endpoints use.
-#[derive(ToSchema, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// RFC 6749 §5.2.
-    InvalidRequest,
-    /// RFC 6749 §5.2.
-    InvalidClient,
-    /// RFC 6749 §5.2.
-    InvalidGrant,
-    /// RFC 6749 §5.2.
-    UnauthorizedClient,
-    /// RFC 6749 §5.2.
-    UnsupportedGrantType,
-    /// RFC 6749 §4.1.2.1.
-    UnsupportedResponseType,
-    /// RFC 6749 §5.2.
-    InvalidScope,
-    /// RFC 6749 §4.1.2.1; also a closed registration.
-    AccessDenied,
-    /// RFC 6750 §3.1.
-    InvalidToken,
-    /// RFC 6750 §3.1.
-    InsufficientScope,
-    /// RFC 7591 §3.2.2.
-    InvalidRedirectUri,
-    /// RFC 7591 §3.2.2.
-    InvalidClientMetadata,
-    /// An unexpected failure.
-    ServerError,
-    /// Storage is unreachable; try again after `Retry-After`.
-    TemporarilyUnavailable,
-    /// RFC 8707 §2: a `resource` is malformed, not allowed or not granted.
-    InvalidTarget,
-    /// Rate limited; try again after `Retry-After` (RFC 8628 §3.5's code);
-    /// also a device polling faster than its interval.
-    SlowDown,
-    /// RFC 8628 §3.5: the user has not answered yet.
-    AuthorizationPending,
-    /// RFC 8628 §3.5: the device code expired.
-    ExpiredToken,
-}
-
 /// A token request (RFC 6749 §4.1.3, §6, §4.4). Client credentials go in
 /// HTTP Basic or in `client_id` and `client_secret`, never both, and the way
 /// the client registered (`client_secret_basic` or `client_secret_post`; a
@@ -185,21 +134,6 @@ pub struct TokenRequest {
     /// client_secret_post.
     #[serde(default)]
     pub client_secret: String,
-}
-
-/// The grants the token endpoint supports.
-#[derive(ToSchema, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    /// RFC 6749 §4.1.3.
-    AuthorizationCode,
-    /// RFC 6749 §6.
-    RefreshToken,
-    /// RFC 6749 §4.4.
-    ClientCredentials,
-    /// RFC 8628 §3.4: a device polling for the user's answer.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode,
 }
 
 /// A device authorization request (RFC 8628 §3.1). Client authentication

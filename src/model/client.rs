@@ -145,8 +145,23 @@ impl ApplicationType {
 /// The RFC 8628 grant type name.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// A grant type a client may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+// The one list of grant types: the token endpoint, the registration rules,
+// the metadata document and the OpenAPI document's `GrantType` schema (the
+// doc comment is its description) all read it.
+/// The grant types oauthd supports.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum GrantType {
     /// RFC 6749 §4.1.
     AuthorizationCode,
@@ -155,10 +170,19 @@ pub enum GrantType {
     /// RFC 6749 §4.4.
     ClientCredentials,
     /// RFC 8628: the device authorization grant.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
 }
 
 impl GrantType {
+    /// Every grant type oauthd supports, in the order metadata lists them.
+    pub const ALL: [Self; 4] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::DeviceCode,
+    ];
+
     /// The RFC name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -220,5 +244,18 @@ impl NewClient {
     /// Public clients have no secret.
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_types_serialize_as_their_rfc_names() {
+        for grant in GrantType::ALL {
+            assert_eq!(serde_json::to_value(grant).unwrap(), grant.as_str());
+            assert_eq!(GrantType::parse(grant.as_str()), Some(grant));
+        }
     }
 }

@@ -3,9 +3,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2
-/// and RFC 8707 §2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// The one list of codes: error bodies serialize it, and the OpenAPI
+// document's `ErrorCode` schema is derived from it (with the doc comment as
+// its description).
+/// The error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591
+/// §3.2.2, RFC 8707 §2 and RFC 8628 §3.5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// A parameter is missing, repeated, malformed or not allowed.
     InvalidRequest,
@@ -48,6 +52,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for checks that walk the list.
+    pub const ALL: [Self; 18] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::UnsupportedResponseType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::InvalidTarget,
+        Self::SlowDown,
+        Self::AuthorizationPending,
+        Self::ExpiredToken,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -151,6 +177,13 @@ pub enum Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_serialize_as_their_wire_names() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
 
     #[test]
     fn descriptions_keep_to_the_rfc_character_set() {

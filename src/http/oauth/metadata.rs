@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{Config, RegistrationPolicy};
 use crate::http::state::AppState;
-use crate::oauth::registration::DEVICE_CODE_GRANT;
+use crate::model::client::GrantType;
 
 /// The authorization server metadata document (RFC 8414 §2).
 #[derive(Debug, Serialize)]
@@ -73,12 +73,7 @@ pub fn build(config: &Config) -> Metadata {
             .collect(),
         response_types_supported: ["code"],
         response_modes_supported: ["query"],
-        grant_types_supported: [
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            DEVICE_CODE_GRANT,
-        ],
+        grant_types_supported: GrantType::ALL.map(GrantType::as_str),
         token_endpoint_auth_methods_supported: [
             "client_secret_basic",
             "client_secret_post",

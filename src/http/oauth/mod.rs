@@ -12,9 +12,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::response::Response;
-use serde::Serialize;
 
 use crate::config::ResponseFormat;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{FormParams, client_credentials, media_type};
 use crate::http::state::AppState;
 use crate::oauth::client_auth::{self, AuthError};
@@ -204,12 +204,6 @@ async fn document_client(
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
-
 /// RFC 6749 §5.2: 400, or 401 for `invalid_client` (with a Basic challenge
 /// when the client used HTTP Basic).
 pub(crate) fn refusal(error: &OAuthError, basic: bool, format: ResponseFormat) -> Response {
@@ -221,8 +215,8 @@ pub(crate) fn refusal(error: &OAuthError, basic: bool, format: ResponseFormat) -
     let mut response = token::encode(
         status,
         &ErrorBody {
-            error: error.code.as_str(),
-            error_description: &error.description,
+            error: error.code,
+            error_description: Some(&error.description),
         },
         format,
     );

@@ -15,10 +15,10 @@ use crate::config::ResponseFormat;
 use crate::http::error::{HttpError, no_store};
 use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
+use crate::model::client::{DEVICE_CODE_GRANT, GrantType};
 use crate::oauth::grant::authorization_code::{self, CodeRequest};
 use crate::oauth::grant::refresh_token::{self, RefreshRequest};
 use crate::oauth::grant::{client_credentials, device_code};
-use crate::oauth::registration::DEVICE_CODE_GRANT;
 use crate::oauth::resource::Resources;
 use crate::oauth::token::IssuedTokens;
 use crate::oauth::{ErrorCode, OAuthError};
@@ -58,22 +58,20 @@ async fn grant(
     };
     let grant_type = single("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT
-    ) {
+    let Some(grant) = GrantType::parse(grant_type) else {
+        let supported = GrantType::ALL.map(GrantType::as_str).join(", ");
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "supported grant types: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code",
+            format!("supported grant types: {supported}"),
         )
         .into());
-    }
+    };
     let client = authenticate_client(state, ip, headers, &form).await?;
     let (db, clock, config) = (&state.db, &state.clock, &state.config);
     // RFC 8707 §2.2: the resources this token is for, repeatable.
     let resources = Resources::parse(form.all("resource"))?;
-    Ok(match grant_type {
-        "authorization_code" => {
+    Ok(match grant {
+        GrantType::AuthorizationCode => {
             let code =
                 single("code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
             let request = CodeRequest {
@@ -87,7 +85,7 @@ async fn grant(
                     .await?;
             ("authorization_code", issued)
         }
-        "refresh_token" => {
+        GrantType::RefreshToken => {
             let refresh_token = single("refresh_token")?
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
             let request = RefreshRequest {
@@ -99,7 +97,7 @@ async fn grant(
                 refresh_token::exchange(db, &state.writer, clock, config, &client, request).await?;
             ("refresh_token", issued)
         }
-        DEVICE_CODE_GRANT => {
+        GrantType::DeviceCode => {
             let device_code = single("device_code")?
                 .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
             let cx = device_code::Context {
@@ -113,7 +111,7 @@ async fn grant(
             let issued = device_code::exchange(cx, &client, device_code, &resources).await?;
             (DEVICE_CODE_GRANT, issued)
         }
-        _ => {
+        GrantType::ClientCredentials => {
             let scope = single("scope")?;
             let issued = client_credentials::issue(
                 db,
