@@ -142,8 +142,15 @@ pub struct ClientMetadataConfig {
     /// Longest time a fetched document is reused, whatever its
     /// `Cache-Control` says.
     pub cache_max: Duration,
-    /// Most documents kept in memory.
+    /// Most documents kept in memory (failed fetches included).
     pub cache_entries: usize,
+    /// How long a failed fetch or a refused document is remembered, so a
+    /// bad URL is not fetched again on every request; zero turns this off.
+    pub failure_cache: Duration,
+    /// Root certificates trusted for document fetches in addition to the
+    /// built-in web PKI roots (private CAs and tests), read from the PEM
+    /// files `client_metadata.extra_root_certificates` names.
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 /// A rate: at most `requests` per `per`, refilled evenly.
@@ -474,6 +481,8 @@ struct RawClientMetadata {
     cache_min_secs: u64,
     cache_max_secs: u64,
     cache_entries: u64,
+    failure_cache_secs: u64,
+    extra_root_certificates: Vec<String>,
 }
 
 impl Default for RawClientMetadata {
@@ -487,6 +496,8 @@ impl Default for RawClientMetadata {
             cache_min_secs: 300,
             cache_max_secs: 3600,
             cache_entries: 1000,
+            failure_cache_secs: 30,
+            extra_root_certificates: Vec::new(),
         }
     }
 }
@@ -1048,6 +1059,30 @@ fn env_value(raw: &str) -> toml::Value {
     }
 }
 
+/// Reads the PEM certificates in `path` for
+/// `client_metadata.extra_root_certificates`, and checks that the TLS stack
+/// accepts each one as a trust anchor. The error is one line naming the file.
+pub fn read_root_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| format!("`{shown}` is not a PEM certificate file"))?;
+    if certs.is_empty() {
+        return Err(format!("`{shown}` holds no PEM certificate"));
+    }
+    let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+    for cert in &certs {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    builder.build().map_err(|e| {
+        format!(
+            "`{shown}` holds a certificate that cannot be trusted: {}",
+            one_line(&e.to_string())
+        )
+    })?;
+    Ok(certs)
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1261,6 +1296,19 @@ impl RawConfig {
             1,
             1_000_000,
         )?;
+        within(
+            "client_metadata.failure_cache_secs",
+            cm.failure_cache_secs,
+            0,
+            3600,
+        )?;
+        let mut extra_roots = Vec::new();
+        for path in &cm.extra_root_certificates {
+            extra_roots.extend(
+                read_root_certificates(Path::new(path))
+                    .map_err(|e| ConfigError::new("client_metadata.extra_root_certificates", e))?,
+            );
+        }
         let l = &self.limits;
         let rate = |per_minute: u32| {
             (l.enabled && per_minute > 0).then_some(Rate {
@@ -1370,6 +1418,8 @@ impl RawConfig {
                 cache_min: Duration::from_secs(cm.cache_min_secs),
                 cache_max: Duration::from_secs(cm.cache_max_secs),
                 cache_entries: usize::try_from(cm.cache_entries).unwrap_or(usize::MAX),
+                failure_cache: Duration::from_secs(cm.failure_cache_secs),
+                extra_roots,
             },
             janitor: JanitorConfig {
                 enabled: self.janitor.enabled,
