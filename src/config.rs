@@ -1725,6 +1725,64 @@ mod tests {
     }
 
     #[test]
+    fn extra_root_certificates_are_read_and_bad_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, ca.pem()).unwrap();
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&bundle, format!("{}{}", ca.pem(), ca.pem())).unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        let list = |paths: &[&std::path::Path]| {
+            let quoted: Vec<String> = paths
+                .iter()
+                .map(|p| format!("{:?}", p.display().to_string()))
+                .collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let var = "OAUTHD_CLIENT_METADATA__EXTRA_ROOT_CERTIFICATES";
+
+        assert!(Config::defaults().client_metadata.extra_roots.is_empty());
+        let c = Config::load_from(None, &env(&[(var, &list(&[&good, &bundle]))])).unwrap();
+        assert_eq!(
+            c.client_metadata.extra_roots.len(),
+            3,
+            "one, then a bundle of two"
+        );
+
+        for (path, says) in [
+            (&missing, "cannot read"),
+            (&empty, "holds no PEM certificate"),
+            (&broken, "cannot be trusted"),
+        ] {
+            let err = Config::load_from(None, &env(&[(var, &list(&[&good, path]))])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                err.key
+                    .starts_with("client_metadata.extra_root_certificates"),
+                "{text}"
+            );
+            assert!(text.contains(says), "{path:?}: {text}");
+            assert!(
+                text.contains(&path.display().to_string()),
+                "names the file: {text}"
+            );
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+    }
+
+    #[test]
     fn file_values_sit_between_defaults_and_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oauthd.toml");
