@@ -281,6 +281,25 @@ struct Entry {
 /// as the error: storage failed, which only the fetching caller reports.
 type Shared = Result<Arc<Client>, Option<DocumentError>>;
 
+/// One caller's hold on a fetch under way; see [`ClientDocuments::resolve`].
+struct InFlight<'a> {
+    table: &'a Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
+    key: &'a str,
+    cell: Arc<OnceCell<Shared>>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table
+            .get(self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell))
+        {
+            table.remove(self.key);
+        }
+    }
+}
+
 /// Fetches, checks and caches documents. One per server.
 pub struct ClientDocuments {
     config: ClientMetadataConfig,
@@ -335,6 +354,11 @@ impl ClientDocuments {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Fetches under way (for tests: none once every caller is done).
+    pub fn fetches_under_way(&self) -> usize {
+        self.lock_in_flight().len()
+    }
+
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<Shared>>>> {
         self.in_flight
             .lock()
@@ -367,6 +391,15 @@ impl ClientDocuments {
                 .entry(client_id.to_owned())
                 .or_insert_with(|| Arc::new(OnceCell::new())),
         );
+        // Takes the flight off the table when this caller is done, or is
+        // dropped half-way (a client that went away): no entry outlives
+        // its callers. (A waiter dropped half-way lets later callers start
+        // a second flight: rare, and only ever one more fetch.)
+        let flight = InFlight {
+            table: &self.in_flight,
+            key: client_id,
+            cell: Arc::clone(&cell),
+        };
         let mut own_store_error = None;
         let store_slot = &mut own_store_error;
         let url_ref = &url;
@@ -385,15 +418,7 @@ impl ClientDocuments {
             })
             .await
             .clone();
-        {
-            let mut in_flight = self.lock_in_flight();
-            if in_flight
-                .get(client_id)
-                .is_some_and(|c| Arc::ptr_eq(c, &cell))
-            {
-                in_flight.remove(client_id);
-            }
-        }
+        drop(flight);
         match shared {
             Ok(client) => Ok(client),
             Err(Some(e)) => Err(e.into()),

@@ -1056,6 +1056,11 @@ async fn concurrent_first_uses_of_one_document_store_one_client_row(backend: Bac
             "round {round}: the racers shared one fetch"
         );
         assert_eq!(
+            app.state.documents.fetches_under_way(),
+            0,
+            "round {round}: no flight outlives its callers"
+        );
+        assert_eq!(
             stored_auth_method(&app, &id).await.as_deref(),
             Some("none"),
             "round {round}: the row exists"
