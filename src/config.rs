@@ -142,8 +142,15 @@ pub struct ClientMetadataConfig {
     /// Longest time a fetched document is reused, whatever its
     /// `Cache-Control` says.
     pub cache_max: Duration,
-    /// Most documents kept in memory.
+    /// Most documents kept in memory (failed fetches included).
     pub cache_entries: usize,
+    /// How long a failed fetch or a refused document is remembered, so a
+    /// bad URL is not fetched again on every request; zero turns this off.
+    pub failure_cache: Duration,
+    /// Root certificates trusted for document fetches in addition to the
+    /// built-in web PKI roots (private CAs and tests), read from the PEM
+    /// files `client_metadata.extra_root_certificates` names.
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 /// A rate: at most `requests` per `per`, refilled evenly.
@@ -474,6 +481,8 @@ struct RawClientMetadata {
     cache_min_secs: u64,
     cache_max_secs: u64,
     cache_entries: u64,
+    failure_cache_secs: u64,
+    extra_root_certificates: Vec<String>,
 }
 
 impl Default for RawClientMetadata {
@@ -487,6 +496,8 @@ impl Default for RawClientMetadata {
             cache_min_secs: 300,
             cache_max_secs: 3600,
             cache_entries: 1000,
+            failure_cache_secs: 30,
+            extra_root_certificates: Vec::new(),
         }
     }
 }
@@ -1048,6 +1059,30 @@ fn env_value(raw: &str) -> toml::Value {
     }
 }
 
+/// Reads the PEM certificates in `path` for
+/// `client_metadata.extra_root_certificates`, and checks that the TLS stack
+/// accepts each one as a trust anchor. The error is one line naming the file.
+pub fn read_root_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| format!("`{shown}` is not a PEM certificate file"))?;
+    if certs.is_empty() {
+        return Err(format!("`{shown}` holds no PEM certificate"));
+    }
+    let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+    for cert in &certs {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    builder.build().map_err(|e| {
+        format!(
+            "`{shown}` holds a certificate that cannot be trusted: {}",
+            one_line(&e.to_string())
+        )
+    })?;
+    Ok(certs)
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1261,6 +1296,19 @@ impl RawConfig {
             1,
             1_000_000,
         )?;
+        within(
+            "client_metadata.failure_cache_secs",
+            cm.failure_cache_secs,
+            0,
+            3600,
+        )?;
+        let mut extra_roots = Vec::new();
+        for path in &cm.extra_root_certificates {
+            extra_roots.extend(
+                read_root_certificates(Path::new(path))
+                    .map_err(|e| ConfigError::new("client_metadata.extra_root_certificates", e))?,
+            );
+        }
         let l = &self.limits;
         let rate = |per_minute: u32| {
             (l.enabled && per_minute > 0).then_some(Rate {
@@ -1370,6 +1418,8 @@ impl RawConfig {
                 cache_min: Duration::from_secs(cm.cache_min_secs),
                 cache_max: Duration::from_secs(cm.cache_max_secs),
                 cache_entries: usize::try_from(cm.cache_entries).unwrap_or(usize::MAX),
+                failure_cache: Duration::from_secs(cm.failure_cache_secs),
+                extra_roots,
             },
             janitor: JanitorConfig {
                 enabled: self.janitor.enabled,
@@ -1671,6 +1721,64 @@ mod tests {
                 "{vars:?}: expected key {key}, got {err}"
             );
             assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn extra_root_certificates_are_read_and_bad_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, ca.pem()).unwrap();
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&bundle, format!("{}{}", ca.pem(), ca.pem())).unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        let list = |paths: &[&std::path::Path]| {
+            let quoted: Vec<String> = paths
+                .iter()
+                .map(|p| format!("{:?}", p.display().to_string()))
+                .collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let var = "OAUTHD_CLIENT_METADATA__EXTRA_ROOT_CERTIFICATES";
+
+        assert!(Config::defaults().client_metadata.extra_roots.is_empty());
+        let c = Config::load_from(None, &env(&[(var, &list(&[&good, &bundle]))])).unwrap();
+        assert_eq!(
+            c.client_metadata.extra_roots.len(),
+            3,
+            "one, then a bundle of two"
+        );
+
+        for (path, says) in [
+            (&missing, "cannot read"),
+            (&empty, "holds no PEM certificate"),
+            (&broken, "cannot be trusted"),
+        ] {
+            let err = Config::load_from(None, &env(&[(var, &list(&[&good, path]))])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                err.key
+                    .starts_with("client_metadata.extra_root_certificates"),
+                "{text}"
+            );
+            assert!(text.contains(says), "{path:?}: {text}");
+            assert!(
+                text.contains(&path.display().to_string()),
+                "names the file: {text}"
+            );
+            assert!(!text.contains('\n'), "one line: {text}");
         }
     }
 

@@ -148,6 +148,11 @@ pub enum FetchError {
     /// No connection could be made.
     #[error("the host could not be reached")]
     Connect,
+    /// The TLS handshake failed: most often a certificate that no trusted
+    /// root (built-in or `client_metadata.extra_root_certificates`) signed,
+    /// or one for another name.
+    #[error("the host's TLS certificate is not trusted (or the TLS handshake failed)")]
+    Tls,
     /// The connect or total timeout passed.
     #[error("the host did not answer in time")]
     Timeout,
@@ -232,7 +237,12 @@ impl Fetcher {
         let resolver = GuardedResolver {
             allow_loopback: config.allow_http_loopback,
         };
-        let built = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        // Private CAs (and tests), on top of the built-in web PKI roots.
+        for root in &config.extra_roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        let built = builder
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .referer(false)
@@ -380,11 +390,16 @@ fn map_error(e: &reqwest::Error) -> FetchError {
         }
         source = s.source();
     }
+    // reqwest does not expose rustls' error type; its text names the
+    // certificate problem (UnknownIssuer, NotValidForName, ...).
+    let text = format!("{e:?}");
+    if text.contains("InvalidCertificate") || text.contains("certificate") {
+        return FetchError::Tls;
+    }
     if e.is_timeout() {
         FetchError::Timeout
     } else if e.is_connect() {
         // A name that does not resolve surfaces as a connect error.
-        let text = format!("{e:?}");
         if text.contains("dns error") || text.contains("failed to lookup") {
             FetchError::Resolve
         } else {

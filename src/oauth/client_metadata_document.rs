@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 use url::Url;
 
 use super::registration::{self, AuthMethod, ClientMetadata, GrantType, Policy};
@@ -261,10 +262,42 @@ pub fn redirect_uri_listed(client: &Client, requested: &str) -> bool {
     client.redirect_uris.iter().any(|r| r.as_str() == requested)
 }
 
+/// What the cache remembers about a URL.
+#[derive(Clone)]
+enum Cached {
+    /// A fetched and accepted document.
+    Client(Arc<Client>),
+    /// A failed fetch or a refused document, kept `failure_cache` long.
+    Failed(DocumentError),
+}
+
 struct Entry {
-    client: Arc<Client>,
+    cached: Cached,
     /// Unix seconds (the app clock).
     expires_at: i64,
+}
+
+/// The outcome of one fetch, shared by everyone who waited for it. `None`
+/// as the error: storage failed, which only the fetching caller reports.
+type Shared = Result<Arc<Client>, Option<DocumentError>>;
+
+/// One caller's hold on a fetch under way; see [`ClientDocuments::resolve`].
+struct InFlight<'a> {
+    table: &'a Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
+    key: &'a str,
+    cell: Arc<OnceCell<Shared>>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table
+            .get(self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell))
+        {
+            table.remove(self.key);
+        }
+    }
 }
 
 /// Fetches, checks and caches documents. One per server.
@@ -272,6 +305,9 @@ pub struct ClientDocuments {
     config: ClientMetadataConfig,
     fetcher: Fetcher,
     cache: Mutex<HashMap<String, Entry>>,
+    /// Fetches under way, one per URL: concurrent first uses of an uncached
+    /// URL wait for the one fetch instead of making their own.
+    in_flight: Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
 }
 
 impl std::fmt::Debug for ClientDocuments {
@@ -290,10 +326,17 @@ impl ClientDocuments {
                 "client_metadata.allow_http_loopback is ON: client_id URLs may use http:// and documents are fetched from this host's loopback addresses. For development and tests only; never in production"
             );
         }
+        if config.enabled && !config.extra_roots.is_empty() {
+            tracing::warn!(
+                roots = config.extra_roots.len(),
+                "client_metadata.extra_root_certificates: document fetches trust extra root certificates besides the built-in ones"
+            );
+        }
         Self {
             config: config.clone(),
             fetcher: Fetcher::new(config),
             cache: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -302,7 +345,7 @@ impl ClientDocuments {
         self.config.enabled
     }
 
-    /// Documents currently cached.
+    /// Documents (and remembered failures) currently cached.
     pub fn cached(&self) -> usize {
         self.lock().len()
     }
@@ -311,10 +354,24 @@ impl ClientDocuments {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Fetches under way (for tests: none once every caller is done).
+    pub fn fetches_under_way(&self) -> usize {
+        self.lock_in_flight().len()
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<Shared>>>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The client a document `client_id` names: from the cache while it is
-    /// fresh, else fetched and checked. On a fresh fetch an existing
-    /// `clients` row is brought in line with the document; nothing is
-    /// inserted here (see [`persist`]).
+    /// fresh, else fetched and checked. A failure is remembered for
+    /// `failure_cache` and answered from memory meanwhile. Concurrent
+    /// callers for one uncached URL share one fetch: the first fetches, the
+    /// others await its outcome. On a fresh fetch an existing `clients` row
+    /// is brought in line with the document; nothing is inserted here (see
+    /// [`persist`]).
     pub async fn resolve(
         &self,
         db: &Db,
@@ -322,30 +379,115 @@ impl ClientDocuments {
         config: &Config,
         client_id: &str,
     ) -> Result<Arc<Client>, ResolveFailure> {
-        let now = clock.now();
-        if let Some(entry) = self.lock().get(client_id)
-            && entry.expires_at > now
-        {
-            return Ok(Arc::clone(&entry.client));
+        if let Some(cached) = self.fresh(client_id, clock.now()) {
+            return match cached {
+                Cached::Client(c) => Ok(c),
+                Cached::Failed(e) => Err(e.into()),
+            };
         }
         let url = DocumentUrl::parse(client_id, self.config.allow_http_loopback)?;
-        let fetched = self
-            .fetcher
-            .get(url.url())
+        let cell = Arc::clone(
+            self.lock_in_flight()
+                .entry(client_id.to_owned())
+                .or_insert_with(|| Arc::new(OnceCell::new())),
+        );
+        // Takes the flight off the table when this caller is done, or is
+        // dropped half-way (a client that went away): no entry outlives
+        // its callers. (A waiter dropped half-way lets later callers start
+        // a second flight: rare, and only ever one more fetch.)
+        let flight = InFlight {
+            table: &self.in_flight,
+            key: client_id,
+            cell: Arc::clone(&cell),
+        };
+        let mut own_store_error = None;
+        let store_slot = &mut own_store_error;
+        let url_ref = &url;
+        let shared = cell
+            .get_or_init(move || async move {
+                // The outcome is cached before the waiters see it, so a
+                // caller arriving after this flight ends finds the cache.
+                match self.fetch_and_remember(db, clock, config, url_ref).await {
+                    Ok(client) => Ok(client),
+                    Err(ResolveFailure::Document(e)) => Err(Some(e)),
+                    Err(ResolveFailure::Store(e)) => {
+                        *store_slot = Some(e);
+                        Err(None)
+                    }
+                }
+            })
             .await
-            .map_err(DocumentError::from)?;
-        let mut client = check(&fetched.body, &url, Policy::from_config(config))?;
+            .clone();
+        drop(flight);
+        match shared {
+            Ok(client) => Ok(client),
+            Err(Some(e)) => Err(e.into()),
+            Err(None) => match own_store_error {
+                Some(e) => Err(e.into()),
+                // The fetch this caller waited for could not store its
+                // outcome: try once on its own.
+                None => self.fetch_and_remember(db, clock, config, &url).await,
+            },
+        }
+    }
+
+    fn fresh(&self, client_id: &str, now: i64) -> Option<Cached> {
+        self.lock()
+            .get(client_id)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.cached.clone())
+    }
+
+    async fn fetch_and_remember(
+        &self,
+        db: &Db,
+        clock: &Clock,
+        config: &Config,
+        url: &DocumentUrl,
+    ) -> Result<Arc<Client>, ResolveFailure> {
+        let client_id = url.url().as_str();
+        let now = clock.now();
+        let checked = match self.fetcher.get(url.url()).await {
+            Ok(fetched) => check(&fetched.body, url, Policy::from_config(config))
+                .map(|client| (client, fetched.max_age)),
+            Err(e) => Err(DocumentError::from(e)),
+        };
+        let (mut client, max_age) = match checked {
+            Ok(ok) => ok,
+            Err(e) => {
+                let ttl = self.config.failure_cache.as_secs();
+                if ttl > 0 {
+                    let expires_at = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+                    self.remember(client_id, Cached::Failed(e.clone()), expires_at, now);
+                }
+                tracing::info!(
+                    client.id = client_id,
+                    reason = %e,
+                    cache_secs = ttl,
+                    "client metadata document refused"
+                );
+                return Err(e.into());
+            }
+        };
         client.created_at = now;
         client.updated_at = now;
         store::clients::refresh_document_client(db, &client, now).await?;
         let client = Arc::new(client);
-        let ttl = fetched.max_age.unwrap_or(0).clamp(
+        let ttl = max_age.unwrap_or(0).clamp(
             self.config.cache_min.as_secs(),
             self.config.cache_max.as_secs(),
         );
         let expires_at = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
         if ttl > 0 {
-            self.remember(client_id, Arc::clone(&client), expires_at, now);
+            self.remember(
+                client_id,
+                Cached::Client(Arc::clone(&client)),
+                expires_at,
+                now,
+            );
+        } else {
+            // An earlier failure must not outlive a success.
+            self.lock().remove(client_id);
         }
         tracing::info!(
             client.id = %client.id,
@@ -355,7 +497,7 @@ impl ClientDocuments {
         Ok(client)
     }
 
-    fn remember(&self, client_id: &str, client: Arc<Client>, expires_at: i64, now: i64) {
+    fn remember(&self, client_id: &str, cached: Cached, expires_at: i64, now: i64) {
         let mut cache = self.lock();
         if !cache.contains_key(client_id) && cache.len() >= self.config.cache_entries {
             cache.retain(|_, e| e.expires_at > now);
@@ -370,10 +512,10 @@ impl ClientDocuments {
                 cache.remove(&soonest);
             }
         }
-        cache.insert(client_id.to_owned(), Entry { client, expires_at });
+        cache.insert(client_id.to_owned(), Entry { cached, expires_at });
     }
 
-    /// Forgets a cached document (after the operator deleted its client).
+    /// Forgets a cached document or failure.
     pub fn forget(&self, client_id: &str) {
         self.lock().remove(client_id);
     }

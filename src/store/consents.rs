@@ -63,12 +63,15 @@ pub struct Authorization {
     pub granted_at: i64,
     /// The newest token the app got for this user (unix seconds).
     pub last_used_at: Option<i64>,
+    /// Resource URIs granted (RFC 8707), space-delimited; `None`: none.
+    pub resources: Option<String>,
 }
 
 const LIST_FOR_USER: &str = r"
 select c.client_id, k.name as client_name, k.website, c.scope, c.updated_at as granted_at,
        (select max(t.created_at) from tokens t
-        where t.user_id = c.user_id and t.client_id = c.client_id) as last_used_at
+        where t.user_id = c.user_id and t.client_id = c.client_id) as last_used_at,
+       c.resources
 from consents c join clients k on k.id = c.client_id
 where c.user_id = $1
 order by c.updated_at desc, c.client_id";

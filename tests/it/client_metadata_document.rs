@@ -26,6 +26,7 @@ use crate::both_backends;
 use crate::support::flow::{
     Browser, CB, CHALLENGE, Params, STATE, account, param, read_consent, signed_in, unescape,
 };
+use crate::support::tls::{TestPki, TlsListener};
 use crate::support::{Backend, TestApp};
 
 both_backends!(
@@ -39,6 +40,8 @@ both_backends!(
     a_changed_document_reaches_the_stored_row_and_a_removed_one_ends_refresh,
     url_client_ids_are_unknown_while_documents_are_disabled,
     concurrent_first_uses_of_one_document_store_one_client_row,
+    failed_fetches_are_remembered_briefly_and_count_toward_the_client_throttle,
+    extra_root_certificates_let_documents_come_from_a_private_ca,
 );
 
 // ---------------------------------------------------------------------------
@@ -639,11 +642,41 @@ async fn every_refused_document_gets_a_clear_error_and_stores_nothing(backend: B
         refused_page(&browser, &params, case.expected, case.why).await;
         assert_eq!(app.snapshot().await, before, "{}: nothing stored", case.why);
     }
+    // Every fetched-and-refused document is remembered as a failure
+    // (client_metadata.failure_cache_secs); URLs refused before any fetch
+    // are not. Asked again, each case gets the same page with no new fetch.
+    let fetched: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.client_id.is_none() && docs.hits(c.path) > 0)
+        .map(|c| c.path)
+        .collect();
+    let url_refusals = cases
+        .iter()
+        .filter(|c| {
+            let id = c.client_id.clone().unwrap_or_else(|| docs.url(c.path));
+            oauthd::oauth::client_metadata_document::DocumentUrl::parse(&id, true).is_err()
+        })
+        .count();
     assert_eq!(
         app.state.documents.cached(),
-        1,
-        "no refused document is cached (the unlisted redirect URI's document is valid)"
+        cases.len() - url_refusals,
+        "every case past the URL rules is cached (as a failure, or as a valid document for the unlisted redirect URI)"
     );
+    let hits: Vec<usize> = fetched.iter().map(|p| docs.hits(p)).collect();
+    for case in &cases {
+        let client_id = case
+            .client_id
+            .clone()
+            .unwrap_or_else(|| docs.url(case.path));
+        let params = request(&client_id).set("redirect_uri", case.redirect_uri);
+        refused_page(&browser, &params, case.expected, case.why).await;
+    }
+    assert_eq!(
+        fetched.iter().map(|p| docs.hits(p)).collect::<Vec<_>>(),
+        hits,
+        "the second round was answered from the cache"
+    );
+    assert_eq!(app.snapshot().await, before, "nothing stored");
     for path in ["/frag.json", "/user.json", "/dots.json"] {
         assert_eq!(docs.hits(path), 0, "{path}: a refused URL is never fetched");
     }
@@ -956,6 +989,42 @@ const ROUNDS: usize = 10;
 /// Racers per round.
 const RACERS: usize = 8;
 
+/// Racers for one uncached document that is never cached (`no-store`, no
+/// minimum): still one fetch per round, since they share the flight.
+async fn concurrent_uncacheable_fetches(docs: &DocServer, browser: &Browser) {
+    for round in 0..ROUNDS {
+        let path = format!("/nostore{round}.json");
+        let id = docs.url(&path);
+        let mut served = Served::json(&document(&id, &json!({})));
+        served.cache_control = Some("no-store");
+        // Slow enough that every racer arrives while the fetch is under way.
+        served.delay = Duration::from_millis(200);
+        docs.serve(&path, served);
+        let barrier = Arc::new(Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let browser = browser.clone();
+                let barrier = Arc::clone(&barrier);
+                let params = request(&id);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    browser.authorize(&params).await.status()
+                })
+            })
+            .collect();
+        for racer in racers {
+            assert_eq!(racer.await.unwrap(), StatusCode::OK, "round {round}");
+        }
+        assert_eq!(docs.hits(&path), 1, "round {round}: one shared fetch");
+        // Nothing was cached: the next use fetches again.
+        assert_eq!(
+            browser.authorize(&request(&id)).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(docs.hits(&path), 2, "round {round}: no-store is not cached");
+    }
+}
+
 async fn concurrent_first_uses_of_one_document_store_one_client_row(backend: Backend) {
     let app = spawn_loopback(backend).await;
     let docs = DocServer::start().await;
@@ -982,6 +1051,16 @@ async fn concurrent_first_uses_of_one_document_store_one_client_row(backend: Bac
             );
         }
         assert_eq!(
+            docs.hits(&format!("/race{round}.json")),
+            1,
+            "round {round}: the racers shared one fetch"
+        );
+        assert_eq!(
+            app.state.documents.fetches_under_way(),
+            0,
+            "round {round}: no flight outlives its callers"
+        );
+        assert_eq!(
             stored_auth_method(&app, &id).await.as_deref(),
             Some("none"),
             "round {round}: the row exists"
@@ -992,4 +1071,185 @@ async fn concurrent_first_uses_of_one_document_store_one_client_row(backend: Bac
         rows, ROUNDS as i64,
         "one row per document, however many raced"
     );
+    let app = TestApp::spawn_with(backend, |c| {
+        c.client_metadata.allow_http_loopback = true;
+        c.client_metadata.cache_min = Duration::ZERO;
+    })
+    .await;
+    let (browser, _) = signed_in(&app).await;
+    concurrent_uncacheable_fetches(&docs, &browser).await;
+}
+
+async fn failed_fetches_are_remembered_briefly_and_count_toward_the_client_throttle(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.client_metadata.allow_http_loopback = true;
+        c.client_metadata.failure_cache = Duration::from_secs(30);
+        c.limits.free_failed_client_auths = 3;
+    })
+    .await;
+    let docs = DocServer::start().await;
+    let (browser, _) = signed_in(&app).await;
+    let clients = app.count("clients").await;
+
+    // A URL that answers 404: refused, and not fetched again for 30 s.
+    let id = docs.url("/missing.json");
+    docs.serve(
+        "/missing.json",
+        Served {
+            status: 404,
+            ..Served::json(&json!({}))
+        },
+    );
+    for attempt in 0..5 {
+        refused_page(
+            &browser,
+            &request(&id),
+            "does not answer 200 OK",
+            &format!("attempt {attempt}"),
+        )
+        .await;
+    }
+    assert_eq!(docs.hits("/missing.json"), 1, "one fetch for five requests");
+
+    // The document appears; the failure is still remembered until it
+    // expires, then the next request fetches and succeeds.
+    docs.document("/missing.json", &json!({}));
+    app.clock.advance(29);
+    refused_page(&browser, &request(&id), "does not answer 200 OK", "at 29 s").await;
+    assert_eq!(docs.hits("/missing.json"), 1);
+    app.clock.advance(2);
+    assert_eq!(
+        browser.authorize(&request(&id)).await.status(),
+        StatusCode::OK,
+        "after the failure expired, the fixed document is used"
+    );
+    assert_eq!(docs.hits("/missing.json"), 2);
+
+    // At the token endpoint a refused document is a failed client
+    // authentication: after the free failures, the address must wait (429),
+    // and the cache still spares the document host.
+    let bad = docs.url("/bad.json");
+    docs.serve(
+        "/bad.json",
+        Served::json(&document(&docs.url("/elsewhere.json"), &json!({}))),
+    );
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "rt_whatever"),
+        ("client_id", bad.as_str()),
+    ];
+    for attempt in 0..4 {
+        let (status, body) = token_form(&app, &form).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {body}"
+        );
+        assert_eq!(body["error"], "invalid_client");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("not exactly the URL it was fetched from"),
+            "{body}"
+        );
+    }
+    let (status, body) = token_form(&app, &form).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled after the free failures: {body}"
+    );
+    assert_eq!(docs.hits("/bad.json"), 1, "one fetch for all of them");
+    assert_eq!(stored_auth_method(&app, &bad).await, None, "nothing stored");
+    assert_eq!(
+        app.count("clients").await,
+        clients + 1,
+        "only the fixed document's client was stored"
+    );
+}
+
+/// An https document server on 127.0.0.1 whose certificate a test CA signed.
+async fn https_document_server(pki: &TestPki) -> DocServer {
+    let listener = TlsListener::bind(pki).await;
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let routes = Routes::default();
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state(routes.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.ok();
+    });
+    DocServer {
+        base: format!("https://{addr}"),
+        routes,
+    }
+}
+
+async fn extra_root_certificates_let_documents_come_from_a_private_ca(backend: Backend) {
+    let pki = TestPki::new();
+    let docs = https_document_server(&pki).await;
+    let id = docs.document("/client.json", &json!({}));
+    assert!(id.starts_with("https://127.0.0.1:"), "{id}");
+
+    // Without the CA: the certificate is untrusted, a clear error, nothing
+    // stored.
+    let app = spawn_loopback(backend).await;
+    let (browser, _) = signed_in(&app).await;
+    let clients = app.count("clients").await;
+    refused_page(
+        &browser,
+        &request(&id),
+        "TLS certificate is not trusted",
+        "an unknown CA",
+    )
+    .await;
+    assert_eq!(app.count("clients").await, clients, "nothing stored");
+    assert_eq!(docs.hits("/client.json"), 0, "no request got past TLS");
+
+    // With the CA as an extra root (read as `config check` and start-up
+    // read it), the same document is fetched and the flow goes through.
+    let roots = pki.ca_roots();
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.client_metadata.allow_http_loopback = true;
+        c.client_metadata.extra_roots = roots;
+    })
+    .await;
+    let (browser, _) = signed_in(&app).await;
+    let consent = browser.consent(&request(&id)).await;
+    let location = browser.approve(&consent).await;
+    let code = param(&location, "code").unwrap();
+    let (status, body) = token_form(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("client_id", &id),
+            ("code_verifier", crate::support::flow::VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(docs.hits("/client.json"), 1);
+    assert_eq!(stored_auth_method(&app, &id).await.as_deref(), Some("none"));
+
+    // The guard still applies: the extra root does not open http or
+    // non-loopback hosts, and with loopback off the same URL is refused.
+    let app = TestApp::spawn_with(backend, {
+        let roots = pki.ca_roots();
+        move |c| c.client_metadata.extra_roots = roots
+    })
+    .await;
+    let (browser, _) = signed_in(&app).await;
+    refused_page(
+        &browser,
+        &request(&id),
+        "non-public address",
+        "loopback refused while the switch is off",
+    )
+    .await;
+    assert_eq!(docs.hits("/client.json"), 1);
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::support::flow::{
     self, Browser, PASSWORD, Params, account, hidden, register_confidential, signed_in, tokens_for,
+    unescape,
 };
 use crate::support::{Backend, TestApp};
 
@@ -15,6 +16,7 @@ both_backends!(
     personal_tokens_are_shown_once_work_and_can_be_revoked,
     personal_token_forms_refuse_bad_input_and_missing_csrf,
     authorized_apps_are_listed_and_revoking_one_kills_its_tokens,
+    authorized_apps_show_the_resources_each_was_granted,
     developers_register_edit_rotate_and_delete_their_apps,
     apps_are_private_to_their_owner_and_admins_see_api_clients,
     changing_the_password_checks_the_old_one_and_ends_other_sessions,
@@ -244,6 +246,58 @@ async fn authorized_apps_are_listed_and_revoking_one_kills_its_tokens(backend: B
     // The consent is forgotten: the next request asks again.
     let response = browser.authorize(&Params::code(&client)).await;
     assert_eq!(response.status(), StatusCode::OK, "the consent page again");
+}
+
+/// The table row of `client_id` on the authorized-apps page, unescaped.
+fn app_row(html: &str, client_id: &str) -> String {
+    let html = unescape(html);
+    let start = html
+        .find(&format!("data-client-id=\"{client_id}\""))
+        .unwrap_or_else(|| panic!("a row for {client_id}:\n{html}"));
+    let row = &html[start..];
+    row[..row.find("</tr>").unwrap()].to_owned()
+}
+
+async fn authorized_apps_show_the_resources_each_was_granted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, _) = signed_in(&app).await;
+    // One registered resource (shown by its name), one not (shown by URI).
+    oauthd::admin::add_resource(
+        &app.db,
+        &app.clock,
+        "https://mcp.example/mcp",
+        "Example MCP server",
+        None,
+    )
+    .await
+    .unwrap();
+    let with = register_confidential(&app, &[flow::CB]).await;
+    let params = Params::code(&with)
+        .add("resource", "https://mcp.example/mcp")
+        .add("resource", "https://api.example/v1");
+    tokens_for(&app, &browser, &with, &params, None).await;
+    let without = register_confidential(&app, &[flow::CB]).await;
+    tokens_for(&app, &browser, &without, &Params::code(&without), None).await;
+
+    let (status, html) = get(&browser, "/settings/authorizations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(unescape(&html).contains("<th>Resources</th>"), "{html}");
+    let row = app_row(&html, &with.id);
+    assert!(
+        row.contains("<li>Example MCP server</li>"),
+        "the registered resource by name: {row}"
+    );
+    assert!(
+        row.contains("<li>https://api.example/v1</li>"),
+        "the unregistered resource by URI: {row}"
+    );
+    assert!(!row.contains("none named"), "{row}");
+    let row = app_row(&html, &without.id);
+    assert!(
+        row.contains("none named"),
+        "an app granted no resource says so: {row}"
+    );
+    assert!(!row.contains("<li>"), "{row}");
 }
 
 async fn developers_register_edit_rotate_and_delete_their_apps(backend: Backend) {

@@ -16,9 +16,20 @@
 // 4. runs `auth()` again with the code (exchange), calls `/mcp`, then once
 //    more to refresh, and calls `/mcp` with the new token.
 //
-// Prints "mcp sdk e2e passed" and exits 0, or exits 1 saying what failed.
+// With CIMD_PORT, CIMD_CERT and CIMD_KEY set (a PEM leaf certificate for
+// 127.0.0.1 and its key, issued by a test CA that oauthd trusts through
+// client_metadata.extra_root_certificates), the client identifies itself by a
+// Client ID Metadata Document instead: this script serves the document over
+// https at https://127.0.0.1:CIMD_PORT/client.json, the provider's
+// `clientMetadataUrl` names it, and the SDK must use that URL as its
+// client_id with no dynamic registration.
+//
+// Prints "mcp sdk e2e passed" (or "mcp sdk cimd e2e passed") and exits 0, or
+// exits 1 saying what failed.
 
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { auth, extractResourceMetadataUrl } from '@modelcontextprotocol/sdk/client/auth.js';
 
 const env = (name) => {
@@ -36,6 +47,9 @@ const PASSWORD = env('OAUTHD_PASSWORD');
 const RS = `http://127.0.0.1:${RS_PORT}`;
 const RESOURCE = `${RS}/mcp`;
 const REDIRECT = 'http://127.0.0.1:33418/callback';
+const CIMD = Boolean(process.env.CIMD_PORT);
+const DOCUMENT_URL = CIMD ? `https://127.0.0.1:${Number(env('CIMD_PORT'))}/client.json` : undefined;
+const CLIENT_NAME = CIMD ? 'MCP SDK CIMD e2e' : 'MCP SDK e2e';
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
@@ -100,6 +114,33 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
+// --- The client metadata document (CIMD runs only) --------------------------
+
+let documentFetches = 0;
+const documentServer = CIMD
+  ? https.createServer({
+    cert: fs.readFileSync(env('CIMD_CERT')),
+    key: fs.readFileSync(env('CIMD_KEY')),
+  }, (req, res) => {
+    if (req.url !== '/client.json') {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    documentFetches += 1;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=600' });
+    res.end(JSON.stringify({
+      client_id: DOCUMENT_URL,
+      client_name: CLIENT_NAME,
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+    }));
+  })
+  : null;
+
 // --- The in-memory client provider ------------------------------------------
 
 class MemoryProvider {
@@ -111,9 +152,12 @@ class MemoryProvider {
     this.discovery = undefined;
   }
   get redirectUrl() { return REDIRECT; }
+  // Set only in CIMD runs: the SDK then uses it as client_id when the
+  // authorization server's metadata says client_id_metadata_document_supported.
+  get clientMetadataUrl() { return DOCUMENT_URL; }
   get clientMetadata() {
     return {
-      client_name: 'MCP SDK e2e',
+      client_name: CLIENT_NAME,
       redirect_uris: [REDIRECT],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -201,6 +245,9 @@ async function callMcp(token) {
 
 async function main() {
   await new Promise((ok) => server.listen(RS_PORT, '127.0.0.1', ok));
+  if (documentServer) {
+    await new Promise((ok) => documentServer.listen(Number(env('CIMD_PORT')), '127.0.0.1', ok));
+  }
 
   const first = await callMcp();
   check(first.status === 401, 'the resource asks for a token');
@@ -211,12 +258,21 @@ async function main() {
   const serverUrl = RESOURCE;
   let result = await auth(provider, { serverUrl, resourceMetadataUrl });
   check(result === 'REDIRECT', `first auth() redirects, got ${result}`);
-  check(provider.info?.client_id, 'dynamic registration gave a client_id');
-  check(!provider.info.client_secret, 'a native app registers as a public client');
+  if (CIMD) {
+    check(provider.discovery?.authorizationServerMetadata?.client_id_metadata_document_supported === true,
+      'the metadata advertises client_id_metadata_document_supported');
+    check(provider.info?.client_id === DOCUMENT_URL,
+      `the SDK uses the document URL as client_id, not ${provider.info?.client_id}`);
+    check(!provider.info.client_secret, 'a document client has no secret');
+  } else {
+    check(provider.info?.client_id, 'dynamic registration gave a client_id');
+    check(!provider.info.client_secret, 'a native app registers as a public client');
+  }
   const url = provider.authorizationUrl;
   check(url.href.startsWith(`${OAUTHD}/oauth/authorize?`), `authorization URL ${url.href}`);
   check(url.searchParams.get('resource') === RESOURCE, 'the authorization request names the resource');
   check(url.searchParams.get('code_challenge_method') === 'S256', 'PKCE S256');
+  check(url.searchParams.get('client_id') === provider.info.client_id, 'the request names the client_id');
 
   const code = await approve(url);
   result = await auth(provider, { serverUrl, resourceMetadataUrl, authorizationCode: code });
@@ -239,10 +295,17 @@ async function main() {
   check((await callMcp(provider.saved.access_token)).status === 200, 'the refreshed token works');
   check((await callMcp('oat_not-a-token')).status === 401, 'a bogus token is refused');
   check(accepted === 2, `the resource accepted two calls, not ${accepted}`);
-  console.log('mcp sdk e2e passed');
+  if (CIMD) {
+    check(documentFetches >= 1, 'oauthd fetched the client metadata document over https');
+    console.log(`document fetches: ${documentFetches}`);
+    console.log('mcp sdk cimd e2e passed');
+  } else {
+    console.log('mcp sdk e2e passed');
+  }
 }
 
+const closeAll = () => { server.close(); documentServer?.close(); };
 main().then(
-  () => { server.close(); process.exit(0); },
-  (e) => { console.error(e?.stack ?? String(e)); server.close(); process.exit(1); },
+  () => { closeAll(); process.exit(0); },
+  (e) => { console.error(e?.stack ?? String(e)); closeAll(); process.exit(1); },
 );

@@ -140,7 +140,16 @@ pub(crate) async fn authenticate_client(
         return Err(Failure::Throttled(wait));
     }
     if state.documents.enabled() && client_metadata_document::is_document_id(&id) {
-        return document_client(state, &credentials).await;
+        // A document that cannot be used counts as a failed client
+        // authentication: the throttle then bounds how often one address
+        // can make this server try a bad URL (besides the failure cache).
+        let result = document_client(state, &credentials).await;
+        match &result {
+            Ok(_) => state.client_failures.succeeded(&id, ip),
+            Err(Failure::Refused { .. }) => state.client_failures.failed(&id, ip, now),
+            Err(_) => {}
+        }
+        return result;
     }
     match client_auth::authenticate(&state.db, &state.clients, &credentials).await {
         Ok(c) => {

@@ -318,6 +318,8 @@ struct AppLine {
     scope: String,
     granted: String,
     last_used: String,
+    /// The resources granted (RFC 8707), by registered name or URI.
+    resources: Vec<String>,
 }
 
 #[derive(Template)]
@@ -333,10 +335,14 @@ pub async fn authorizations(
     session: Session,
 ) -> Result<Response, HttpError> {
     let active = require(session, "/settings/authorizations")?;
-    let apps = store::consents::list_for_user(&state.db, &active.info.user.id)
-        .await?
-        .into_iter()
-        .map(|a| AppLine {
+    let mut apps = Vec::new();
+    for a in store::consents::list_for_user(&state.db, &active.info.user.id).await? {
+        let resources = crate::oauth::resource::display_names(
+            &state.db,
+            &crate::oauth::resource::Resources::from_stored(a.resources.as_deref()),
+        )
+        .await?;
+        apps.push(AppLine {
             name: if a.client_name.is_empty() {
                 a.client_id.clone()
             } else {
@@ -347,8 +353,9 @@ pub async fn authorizations(
             scope: a.scope,
             granted: when(a.granted_at),
             last_used: when_opt(a.last_used_at, "never"),
-        })
-        .collect();
+            resources,
+        });
+    }
     render(
         StatusCode::OK,
         &AuthorizationsPage {

@@ -341,3 +341,4 @@ fn init_logging() {
 }
 
 pub mod flow;
+pub mod tls;
