@@ -335,6 +335,11 @@ impl DatabaseConfig {
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres:") || self.url.starts_with("postgresql:")
     }
+
+    /// The URL with any password replaced, fit for a message.
+    pub fn shown_url(&self) -> String {
+        redact_url(&self.url)
+    }
 }
 
 /// Logging settings.

@@ -7,6 +7,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use oauthd::admin::{self, AdminError, NewClientArgs};
@@ -390,7 +391,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Migrate => {
             let _logs = oauthd::telemetry::init(&config.log);
-            let db = open(&config).await?;
+            let db = open_as(&config, Missing::Create).await?;
             db.migrate()
                 .await
                 .map_err(|e| Failure::Runtime(chain(&e)))?;
@@ -518,7 +519,7 @@ async fn import(config: &Config, file: Option<&Path>) -> Result<(), Failure> {
     };
     // Checked before the database is opened: a bad document changes nothing.
     let document = transfer::parse(&text).map_err(transfer_failure)?;
-    let db = open(config).await?;
+    let db = open_as(config, Missing::Create).await?;
     let counts = transfer::import(&db, &document)
         .await
         .map_err(transfer_failure)?;
@@ -534,15 +535,60 @@ fn transfer_failure(e: TransferError) -> Failure {
     }
 }
 
-/// Opens the database and brings the schema up to date, for CLI commands.
+/// Whether a CLI command may make the database it is pointed at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// `migrate` and `import`: making the schema is their job.
+    Create,
+    /// Every other command: a missing or empty database is a mistake (the
+    /// wrong directory, config or `DATABASE_URL`), not something to create.
+    Refuse,
+}
+
+/// Opens the database the config names (as `serve` would), says which on
+/// stderr, and brings the schema up to date, for CLI commands.
 async fn open(config: &Config) -> Result<Db, Failure> {
+    open_as(config, Missing::Refuse).await
+}
+
+async fn open_as(config: &Config, missing: Missing) -> Result<Db, Failure> {
+    let shown = config.database.shown_url();
+    eprintln!("oauthd: database {shown}");
+    let refuse = || {
+        Failure::Runtime(format!(
+            "no oauthd database at {shown}: create it with `oauthd migrate` (or `oauthd serve`), or point --config or DATABASE_URL at the server's"
+        ))
+    };
+    if missing == Missing::Refuse
+        && !config.database.is_postgres()
+        && let Some(file) = sqlite_file(&config.database.url)
+        && !file.exists()
+    {
+        return Err(refuse());
+    }
     let db = Db::connect(&config.database)
         .await
         .map_err(|e| Failure::Runtime(chain(&e)))?;
+    if missing == Missing::Refuse {
+        let applied = db
+            .newest_applied_migration()
+            .await
+            .map_err(|e| Failure::Runtime(chain(&e)))?;
+        if applied.is_none() {
+            return Err(refuse());
+        }
+    }
     db.migrate()
         .await
         .map_err(|e| Failure::Runtime(chain(&e)))?;
     Ok(db)
+}
+
+/// The file a SQLite URL names; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (file != Path::new(":memory:") && !file.as_os_str().is_empty()).then(|| file.to_path_buf())
 }
 
 async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failure> {

@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::support::flow;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, TestDb};
 
 both_backends!(
     migrate_applies_and_is_idempotent,
+    commands_say_which_database_and_refuse_to_make_one,
     user_commands_manage_accounts,
     user_add_refuses_bad_input_with_exit_code_2,
     client_commands_manage_clients,
@@ -108,6 +109,80 @@ fn assert_exit(output: &Output, code: i32, why: &str) {
         text(&output.stdout),
         text(&output.stderr)
     );
+}
+
+/// Every database command names its database first; only `migrate` and
+/// `import` make a schema where there is none. A SQLite path that does not
+/// exist is not created, and an empty Postgres database is not migrated.
+async fn commands_say_which_database_and_refuse_to_make_one(backend: Backend) {
+    // SQLite: a file not yet made, in a directory that exists (as a path
+    // typed in the wrong directory would be). Postgres: an empty database.
+    let empty = TestDb::new(backend).await;
+    let url = empty.url.clone();
+    for args in [
+        vec!["user", "list"],
+        vec!["client", "list"],
+        vec!["token", "list", "--user", "alice"],
+        vec!["resource", "list"],
+        vec!["export"],
+        vec!["janitor", "--once"],
+    ] {
+        let output = oauthd(&args, &[("DATABASE_URL", url.as_str())], None);
+        assert_exit(&output, 1, &format!("{args:?} on no database"));
+        let stderr = text(&output.stderr);
+        let mut lines = stderr.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|l| l.starts_with("oauthd: database ")),
+            "{args:?}: the database first: {stderr}"
+        );
+        let refusal = lines.next().unwrap_or_default();
+        assert!(
+            refusal.contains("no oauthd database at") && refusal.contains("oauthd migrate"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(lines.next(), None, "{args:?}: two lines: {stderr}");
+    }
+    // Nothing was made: no SQLite file, no table in the Postgres database.
+    match backend {
+        Backend::Sqlite => {
+            let path = url.trim_start_matches("sqlite://");
+            assert!(!std::path::Path::new(path).exists(), "no file at {path}");
+        }
+        Backend::Postgres => {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let tables: i64 = sqlx::query_scalar(
+                "select count(*) from information_schema.tables where table_schema = 'public'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(tables, 0, "no schema was made");
+        }
+    }
+    // `migrate` makes it; then the same command works and still says where.
+    let migrate = oauthd(&["migrate"], &[("DATABASE_URL", url.as_str())], None);
+    assert_exit(&migrate, 0, "migrate makes the database");
+    let list = oauthd(&["user", "list"], &[("DATABASE_URL", url.as_str())], None);
+    assert_exit(&list, 0, "user list after migrate");
+    assert!(text(&list.stderr).starts_with("oauthd: database "));
+    // A password in a Postgres URL is never printed.
+    if backend == Backend::Postgres {
+        let mut with_password = url::Url::parse(&url).unwrap();
+        with_password.set_password(Some("hunter2-secret")).unwrap();
+        let output = oauthd(
+            &["user", "list"],
+            &[("DATABASE_URL", with_password.as_str())],
+            None,
+        );
+        assert!(
+            !text(&output.stderr).contains("hunter2-secret"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
 }
 
 async fn migrate_applies_and_is_idempotent(backend: Backend) {

@@ -110,6 +110,15 @@ async fn flow_logged(format: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_oauthd");
     let password = "correct horse battery staple";
+    // The CLI makes no database implicitly: `migrate` makes the embedded one.
+    let migrate = Command::new(bin)
+        .arg("migrate")
+        .env_clear()
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(migrate.success());
     let mut add = Command::new(bin)
         .args(["user", "add", "alice", "--password-stdin"])
         .env_clear()

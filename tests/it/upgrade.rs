@@ -265,7 +265,7 @@ values ($1, 'from a newer oauthd', true, $2, 0)";
 
     let migrate = on(&test_db.url, &["migrate"], None);
     assert_exit(&migrate, 1, "migrate on a newer schema");
-    let stderr = text(&migrate.stderr);
+    let stderr = crate::transfer::answer(&text(&migrate.stderr));
     assert!(stderr.starts_with(&expected), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
 
