@@ -255,6 +255,11 @@ pub struct NewClientArgs {
     pub introspect: bool,
     /// `--grant-type`, repeated; empty means authorization code with refresh.
     pub grant_types: Vec<String>,
+    /// `--auth-method`: an RFC 7591 `token_endpoint_auth_method`; absent
+    /// means either way of sending the secret (or `none` with `--public`).
+    pub auth_method: Option<String>,
+    /// `--application-type`: `web` or `native`.
+    pub application_type: Option<String>,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -272,9 +277,12 @@ pub async fn add_client(
         redirect_uris: args.redirect_uris,
         scope: args.scope,
         client_uri: args.website,
-        token_endpoint_auth_method: args.public.then(|| "none".to_owned()),
+        token_endpoint_auth_method: args
+            .auth_method
+            .or_else(|| args.public.then(|| "none".to_owned())),
         allowed_origins: args.allowed_origins,
         grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
+        application_type: args.application_type,
         ..ClientMetadata::default()
     };
     let mut client = registration::validate(meta, Policy::from_config(config))?;

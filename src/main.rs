@@ -254,6 +254,15 @@ enum ClientCommand {
         /// refresh_token.
         #[arg(long = "grant-type", value_name = "GRANT")]
         grant_types: Vec<String>,
+        /// How it authenticates at the token endpoint (RFC 7591):
+        /// client_secret_basic, client_secret_post or none. Default: a secret
+        /// sent either way (none with --public).
+        #[arg(long, value_name = "METHOD", conflicts_with = "public")]
+        auth_method: Option<String>,
+        /// web (the default) or native (RFC 8252: loopback or private-use
+        /// scheme redirect URIs).
+        #[arg(long, value_name = "TYPE")]
+        application_type: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -670,6 +679,8 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             allowed_origins,
             introspect,
             grant_types,
+            auth_method,
+            application_type,
             json,
         } => {
             let args = NewClientArgs {
@@ -681,6 +692,8 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 allowed_origins,
                 introspect,
                 grant_types,
+                auth_method,
+                application_type,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;

@@ -23,6 +23,7 @@ both_backends!(
     resource_commands_register_list_and_remove,
     client_resources_sets_and_shows_the_allow_list,
     client_add_registers_a_device_client,
+    client_add_sets_the_auth_method_and_application_type,
 );
 
 async fn client_add_registers_a_device_client(backend: Backend) {
@@ -64,6 +65,102 @@ async fn client_add_registers_a_device_client(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+/// The client id `client add` printed.
+fn client_id_of(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("client_id:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// `client add` sets what `POST /api/client` can: the auth method and the
+/// application type too, under the same rules.
+async fn client_add_sets_the_auth_method_and_application_type(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let post_only = run(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Service",
+            "--auth-method",
+            "client_secret_post",
+            "--grant-type",
+            "client_credentials",
+        ],
+        None,
+    );
+    assert_exit(&post_only, 0, "client add --auth-method client_secret_post");
+    let id = client_id_of(&text(&post_only.stdout));
+    let stored = store::clients::find(&app.db, &id).await.unwrap().unwrap();
+    assert_eq!(stored.auth_method.as_str(), "client_secret_post");
+    assert_eq!(
+        stored.secret_methods,
+        oauthd::oauth::registration::SecretMethods::Registered,
+        "held to the method it named"
+    );
+
+    let native = run(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Desktop",
+            "--auth-method",
+            "none",
+            "--application-type",
+            "native",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+        ],
+        None,
+    );
+    assert_exit(&native, 0, "client add --application-type native");
+    let id = client_id_of(&text(&native.stdout));
+    let stored = store::clients::find(&app.db, &id).await.unwrap().unwrap();
+    assert_eq!(stored.application_type.as_str(), "native");
+    assert!(stored.is_public());
+
+    let before = app.count("clients").await;
+    for (args, why) in [
+        (
+            vec!["--auth-method", "private_key_jwt"],
+            "an unsupported method",
+        ),
+        (
+            vec!["--application-type", "desktop"],
+            "an unknown application type",
+        ),
+        (
+            vec![
+                "--application-type",
+                "native",
+                "--redirect-uri",
+                "http://app.example/cb",
+            ],
+            "a native app with http to a host that is not loopback",
+        ),
+        (
+            vec!["--public", "--auth-method", "none"],
+            "--public with --auth-method",
+        ),
+    ] {
+        let mut all = vec!["client", "add", "--name", "Bad"];
+        all.extend(args);
+        let output = run(&app, &all, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{why}: {}",
+            text(&output.stderr)
+        );
+    }
+    assert_eq!(app.count("clients").await, before, "nothing stored");
 }
 
 /// Runs `oauthd ARGS` with only the given environment, feeding `stdin`.
