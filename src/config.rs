@@ -177,6 +177,9 @@ pub struct LimitsConfig {
     pub register: Option<Rate>,
     /// User codes entered at `POST /device`, per address and per session.
     pub device: Option<Rate>,
+    /// New Client ID Metadata Document fetches a request from one address
+    /// may start.
+    pub client_metadata_fetch: Option<Rate>,
     /// Failed sign-ins per user name and address before each further try
     /// must wait (doubling, capped by `max_lockout`); 0 turns this off.
     pub free_failed_logins: u32,
@@ -811,6 +814,7 @@ struct RawLimits {
     revoke_per_minute: u32,
     register_per_minute: u32,
     device_per_minute: u32,
+    client_metadata_fetches_per_minute: u32,
     free_failed_logins: u32,
     free_failed_client_auths: u32,
     max_lockout_secs: u64,
@@ -826,6 +830,7 @@ impl Default for RawLimits {
             revoke_per_minute: 600,
             register_per_minute: 10,
             device_per_minute: 10,
+            client_metadata_fetches_per_minute: 30,
             free_failed_logins: 5,
             free_failed_client_auths: 10,
             max_lockout_secs: 900,
@@ -1328,6 +1333,7 @@ impl RawConfig {
             revoke: rate(l.revoke_per_minute),
             register: rate(l.register_per_minute),
             device: rate(l.device_per_minute),
+            client_metadata_fetch: rate(l.client_metadata_fetches_per_minute),
             free_failed_logins: if l.enabled { l.free_failed_logins } else { 0 },
             free_failed_client_auths: if l.enabled {
                 l.free_failed_client_auths

@@ -61,7 +61,10 @@ impl AppState {
         let client_failures =
             FailureThrottle::new(config.limits.free_failed_client_auths, max_lockout);
         let clients = Arc::new(ClientCache::default());
-        let documents = Arc::new(ClientDocuments::new(&config.client_metadata));
+        let documents = Arc::new(ClientDocuments::new(
+            &config.client_metadata,
+            config.limits.client_metadata_fetch,
+        ));
         let metrics = Arc::new(Metrics::new(config.database.max_connections));
         if let Db::Postgres(pool) = &db {
             tokio::spawn(client_cache::listen(pool.clone(), Arc::downgrade(&clients)));

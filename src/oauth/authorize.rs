@@ -123,6 +123,8 @@ pub struct Lookup<'a> {
     pub clock: &'a Clock,
     /// Registration rules a document obeys.
     pub config: &'a Config,
+    /// The requesting address, for the document fetch limit.
+    pub from: Option<std::net::IpAddr>,
 }
 
 /// The client `client_id` names: a registered one, or, when it is a URL
@@ -131,7 +133,13 @@ async fn find_client(lookup: Lookup<'_>, client_id: &str) -> Result<Client, Reso
     if lookup.documents.enabled() && client_metadata_document::is_document_id(client_id) {
         return match lookup
             .documents
-            .resolve(lookup.db, lookup.clock, lookup.config, client_id)
+            .resolve(
+                lookup.db,
+                lookup.clock,
+                lookup.config,
+                client_id,
+                lookup.from,
+            )
             .await
         {
             Ok(client) => Ok((*client).clone()),

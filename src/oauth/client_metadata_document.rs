@@ -26,6 +26,8 @@
 //! fetches the document again and starts from nothing, like a new client.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
@@ -34,7 +36,7 @@ use url::Url;
 
 use super::registration::{self, AuthMethod, ClientMetadata, GrantType, Policy};
 use crate::clock::Clock;
-use crate::config::{ClientMetadataConfig, Config};
+use crate::config::{ClientMetadataConfig, Config, Rate};
 use crate::fetch::{FetchError, Fetcher};
 use crate::store::clients::Client;
 use crate::store::{self, Db};
@@ -87,6 +89,12 @@ pub enum DocumentError {
     /// Another registration rule failed.
     #[error("its client metadata document is not acceptable: {0}")]
     Metadata(String),
+    /// The requester's address has made oauthd fetch too many documents
+    /// lately (`limits.client_metadata_fetches_per_minute`). Not cached.
+    #[error(
+        "too many client metadata documents were fetched for your address; try again in a minute"
+    )]
+    TooManyFetches,
 }
 
 /// A `client_id` that may name a metadata document (draft §3): https (or
@@ -308,6 +316,25 @@ pub struct ClientDocuments {
     /// Fetches under way, one per URL: concurrent first uses of an uncached
     /// URL wait for the one fetch instead of making their own.
     in_flight: Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
+    /// New fetches per requesting address: what keeps anyone from making
+    /// oauthd send a GET to a new URL of their choosing on every request.
+    fetches: Option<FetchLimiter>,
+}
+
+type FetchLimiter = governor::RateLimiter<
+    IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
+    governor::clock::DefaultClock,
+>;
+
+/// Addresses the fetch limiter remembers before it forgets the idle ones.
+const FETCH_LIMITER_ADDRESSES: usize = 10_000;
+
+fn fetch_limiter(rate: Rate) -> Option<FetchLimiter> {
+    let burst = NonZeroU32::new(rate.requests)?;
+    let quota =
+        governor::Quota::with_period(rate.per.checked_div(rate.requests)?)?.allow_burst(burst);
+    Some(governor::RateLimiter::keyed(quota))
 }
 
 impl std::fmt::Debug for ClientDocuments {
@@ -319,8 +346,9 @@ impl std::fmt::Debug for ClientDocuments {
 }
 
 impl ClientDocuments {
-    /// The resolver the configuration describes.
-    pub fn new(config: &ClientMetadataConfig) -> Self {
+    /// The resolver the configuration describes, allowing each requesting
+    /// address `fetch_rate` new document fetches (`None`: no limit).
+    pub fn new(config: &ClientMetadataConfig, fetch_rate: Option<Rate>) -> Self {
         if config.enabled && config.allow_http_loopback {
             tracing::warn!(
                 "client_metadata.allow_http_loopback is ON: client_id URLs may use http:// and documents are fetched from this host's loopback addresses. For development and tests only; never in production"
@@ -337,6 +365,7 @@ impl ClientDocuments {
             fetcher: Fetcher::new(config),
             cache: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            fetches: fetch_rate.and_then(fetch_limiter),
         }
     }
 
@@ -372,12 +401,16 @@ impl ClientDocuments {
     /// others await its outcome. On a fresh fetch an existing `clients` row
     /// is brought in line with the document; nothing is inserted here (see
     /// [`persist`]).
+    ///
+    /// `from` is the requesting address: a request that would start a new
+    /// fetch counts against its `limits.client_metadata_fetches_per_minute`.
     pub async fn resolve(
         &self,
         db: &Db,
         clock: &Clock,
         config: &Config,
         client_id: &str,
+        from: Option<IpAddr>,
     ) -> Result<Arc<Client>, ResolveFailure> {
         if let Some(cached) = self.fresh(client_id, clock.now()) {
             return match cached {
@@ -386,6 +419,16 @@ impl ClientDocuments {
             };
         }
         let url = DocumentUrl::parse(client_id, self.config.allow_http_loopback)?;
+        if let (Some(limiter), Some(ip)) = (&self.fetches, from) {
+            let joins_a_fetch = self.lock_in_flight().contains_key(client_id);
+            if limiter.len() > FETCH_LIMITER_ADDRESSES {
+                limiter.retain_recent();
+            }
+            if !joins_a_fetch && limiter.check_key(&ip).is_err() {
+                tracing::info!(client.ip = %ip, client.id = client_id, "client metadata document fetch limit hit");
+                return Err(DocumentError::TooManyFetches.into());
+            }
+        }
         let cell = Arc::clone(
             self.lock_in_flight()
                 .entry(client_id.to_owned())

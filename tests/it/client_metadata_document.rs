@@ -42,6 +42,7 @@ both_backends!(
     concurrent_first_uses_of_one_document_store_one_client_row,
     failed_fetches_are_remembered_briefly_and_count_toward_the_client_throttle,
     extra_root_certificates_let_documents_come_from_a_private_ca,
+    each_address_may_start_only_so_many_document_fetches,
 );
 
 // ---------------------------------------------------------------------------
@@ -879,6 +880,57 @@ async fn the_document_cache_holds_at_most_its_configured_entries(backend: Backen
     let response = browser.authorize(&request(&docs.url("/c9.json"))).await;
     assert!(response.status().is_redirection());
     assert_eq!(docs.hits("/c9.json"), 1, "the newest entry was kept");
+}
+
+/// `limits.client_metadata_fetches_per_minute`: requests from one address
+/// may start that many new fetches; past it, a new URL is refused without a
+/// fetch (and the refusal is not cached), while a cached document, or one a
+/// fetch is already under way for, costs nothing.
+async fn each_address_may_start_only_so_many_document_fetches(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.client_metadata.allow_http_loopback = true;
+        c.limits.client_metadata_fetch = Some(oauthd::config::Rate {
+            requests: 3,
+            per: std::time::Duration::from_secs(3600),
+        });
+    })
+    .await;
+    let docs = DocServer::start().await;
+    let browser = app.new_browser();
+    for i in 0..3 {
+        let id = docs.document(&format!("/f{i}.json"), &json!({}));
+        let response = browser.authorize(&request(&id)).await;
+        assert!(response.status().is_redirection(), "f{i}: fetched and used");
+    }
+    let fourth = docs.document("/f3.json", &json!({}));
+    for round in 0..2 {
+        refused_page(
+            &browser,
+            &request(&fourth),
+            "too many client metadata documents were fetched for your address",
+            &format!("a fourth new URL (round {round})"),
+        )
+        .await;
+    }
+    assert_eq!(docs.hits("/f3.json"), 0, "no fetch past the limit");
+    // The token endpoint answers the same way, without a fetch.
+    let (status, body) = token_form(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &fourth),
+            ("code", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(docs.hits("/f3.json"), 0);
+    // Cached documents still work.
+    let response = browser.authorize(&request(&docs.url("/f0.json"))).await;
+    assert!(response.status().is_redirection(), "a cached document");
+    assert_eq!(docs.hits("/f0.json"), 1);
+    assert_eq!(app.count("clients").await, 0, "nothing stored");
 }
 
 async fn a_changed_document_reaches_the_stored_row_and_a_removed_one_ends_refresh(

@@ -1,6 +1,9 @@
 //! `GET /oauth/authorize` (and `POST` with the same parameters), and the
 //! consent decision `POST /oauth/authorize`.
 
+use std::net::IpAddr;
+
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -12,6 +15,7 @@ use crate::audit::{Event, Kind};
 use crate::crypto::{Secret, SecretKind, sha256_hex};
 use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, media_type};
+use crate::http::limits::ClientIp;
 use crate::http::state::AppState;
 use crate::http::web::consent::{Consent, consent_page, oob_page};
 use crate::http::web::login::check_csrf;
@@ -25,6 +29,7 @@ use crate::store::{self};
 /// `GET /oauth/authorize?…`.
 pub async fn get(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     session: Session,
     uri: Uri,
     RawQuery(query): RawQuery,
@@ -35,7 +40,7 @@ pub async fn get(
         path: uri.path(),
         query: &raw,
     };
-    request(&state, session, &params, back, StatusCode::FOUND).await
+    request(&state, ip, session, &params, back, StatusCode::FOUND).await
 }
 
 /// Where sign-in returns to: the same endpoint (alias included) and query.
@@ -49,6 +54,7 @@ struct Back<'a> {
 /// `request_id`, otherwise an authorization request sent as a form.
 pub async fn post(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     session: Session,
     uri: Uri,
     headers: HeaderMap,
@@ -67,7 +73,7 @@ pub async fn post(
         path: uri.path(),
         query: &raw,
     };
-    request(&state, session, &params, back, StatusCode::SEE_OTHER).await
+    request(&state, ip, session, &params, back, StatusCode::SEE_OTHER).await
 }
 
 fn unreadable() -> HttpError {
@@ -81,6 +87,7 @@ fn unreadable() -> HttpError {
 /// An authorization request: validate, sign in if needed, then ask or answer.
 async fn request(
     state: &AppState,
+    ip: IpAddr,
     session: Session,
     params: &FormParams,
     back: Back<'_>,
@@ -92,6 +99,7 @@ async fn request(
         documents: &state.documents,
         clock: &state.clock,
         config: &state.config,
+        from: Some(ip),
     };
     let resolved = match authorize::resolve(lookup, &parsed).await {
         Ok(r) => {

@@ -143,7 +143,7 @@ pub(crate) async fn authenticate_client(
         // A document that cannot be used counts as a failed client
         // authentication: the throttle then bounds how often one address
         // can make this server try a bad URL (besides the failure cache).
-        let result = document_client(state, &credentials).await;
+        let result = document_client(state, ip, &credentials).await;
         match &result {
             Ok(_) => state.client_failures.succeeded(&id, ip),
             Err(Failure::Refused { .. }) => state.client_failures.failed(&id, ip, now),
@@ -169,6 +169,7 @@ pub(crate) async fn authenticate_client(
 /// its id alone; the document (fetched or cached) is its registration.
 async fn document_client(
     state: &AppState,
+    ip: IpAddr,
     credentials: &client_auth::Credentials,
 ) -> Result<Arc<Client>, Failure> {
     let basic = credentials.is_basic();
@@ -192,6 +193,7 @@ async fn document_client(
             &state.clock,
             &state.config,
             credentials.client_id(),
+            Some(ip),
         )
         .await
     {

@@ -202,6 +202,7 @@ pub fn test_config(database_url: &str) -> Config {
     config.limits.revoke = None;
     config.limits.register = None;
     config.limits.device = None;
+    config.limits.client_metadata_fetch = None;
     config.limits.free_failed_logins = 0;
     config.limits.free_failed_client_auths = 0;
     config
