@@ -35,6 +35,7 @@ mod refresh;
 mod registration;
 mod resources;
 mod settings;
+mod signing;
 mod token;
 mod transfer;
 mod upgrade;
