@@ -377,7 +377,79 @@ async fn scheduled_rotation_and_two_replicas_agree_through_the_database(backend:
     assert_eq!(seen[3], rows[2].kid);
 }
 
+async fn the_keys_commands_rotate_list_and_retire(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_keys(SigningAlgorithm::Es256)).await;
+    let kek = base64::engine::general_purpose::STANDARD.encode(KEK);
+    let env = |kek: &str| {
+        vec![
+            ("DATABASE_URL", app.database_url.clone()),
+            ("OAUTHD_SIGNING__KEY_ENCRYPTION_KEY", kek.to_owned()),
+            ("OAUTHD_SIGNING__ALGORITHM", "ES256".to_owned()),
+        ]
+    };
+    let run = |args: &[&str], env: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        crate::cli::oauthd(args, &pairs, None)
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // No key-encryption key: a usage error that says which key to set.
+    let out = run(
+        &["keys", "rotate", "--now"],
+        vec![("DATABASE_URL", app.database_url.clone())],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("signing.key_encryption_key"));
+    // A malformed one: the config error names the variable, not the value.
+    let out = run(&["keys", "list"], env("c2hvcnQ="));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("signing.key_encryption_key") && !err.contains("c2hvcnQ="),
+        "{err}"
+    );
+
+    let out = run(&["keys", "rotate", "--now", "--json"], env(&kek));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k1 = first[0]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(first[0]["state"], "active");
+    let out = run(&["keys", "rotate", "--json"], env(&kek));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let second: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k2 = second[0]["kid"].as_str().unwrap().to_owned();
+
+    // The CLI ran on the system clock; list states at the server's clock
+    // are not compared, only what the CLI itself reports.
+    let out = run(&["keys", "list", "--json"], env(&kek));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [(k1.as_str(), "active"), (k2.as_str(), "pending")]);
+    assert!(!text(&out.stdout).contains("private"));
+
+    // The active key is not retired; the pending one is.
+    let out = run(&["keys", "retire", &k1], env(&kek));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("rotate --now"));
+    let out = run(&["keys", "retire", &k2], env(&kek));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["keys", "retire", &k2], env(&kek));
+    assert_eq!(out.status.code(), Some(2));
+    let rows = signing_keys::list(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].retired_at.is_some() && rows[0].retired_at.is_none());
+    // The key the CLI made opens under the same key-encryption key.
+    signing::open(&KEK, &rows[0].kid, &rows[0].private_key).unwrap();
+}
+
 crate::both_backends!(
+    the_keys_commands_rotate_list_and_retire,
     keys_are_sealed_at_rest_and_a_wrong_kek_fails_clearly,
     the_jwks_follows_a_rotation_and_old_tokens_keep_verifying,
     every_algorithm_signs_and_verifies_from_the_jwks,
