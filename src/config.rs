@@ -119,6 +119,74 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Client ID Metadata Documents: https URLs as `client_id`.
     pub client_metadata: ClientMetadataConfig,
+    /// ID-token signing keys and their rotation.
+    pub signing: SigningConfig,
+}
+
+/// The algorithm new signing keys are generated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys (OpenID Connect's
+    /// mandatory algorithm).
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Parses a JOSE `alg` name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "RS256" => Some(Self::Rs256),
+            "ES256" => Some(Self::Es256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+}
+
+/// ID-token signing keys (`crate::signing`).
+#[derive(Clone)]
+pub struct SigningConfig {
+    /// The AES-256 key that seals private keys in the database; `None`: no
+    /// key can be generated or used. Never stored, never printed.
+    pub key_encryption_key: Option<[u8; 32]>,
+    /// The algorithm of keys generated from now on.
+    pub algorithm: SigningAlgorithm,
+    /// How long a new key is published before it signs.
+    pub prepublish: Duration,
+    /// The longest lifetime of anything a key signs: a key stays published
+    /// this long after it stops signing.
+    pub max_token_lifetime: Duration,
+    /// A key this old (counted from when it started signing) is replaced
+    /// by a new one; `None`: only `oauthd keys rotate` rotates.
+    pub rotate_after: Option<Duration>,
+}
+
+impl fmt::Debug for SigningConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningConfig")
+            .field(
+                "key_encryption_key",
+                &self.key_encryption_key.as_ref().map(|_| ".."),
+            )
+            .field("algorithm", &self.algorithm)
+            .field("prepublish", &self.prepublish)
+            .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("rotate_after", &self.rotate_after)
+            .finish()
+    }
 }
 
 /// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document):
@@ -448,6 +516,7 @@ struct RawConfig {
     limits: RawLimits,
     metrics: RawMetrics,
     client_metadata: RawClientMetadata,
+    signing: RawSigning,
 }
 
 impl Default for RawConfig {
@@ -474,8 +543,110 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             metrics: RawMetrics::default(),
             client_metadata: RawClientMetadata::default(),
+            signing: RawSigning::default(),
         }
     }
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSigning {
+    key_encryption_key: String,
+    key_encryption_key_file: String,
+    algorithm: String,
+    prepublish_secs: u64,
+    max_token_lifetime_secs: u64,
+    rotate_after_days: u64,
+}
+
+impl Default for RawSigning {
+    fn default() -> Self {
+        Self {
+            key_encryption_key: String::new(),
+            key_encryption_key_file: String::new(),
+            algorithm: "RS256".into(),
+            prepublish_secs: 3600,
+            max_token_lifetime_secs: 3600,
+            rotate_after_days: 90,
+        }
+    }
+}
+
+impl RawSigning {
+    fn validate(self) -> Result<SigningConfig, ConfigError> {
+        let algorithm = SigningAlgorithm::parse(&self.algorithm).ok_or_else(|| {
+            ConfigError::new("signing.algorithm", "must be RS256, ES256 or EdDSA")
+        })?;
+        within(
+            "signing.max_token_lifetime_secs",
+            self.max_token_lifetime_secs,
+            60,
+            30 * 86_400,
+        )?;
+        within(
+            "signing.prepublish_secs",
+            self.prepublish_secs,
+            0,
+            30 * 86_400,
+        )?;
+        let key_encryption_key = match (
+            self.key_encryption_key.is_empty(),
+            self.key_encryption_key_file.is_empty(),
+        ) {
+            (true, true) => None,
+            (false, false) => {
+                return Err(ConfigError::new(
+                    "signing.key_encryption_key",
+                    "set either key_encryption_key or key_encryption_key_file, not both",
+                ));
+            }
+            (false, true) => Some(parse_kek(
+                "signing.key_encryption_key",
+                &self.key_encryption_key,
+            )?),
+            (true, false) => {
+                let key = "signing.key_encryption_key_file";
+                let text = std::fs::read_to_string(&self.key_encryption_key_file).map_err(|e| {
+                    ConfigError::new(
+                        key,
+                        format!("cannot read `{}`: {e}", self.key_encryption_key_file),
+                    )
+                })?;
+                Some(parse_kek(key, &text)?)
+            }
+        };
+        Ok(SigningConfig {
+            key_encryption_key,
+            algorithm,
+            prepublish: Duration::from_secs(self.prepublish_secs),
+            max_token_lifetime: Duration::from_secs(self.max_token_lifetime_secs),
+            rotate_after: (self.rotate_after_days > 0)
+                .then(|| Duration::from_secs(self.rotate_after_days.saturating_mul(86_400))),
+        })
+    }
+}
+
+/// 32 bytes in standard base64 (`openssl rand -base64 32`). The message
+/// never repeats the value.
+fn parse_kek(key: &str, raw: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .map_err(|_| {
+            ConfigError::new(
+                key,
+                "is not base64 (make one with `openssl rand -base64 32`)",
+            )
+        })?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        ConfigError::new(
+            key,
+            format!(
+                "must be 32 bytes in base64, not {} (make one with `openssl rand -base64 32`)",
+                bytes.len()
+            ),
+        )
+    })
 }
 
 #[derive(Deserialize, Serialize)]
@@ -1099,6 +1270,7 @@ fn one_line(s: &str) -> String {
 
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
+        let signing = self.signing.validate()?;
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
             ConfigError::new(
                 "listen",
@@ -1441,6 +1613,7 @@ impl RawConfig {
                     Duration::from_secs(self.janitor.audit_retention_days.saturating_mul(86_400))
                 }),
             },
+            signing,
         })
     }
 }

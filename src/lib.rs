@@ -29,6 +29,8 @@ pub mod model;
 pub mod oauth;
 /// Serving: bind, migrate, run until SIGTERM/SIGINT.
 pub mod server;
+/// ID-token signing keys: generation, sealing, rotation, JWKS, signing.
+pub mod signing;
 /// Storage on Postgres and SQLite through one SQL text.
 pub mod store;
 /// tracing set-up: human-readable or JSON.

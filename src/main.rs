@@ -46,6 +46,9 @@ enum Command {
     /// Manage registered resources (RFC 8707 resource indicators).
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Manage the keys that sign ID tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Delete expired codes, tokens and sessions.
     Janitor {
         /// Run one pass and exit (for cron); the server runs it on its own.
@@ -139,6 +142,36 @@ enum TokenCommand {
     Revoke {
         /// The id `token list` shows.
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new signing key: published now, signing after
+    /// signing.prepublish_secs (or at once with --now). The key it replaces
+    /// stays published until what it signed has expired.
+    Rotate {
+        /// Sign with the new key at once (first key, or a compromised key
+        /// to replace); relying parties with a cached JWKS may fail to
+        /// verify until they fetch it again.
+        #[arg(long)]
+        now: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List signing keys and their state (pending, active, published,
+    /// expired, retired).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retire a key: it is no longer published, so what it signed no longer
+    /// verifies. The active key cannot be retired (rotate --now first).
+    Retire {
+        /// The key id (kid).
+        kid: String,
     },
 }
 
@@ -415,6 +448,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Client(cmd) => client(cmd, &config).await,
         Command::Token(cmd) => token(cmd, &config).await,
         Command::Resource(cmd) => resource(cmd, &config).await,
+        Command::Keys(cmd) => keys(cmd, &config).await,
         Command::Janitor { once } => {
             let _logs = oauthd::telemetry::init(&config.log);
             let db = open(&config).await?;
@@ -769,6 +803,74 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         ClientCommand::RotateSecret { id, json } => {
             let issued = admin::rotate_client_secret(&db, &clock, &id).await?;
             print_issued(&issued, json)?;
+        }
+    }
+    Ok(())
+}
+
+async fn keys(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
+    use oauthd::signing::{self, SigningError};
+    let clock = Clock::system();
+    let db = open(config).await?;
+    let failed = |e: SigningError| match e {
+        SigningError::NoKek | SigningError::Refused(_) => Failure::Usage(e.to_string()),
+        _ => Failure::Runtime(chain(&e)),
+    };
+    let signing = &config.signing;
+    match cmd {
+        KeysCommand::Rotate { now, json } => {
+            let Some(key) = signing::rotate(&db, &clock, signing, now)
+                .await
+                .map_err(failed)?
+            else {
+                return Err(Failure::Runtime(
+                    "another process created a key at the same moment: run `oauthd keys list`"
+                        .into(),
+                ));
+            };
+            let rows = [key.clone()];
+            let view = signing::views(&rows, clock.now(), signing);
+            if json {
+                print_json(&view)?;
+            } else {
+                println!(
+                    "{} {} signs from {}",
+                    key.kid,
+                    key.alg,
+                    format_utc(key.activates_at)
+                );
+            }
+            eprintln!("oauthd: signing key {} created", key.kid);
+        }
+        KeysCommand::List { json } => {
+            let rows = oauthd::store::signing_keys::list(&db)
+                .await
+                .map_err(|e| Failure::Runtime(chain(&e)))?;
+            let views = signing::views(&rows, clock.now(), signing);
+            if json {
+                print_json(&views)?;
+            } else {
+                println!(
+                    "{:<18} {:<6} {:<10} {:<24} CREATED",
+                    "KID", "ALG", "STATE", "SIGNS FROM"
+                );
+                for k in views {
+                    println!(
+                        "{:<18} {:<6} {:<10} {:<24} {}",
+                        k.kid,
+                        k.alg,
+                        k.state,
+                        format_utc(k.activates_at),
+                        format_utc(k.created_at)
+                    );
+                }
+            }
+        }
+        KeysCommand::Retire { kid } => {
+            if !signing::retire(&db, &clock, &kid).await.map_err(failed)? {
+                return Err(Failure::Usage(format!("no unretired signing key {kid}")));
+            }
+            eprintln!("oauthd: signing key {kid} retired");
         }
     }
     Ok(())

@@ -70,6 +70,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         "oauthd listening on {}",
         config.listen
     );
+    if config.signing.key_encryption_key.is_none() {
+        tracing::warn!(
+            "no signing.key_encryption_key is configured: no signing key is generated and the JWKS stays empty"
+        );
+    }
     let grace = config.http.shutdown_grace;
     if config.accounts.create_admin_on_first_run {
         first_run(&db, &config).await;
@@ -83,6 +88,22 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             state.metrics.clone(),
         ))
     });
+    // Signing keys: the first one at start, then scheduled rotation. Every
+    // replica runs this; the database makes them agree on one new key.
+    let keys = {
+        let (db, config) = (db.clone(), state.config.signing.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let clock = Clock::system();
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::signing::maintain(&db, &clock, &config).await {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&e), "signing key maintenance failed");
+                }
+            }
+        })
+    };
     let shrinker = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -119,6 +140,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         j.abort();
     }
     shrinker.abort();
+    keys.abort();
     db.close().await;
     tracing::info!("oauthd stopped");
     Ok(())

@@ -81,6 +81,7 @@ pub fn build_app(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata::metadata),
         )
+        .route("/.well-known/jwks.json", get(oauth::metadata::jwks))
         .route(
             "/.well-known/oauth-protected-resource",
             get(oauth::metadata::protected_resource),

@@ -288,6 +288,8 @@ pub struct ServerMetadata {
     pub revocation_endpoint: String,
     /// `/oauth/introspect`.
     pub introspection_endpoint: String,
+    /// `/.well-known/jwks.json`: the keys that sign ID tokens.
+    pub jwks_uri: String,
     /// The scope catalogue.
     pub scopes_supported: Vec<String>,
     /// `["code"]`.
@@ -496,6 +498,7 @@ fn build() -> OpenApi {
         vec![HttpMethod::Get],
         metadata(),
     );
+    paths.add_path_operation("/.well-known/jwks.json", vec![HttpMethod::Get], jwks());
     for (path, id) in [
         ("/.well-known/oauth-protected-resource", "resource_metadata"),
         (
@@ -1304,6 +1307,34 @@ fn metadata() -> Operation {
                     .content(JSON, content("ServerMetadata"))
                     .build(),
             ),
+    )
+    .build()
+}
+
+fn jwks() -> Operation {
+    layers(
+        OperationBuilder::new()
+            .tag("oauth")
+            .operation_id(Some("jwks"))
+            .summary(Some("The JWK Set of the ID-token signing keys (RFC 7517)"))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description(
+                        "`{\"keys\": [...]}`: public keys only, each with `kid`, `alg` and \
+                         `use: sig`: keys about to sign, the signing key, and replaced keys \
+                         while what they signed can still be valid. Empty when no \
+                         key-encryption key is configured. `Cache-Control: public, max-age=300`.",
+                    )
+                    .content(
+                        "application/jwk-set+json",
+                        ContentBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .response("503", response_ref("Unavailable")),
     )
     .build()
 }

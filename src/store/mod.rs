@@ -32,6 +32,7 @@ pub mod janitor;
 pub mod pg;
 pub mod resources;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tokens;
 pub mod transfer;
 pub mod users;

@@ -36,6 +36,7 @@ mod registration;
 mod resources;
 mod schema;
 mod settings;
+mod signing;
 mod token;
 mod transfer;
 mod upgrade;

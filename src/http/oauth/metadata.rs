@@ -3,9 +3,13 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::config::{Config, RegistrationPolicy};
+use crate::http::error::HttpError;
 use crate::http::state::AppState;
 use crate::model::client::GrantType;
 
@@ -20,6 +24,8 @@ pub struct Metadata {
     registration_endpoint: Option<String>,
     revocation_endpoint: String,
     introspection_endpoint: String,
+    /// The JWK Set of the keys that sign ID tokens (RFC 8414 §2).
+    jwks_uri: String,
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
@@ -64,6 +70,7 @@ pub fn build(config: &Config) -> Metadata {
             .then(|| url("/api/client")),
         revocation_endpoint: url("/oauth/revoke"),
         introspection_endpoint: url("/oauth/introspect"),
+        jwks_uri: url(JWKS_PATH),
         service_documentation: url("/"),
         scopes_supported: config
             .scopes
@@ -95,6 +102,28 @@ pub fn build(config: &Config) -> Metadata {
         client_id_metadata_document_supported: config.client_metadata.enabled,
         issuer,
     }
+}
+
+/// The path, under `public_url`, of the JWK Set.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// `GET /.well-known/jwks.json`: every key a verifier needs now (keys about
+/// to sign, the one signing, and retired ones while what they signed can
+/// still be valid). Cacheable for five minutes: a new key is published
+/// `signing.prepublish_secs` before it signs, which should be longer.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let rows = crate::store::signing_keys::list(&state.db).await?;
+    let doc = crate::signing::jwks(&rows, state.clock.now(), &state.config.signing);
+    let mut response = Json(doc).into_response();
+    response.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    Ok(response)
 }
 
 /// The path, under `public_url`, of the protected resource `/account`: its
