@@ -4,10 +4,11 @@
 //! [`oauth`] (the protocol rules) → [`store`] (the only code that speaks SQL).
 //! `main.rs` is the CLI; it loads a [`config::Config`] and calls into this crate.
 
-/// Command-line operations shared by `main.rs`: users and clients from the shell.
-pub mod admin;
 /// The audit trail: security events as tracing events and stored rows.
 pub mod audit;
+/// What the CLI (`main.rs`) does beyond parsing its arguments: the operator's
+/// commands on users, clients, tokens and resources, and export/import.
+pub mod cli;
 /// The one wall-clock read; settable in tests.
 pub mod clock;
 /// Typed configuration: defaults, then the file, then the environment.
@@ -35,8 +36,6 @@ pub mod signing;
 pub mod store;
 /// tracing set-up: human-readable or JSON.
 pub mod telemetry;
-/// `oauthd export` / `oauthd import`: users and clients as one JSON document.
-pub mod transfer;
 
 pub use http::build_app;
 pub use http::state::AppState;

@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use oauthd::admin::{self, AdminError, NewClientArgs};
+use oauthd::cli::admin::{self, AdminError, NewClientArgs};
+use oauthd::cli::export_import::{self, TransferError};
 use oauthd::clock::{Clock, format_utc};
 use oauthd::config::Config;
 use oauthd::store::Db;
 use oauthd::telemetry::error_chain as chain;
-use oauthd::transfer::{self, TransferError};
 
 /// A standalone OAuth 2.0 authorization server.
 #[derive(Parser)]
@@ -513,7 +513,7 @@ fn config_check(file: Option<&Path>, json: bool) -> ExitCode {
 
 async fn export(config: &Config, output: Option<&Path>) -> Result<(), Failure> {
     let db = open(config).await?;
-    let document = transfer::export(&db, &Clock::system())
+    let document = export_import::export(&db, &Clock::system())
         .await
         .map_err(transfer_failure)?;
     let mut text = serde_json::to_string_pretty(&document)
@@ -561,9 +561,9 @@ async fn import(config: &Config, file: Option<&Path>) -> Result<(), Failure> {
         }
     };
     // Checked before the database is opened: a bad document changes nothing.
-    let document = transfer::parse(&text).map_err(transfer_failure)?;
+    let document = export_import::parse(&text).map_err(transfer_failure)?;
     let db = open_as(config, Missing::Create).await?;
-    let counts = transfer::import(&db, &document)
+    let counts = export_import::import(&db, &document)
         .await
         .map_err(transfer_failure)?;
     eprintln!("oauthd: imported {counts} into {}", db.backend());

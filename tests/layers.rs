@@ -218,12 +218,12 @@ fn the_layers_point_down() {
         (
             "model",
             &[
-                "store", "oauth", "http", "server", "admin", "transfer", "audit", "metrics",
+                "store", "oauth", "http", "server", "cli", "audit", "metrics",
             ],
         ),
-        ("store", &["oauth", "http", "server", "admin", "transfer"]),
-        ("oauth", &["http", "server", "admin", "transfer"]),
-        ("http", &["server", "admin", "transfer"]),
+        ("store", &["oauth", "http", "server", "cli"]),
+        ("oauth", &["http", "server", "cli"]),
+        ("http", &["server", "cli"]),
     ];
     let mut broken = Vec::new();
     for (module, uses) in &graph {

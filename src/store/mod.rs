@@ -22,6 +22,7 @@ use crate::config::DatabaseConfig;
 pub mod audit;
 pub mod auth_requests;
 pub mod batch;
+pub mod bulk;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;
@@ -34,7 +35,6 @@ pub mod resources;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
-pub mod transfer;
 pub mod users;
 pub mod writer;
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use futures::FutureExt;
-use oauthd::admin::{self, NewClientArgs};
+use oauthd::cli::admin::{self, NewClientArgs};
 use reqwest::StatusCode;
 use serde_json::Value;
 

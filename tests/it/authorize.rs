@@ -2,7 +2,7 @@
 //! sign-in detour, errors sent back to the client, the consent page and its
 //! decision, remembered consent, and out-of-band codes.
 
-use oauthd::admin::NewClientArgs;
+use oauthd::cli::admin::NewClientArgs;
 use oauthd::crypto::sha256_hex;
 use reqwest::StatusCode;
 
@@ -965,7 +965,7 @@ async fn the_consent_page_names_the_client_its_destination_and_each_scope(backen
     );
 
     // A client's name is text, never markup.
-    let sneaky = oauthd::admin::add_client(
+    let sneaky = oauthd::cli::admin::add_client(
         &app.db,
         &app.clock,
         &app.config,

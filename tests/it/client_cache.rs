@@ -199,7 +199,7 @@ async fn an_introspection_permission_changed_by_the_cli_reaches_the_cache() {
         let clock = app.clock.clone();
         let id = resource_server.id.clone();
         async move {
-            oauthd::admin::set_introspection(&cli, &clock, &id, allowed)
+            oauthd::cli::admin::set_introspection(&cli, &clock, &id, allowed)
                 .await
                 .unwrap();
         }

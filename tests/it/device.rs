@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use oauthd::admin::NewClientArgs;
+use oauthd::cli::admin::NewClientArgs;
 use oauthd::config::Rate;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -1216,7 +1216,7 @@ async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
 async fn device_requests_carry_resources_to_consent_and_token_audiences(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = confidential_refreshing_device_client(&app).await;
-    oauthd::admin::add_resource(&app.db, &app.clock, MCP, "The MCP server", None)
+    oauthd::cli::admin::add_resource(&app.db, &app.clock, MCP, "The MCP server", None)
         .await
         .unwrap();
     let response = start_raw(&app, &client, &[("resource", MCP), ("resource", OTHER)]).await;
@@ -1333,7 +1333,7 @@ async fn device_requests_refuse_bad_or_unallowed_resources(backend: Backend) {
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_target", why).await;
     }
     // A client with an allow-list may name only those.
-    oauthd::admin::set_client_resources(&app.db, &client.id, &[MCP.to_owned()])
+    oauthd::cli::admin::set_client_resources(&app.db, &client.id, &[MCP.to_owned()])
         .await
         .unwrap();
     let response = start_raw(&app, &client, &[("resource", OTHER)]).await;

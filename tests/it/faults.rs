@@ -298,7 +298,7 @@ async fn postgres_cut_gives_clean_503s_and_service_resumes_with_nothing_lost() {
     let (app, proxy, service) = behind_proxy(4).await;
     // It checks the web client's tokens too (RFC 7662 §4: only with the
     // operator's permission).
-    oauthd::admin::set_introspection(&app.db, &app.clock, &service.id, true)
+    oauthd::cli::admin::set_introspection(&app.db, &app.clock, &service.id, true)
         .await
         .unwrap();
     let web = flow::register_json(

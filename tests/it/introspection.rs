@@ -2,7 +2,7 @@
 //! active only to the client it was issued to and to clients the operator
 //! allowed; to everyone else it answers exactly like an unknown token.
 
-use oauthd::admin::{self, NewClientArgs};
+use oauthd::cli::admin::{self, NewClientArgs};
 use oauthd::oauth::personal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

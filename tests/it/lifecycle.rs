@@ -1,7 +1,7 @@
 //! Client credentials, revocation, introspection, metadata, CORS, personal
 //! access tokens and the janitor. Refresh rotation lives in `refresh.rs`.
 
-use oauthd::admin;
+use oauthd::cli::admin;
 use oauthd::oauth::personal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

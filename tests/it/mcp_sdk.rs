@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use oauthd::admin;
+use oauthd::cli::admin;
 use serde_json::json;
 
 use crate::both_backends;

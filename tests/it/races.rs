@@ -398,7 +398,7 @@ async fn deleting_a_client_wins_against_concurrent_client_credentials(backend: B
         };
         let (db, id) = (app.db.clone(), client.id.clone());
         let delete: Racer = Box::pin(async move {
-            oauthd::admin::remove_client(&db, &id)
+            oauthd::cli::admin::remove_client(&db, &id)
                 .await
                 .expect("the client is removed");
             Answer {

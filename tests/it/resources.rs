@@ -2,7 +2,7 @@
 //! audiences (RFC 8707).
 
 use oauth2::TokenResponse;
-use oauthd::admin;
+use oauthd::cli::admin;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

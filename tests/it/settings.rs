@@ -262,7 +262,7 @@ async fn authorized_apps_show_the_resources_each_was_granted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (browser, _) = signed_in(&app).await;
     // One registered resource (shown by its name), one not (shown by URI).
-    oauthd::admin::add_resource(
+    oauthd::cli::admin::add_resource(
         &app.db,
         &app.clock,
         "https://mcp.example/mcp",
@@ -732,11 +732,11 @@ async fn users_edit_their_profile_and_a_changed_address_is_unverified(backend: B
 
     // The operator vouches for the address; saving it unchanged keeps that,
     // changing it does not.
-    oauthd::admin::set_user_profile(
+    oauthd::cli::admin::set_user_profile(
         &app.db,
         &app.clock,
         &user.username,
-        &oauthd::admin::ProfileChange {
+        &oauthd::cli::admin::ProfileChange {
             email_verified: Some(true),
             ..Default::default()
         },

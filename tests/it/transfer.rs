@@ -181,11 +181,11 @@ async fn populate(app: &TestApp) -> Fixture {
         .expect("admin");
     flow::create_user(app, "alice").await;
     flow::create_user(app, "carol").await;
-    oauthd::admin::set_user_profile(
+    oauthd::cli::admin::set_user_profile(
         &app.db,
         &app.clock,
         "carol",
-        &oauthd::admin::ProfileChange {
+        &oauthd::cli::admin::ProfileChange {
             name: Some("Carol Danvers"),
             email: Some("carol@example.com"),
             email_verified: Some(true),
@@ -194,13 +194,13 @@ async fn populate(app: &TestApp) -> Fixture {
     .await
     .unwrap();
     flow::create_user(app, "bob").await;
-    oauthd::admin::disable_user(&app.db, &app.clock, "bob")
+    oauthd::cli::admin::disable_user(&app.db, &app.clock, "bob")
         .await
         .unwrap();
 
     // A registered resource whose server is the service client, and a native
     // app that may ask only for it; alice grants the app that resource.
-    oauthd::admin::add_resource(&app.db, &app.clock, MCP, "Events API", Some(&service.id))
+    oauthd::cli::admin::add_resource(&app.db, &app.clock, MCP, "Events API", Some(&service.id))
         .await
         .unwrap();
     let mcp = flow::register_json(
@@ -215,7 +215,7 @@ async fn populate(app: &TestApp) -> Fixture {
         }),
     )
     .await;
-    oauthd::admin::set_client_resources(&app.db, &mcp.id, &[MCP.to_owned()])
+    oauthd::cli::admin::set_client_resources(&app.db, &mcp.id, &[MCP.to_owned()])
         .await
         .unwrap();
     let agent = app.new_browser();
@@ -236,7 +236,7 @@ async fn populate(app: &TestApp) -> Fixture {
         "alice's tokens on the source",
     )
     .await;
-    let personal = oauthd::admin::create_token(
+    let personal = oauthd::cli::admin::create_token(
         &app.db,
         &app.clock,
         &app.config,
@@ -463,10 +463,12 @@ async fn round_trip(from: Backend, to: Backend) {
     // resource and its server, the agent's allow-list and application type,
     // alice's consent, and her refresh token's audience, which the new
     // access token keeps.
-    let resources = oauthd::admin::list_resources(&target.db).await.unwrap();
+    let resources = oauthd::cli::admin::list_resources(&target.db)
+        .await
+        .unwrap();
     assert_eq!(resources.len(), 1);
     assert_eq!(
-        oauthd::admin::client_resources(&target.db, &fx.mcp.id)
+        oauthd::cli::admin::client_resources(&target.db, &fx.mcp.id)
             .await
             .unwrap(),
         vec![MCP.to_owned()]

@@ -8,7 +8,7 @@
 //! migrations from migrations/<backend>/, so they keep passing, unchanged,
 //! when a migration is added; editing a released migration makes them fail.
 
-use oauthd::admin;
+use oauthd::cli::admin;
 use oauthd::clock::Clock;
 use oauthd::crypto::{Secret, SecretKind, sha256_hex};
 use oauthd::store::Db;

@@ -3,13 +3,13 @@
 //! and small readers for HTML, cookies, redirects and stored rows.
 //!
 //! Everything here speaks HTTP to the test server, except the set-up helpers
-//! (users and clients come from `oauthd::admin`) and the row readers.
+//! (users and clients come from `oauthd::cli::admin`) and the row readers.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use oauthd::admin::{self, NewClientArgs};
+use oauthd::cli::admin::{self, NewClientArgs};
 use oauthd::clock::Clock;
 use oauthd::crypto::sha256_hex;
 use oauthd::store::Db;
@@ -84,7 +84,7 @@ impl Client {
     }
 }
 
-/// Registers a client through `oauthd::admin` (the CLI's rules).
+/// Registers a client through `oauthd::cli::admin` (the CLI's rules).
 pub async fn register(app: &TestApp, args: NewClientArgs) -> Client {
     let why = format!("register {args:?}");
     let issued = admin::add_client(&app.db, &app.clock, &app.config, args)

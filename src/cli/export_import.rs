@@ -28,7 +28,7 @@ use crate::model::client::{ApplicationType, AuthMethod, GrantType};
 use crate::model::scope::Scopes;
 use crate::oauth::account::{Profile, Username};
 use crate::oauth::resource::Resources;
-use crate::store::transfer::{
+use crate::store::bulk::{
     ClientResourceRow, ClientRow, ConsentRow, InsertError, OriginRow, ResourceRow, Rows, TokenRow,
     UserRow,
 };
@@ -265,7 +265,7 @@ impl Document {
 /// Reads every carried row (one consistent snapshot) into a document.
 pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
     let source_schema = db.newest_applied_migration().await?;
-    let rows = store::transfer::read_all(db).await?;
+    let rows = store::bulk::read_all(db).await?;
     let list = |raw: &str| split_list(raw).map(str::to_owned).collect::<Vec<_>>();
     let clients = rows
         .clients
@@ -801,7 +801,7 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
             })
             .collect(),
     };
-    match store::transfer::insert_all(db, &rows).await {
+    match store::bulk::insert_all(db, &rows).await {
         Ok(()) => Ok(doc.counts()),
         Err(InsertError::Conflict(row)) => Err(TransferError::Conflict(row)),
         Err(InsertError::Store(e)) => Err(e.into()),
