@@ -1,0 +1,55 @@
+//! `oauthd resource …`: registered resources (RFC 8707).
+
+use super::args::ResourceCommand;
+use super::database::open;
+use super::{Failure, admin, print_json};
+use crate::clock::Clock;
+use crate::config::Config;
+
+pub(super) async fn resource(cmd: ResourceCommand, config: &Config) -> Result<(), Failure> {
+    let clock = Clock::system();
+    let db = open(config).await?;
+    match cmd {
+        ResourceCommand::Add {
+            uri,
+            name,
+            client,
+            json,
+        } => {
+            let r = admin::add_resource(&db, &clock, &uri, &name, client.as_deref()).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                print_resource(&r);
+            }
+            eprintln!("oauthd: resource {uri} registered");
+        }
+        ResourceCommand::List { json } => {
+            let list = admin::list_resources(&db).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                println!("{:<48} {:<32} NAME", "URI", "CLIENT_ID");
+                for r in list {
+                    println!(
+                        "{:<48} {:<32} {}",
+                        r.uri,
+                        r.client_id.as_deref().unwrap_or("-"),
+                        r.name
+                    );
+                }
+            }
+        }
+        ResourceCommand::Remove { uri } => {
+            admin::remove_resource(&db, &uri).await?;
+            eprintln!("oauthd: resource {uri} removed");
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn print_resource(r: &admin::ResourceView) {
+    println!("uri:        {}", r.uri);
+    println!("name:       {}", r.name);
+    println!("client_id:  {}", r.client_id.as_deref().unwrap_or("-"));
+}
