@@ -11,8 +11,12 @@
 //! format), both outcomes are described.
 //!
 //! HTML pages (`/login`, `/oauth/authorize`, `/settings/…`) are not described:
-//! they are for browsers, not API clients. `schemathesis` (see `.ci/`) checks
-//! a running server against this document.
+//! they are for browsers, not API clients. Three checks keep the document
+//! from drifting: the schemas are the request and response types themselves;
+//! a test (`every_api_route_is_documented_and_every_operation_is_routed` in
+//! `tests/it/openapi.rs`) holds the router's API routes and this document's
+//! operations to the same set, methods included; and `schemathesis` (see
+//! `.ci/`) checks a running server's answers against it.
 
 use std::sync::LazyLock;
 

@@ -146,3 +146,86 @@ async fn oversized_headers_are_documented_on_every_kind_of_operation(backend: Ba
         assert_documented(path, method, response).await;
     }
 }
+
+/// The router and the document describe the same API: every route in
+/// `src/http/mod.rs` that is not a browser page is documented with each of
+/// its methods, and every documented operation is routed. Read from the
+/// router's source (as `tests/layers.rs` reads imports), so a new endpoint
+/// without its operation, or an operation left behind by a removed route,
+/// fails here rather than drifting.
+#[test]
+fn every_api_route_is_documented_and_every_operation_is_routed() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/mod.rs"))
+            .unwrap();
+    let doc: Value = serde_json::from_str(&oauthd::http::openapi::pretty()).unwrap();
+    let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (path.clone(), method.clone()))
+        })
+        .collect();
+
+    let mut routed = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    for (path, handlers) in routes(&source) {
+        // Browser pages (HTML forms, the authorization page) are not API.
+        if handlers.contains("web::") || handlers.contains("authorize::") {
+            pages += 1;
+            continue;
+        }
+        for (call, method) in [("get(", "get"), ("post(", "post"), (".options(", "options")] {
+            if handlers.contains(call) {
+                routed.insert((path.clone(), method.to_owned()));
+            }
+        }
+    }
+    assert!(
+        pages > 10 && routed.len() > 10,
+        "the route parser found too little"
+    );
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes without an operation in src/http/openapi.rs: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "operations without a route in src/http/mod.rs: {unrouted:?}"
+    );
+}
+
+/// Each `.route("PATH", HANDLERS)` of a router's source: the path and the
+/// text of its method router.
+fn routes(source: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .unwrap();
+        let call = &rest[..end];
+        let path = call.split('"').nth(1).unwrap().to_owned();
+        let handlers = call[call.find(',').unwrap() + 1..].to_owned();
+        found.push((path, handlers));
+        rest = &rest[end..];
+    }
+    found
+}
