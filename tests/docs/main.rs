@@ -260,6 +260,7 @@ fn run_page(root: &Path, bin_dir: &Path, page: &str, backend: Backend) -> Result
         .env("PATH", path)
         .env("DOCS_URL", format!("http://127.0.0.1:{port}"))
         .env("DOCS_SERVER_LOG", dir.path().join(".docs-server.log"))
+        .env("DOCS_REPO", root)
         .env("DATABASE_URL", &database_url)
         .env("OAUTHD_LISTEN", format!("127.0.0.1:{port}"))
         .env("OAUTHD_PUBLIC_URL", format!("http://127.0.0.1:{port}"))

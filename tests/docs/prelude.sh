@@ -17,7 +17,7 @@ docs_start_server() {
   DOCS_SERVER_PID=$!
   echo "$DOCS_SERVER_PID" >"$PWD/.docs-server.pid"
   for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null "$DOCS_URL/healthz" 2>/dev/null; then
+    if command curl -fsS -o /dev/null "$DOCS_URL/healthz" 2>/dev/null; then
       return 0
     fi
     kill -0 "$DOCS_SERVER_PID" 2>/dev/null || break
@@ -55,8 +55,8 @@ docs_field() {
 sign_in() {
   local csrf status
   rm -f "$DOCS_JAR"
-  csrf=$(curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" "$DOCS_URL/login" | docs_field csrf)
-  status=$(curl -sS -o /dev/null -w '%{http_code}' -c "$DOCS_JAR" -b "$DOCS_JAR" \
+  csrf=$(command curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" "$DOCS_URL/login" | docs_field csrf)
+  status=$(command curl -sS -o /dev/null -w '%{http_code}' -c "$DOCS_JAR" -b "$DOCS_JAR" \
     --data-urlencode "csrf=$csrf" -d next=/ --data-urlencode "username=$1" \
     --data-urlencode "password=$2" "$DOCS_URL/login")
   if [ "$status" != 303 ]; then
@@ -70,9 +70,9 @@ sign_in() {
 # (the client's redirect URI with code, state and iss).
 approve() {
   local page request_id csrf location
-  location=$(curl -sS -o /dev/null -w '%{redirect_url}' -c "$DOCS_JAR" -b "$DOCS_JAR" "$1")
+  location=$(command curl -sS -o /dev/null -w '%{redirect_url}' -c "$DOCS_JAR" -b "$DOCS_JAR" "$1")
   if [ -z "$location" ]; then
-    page=$(curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" "$1")
+    page=$(command curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" "$1")
     request_id=$(printf '%s\n' "$page" | docs_field request_id)
     csrf=$(printf '%s\n' "$page" | docs_field csrf)
     if [ -z "$request_id" ]; then
@@ -80,7 +80,7 @@ approve() {
       printf '%s\n' "$page" >&2
       return 1
     fi
-    location=$(curl -sS -o /dev/null -w '%{redirect_url}' -c "$DOCS_JAR" -b "$DOCS_JAR" \
+    location=$(command curl -sS -o /dev/null -w '%{redirect_url}' -c "$DOCS_JAR" -b "$DOCS_JAR" \
       -d "request_id=$request_id" -d "csrf=$csrf" -d decision=approve "$DOCS_URL/oauth/authorize")
   fi
   case "$location" in
@@ -92,15 +92,42 @@ approve() {
 # approve_device USER_CODE: what a person does at /device, signed in.
 approve_device() {
   local csrf page status
-  csrf=$(curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" "$DOCS_URL/device" | docs_field csrf)
-  page=$(curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" -d "csrf=$csrf" --data-urlencode "user_code=$1" "$DOCS_URL/device")
+  csrf=$(command curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" "$DOCS_URL/device" | docs_field csrf)
+  page=$(command curl -fsS -c "$DOCS_JAR" -b "$DOCS_JAR" -d "csrf=$csrf" --data-urlencode "user_code=$1" "$DOCS_URL/device")
   csrf=$(printf '%s\n' "$page" | docs_field csrf)
-  status=$(curl -sS -o /dev/null -w '%{http_code}' -c "$DOCS_JAR" -b "$DOCS_JAR" \
+  status=$(command curl -sS -o /dev/null -w '%{http_code}' -c "$DOCS_JAR" -b "$DOCS_JAR" \
     -d "csrf=$csrf" --data-urlencode "user_code=$1" -d decision=approve "$DOCS_URL/device/decision")
   case "$status" in
     2*|3*) ;;
     *) echo "docs: approving the device answered $status" >&2; return 1 ;;
   esac
+}
+
+# Every curl the page runs also leaves its output in $DOCS_LAST, so that a
+# hidden block can check what the visible command printed without running
+# it twice.
+DOCS_LAST="$PWD/.docs-last"
+curl() {
+  command curl "$@" | tee "$DOCS_LAST"
+}
+
+# expect FILTER: the last curl printed JSON for which the jq FILTER is true.
+expect() {
+  if ! jq -e "$1" "$DOCS_LAST" >/dev/null 2>&1; then
+    printf '\ndocs: expected %s in the last answer:\n' "$1" >&2
+    cat "$DOCS_LAST" >&2
+    return 1
+  fi
+}
+
+# expect_grep REGEX: a line of the last curl's output matches REGEX (grep -E,
+# case-insensitive, for status lines and headers of `curl -i`).
+expect_grep() {
+  if ! grep -Eqi -- "$1" "$DOCS_LAST"; then
+    printf '\ndocs: expected a line matching %s in the last answer:\n' "$1" >&2
+    cat "$DOCS_LAST" >&2
+    return 1
+  fi
 }
 
 # The query parameter NAME of the URL on stdin.
