@@ -310,6 +310,128 @@ fn run_page(root: &Path, bin_dir: &Path, page: &str, backend: Backend) -> Result
     ))
 }
 
+/// The Markdown files whose links are checked: the README and every guide.
+fn markdown_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    let mut guides: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("a docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    guides.sort();
+    files.extend(guides);
+    files
+}
+
+/// The lines of a Markdown page outside fenced code blocks.
+fn prose_lines(markdown: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut fence: Option<String> = None;
+    for line in markdown.lines() {
+        let trimmed = line.trim_start();
+        let marker: String = trimmed.chars().take_while(|c| *c == '`' || *c == '~').collect();
+        match &fence {
+            Some(open) => {
+                if marker.len() >= open.len()
+                    && marker.starts_with(&open[..1])
+                    && trimmed[marker.len()..].trim().is_empty()
+                {
+                    fence = None;
+                }
+            }
+            None if marker.len() >= 3 => fence = Some(marker),
+            None => out.push(line),
+        }
+    }
+    out
+}
+
+/// GitHub's anchors for the headings of a page.
+fn anchors(markdown: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for line in prose_lines(markdown) {
+        let Some(text) = line.strip_prefix('#') else {
+            continue;
+        };
+        let text = text.trim_start_matches('#');
+        if !text.starts_with(' ') {
+            continue;
+        }
+        let slug: String = text
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let mut unique = slug.clone();
+        let mut i = 1;
+        while seen.contains(&unique) {
+            unique = format!("{slug}-{i}");
+            i += 1;
+        }
+        seen.push(unique);
+    }
+    seen
+}
+
+/// The targets of the inline links and images on a page (`](target)`),
+/// outside code.
+fn link_targets(markdown: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in prose_lines(markdown) {
+        // Inline code spans may hold `](`; drop them first.
+        let mut plain = String::new();
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                plain.push_str(part);
+            }
+        }
+        let mut rest = plain.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            if let Some(end) = rest.find(')') {
+                out.push(rest[..end].trim().to_owned());
+                rest = &rest[end..];
+            }
+        }
+    }
+    out
+}
+
+/// Every relative link and anchor on the README and the guides resolves.
+fn check_links(root: &Path) -> Result<usize, Vec<String>> {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files(root) {
+        let text = std::fs::read_to_string(&file).expect("a Markdown file");
+        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        for target in link_targets(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let resolved = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().expect("a parent").join(path)
+            };
+            if !resolved.exists() {
+                broken.push(format!("{shown}: {target}: no such file"));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let page = std::fs::read_to_string(&resolved).unwrap_or_default();
+                if !anchors(&page).iter().any(|a| a == anchor) {
+                    broken.push(format!("{shown}: {target}: no such heading"));
+                }
+            }
+        }
+    }
+    if broken.is_empty() { Ok(checked) } else { Err(broken) }
+}
+
 /// Positional arguments filter by `PAGE::BACKEND`; libtest's flags (and
 /// the values of those that take one) are ignored.
 fn filters(args: &[String]) -> Vec<String> {
@@ -341,6 +463,13 @@ fn main() -> ExitCode {
             println!("{page}::{}: test", backend.name());
         }
         return ExitCode::SUCCESS;
+    }
+    match check_links(&root) {
+        Ok(n) => println!("docs: {n} links and anchors resolve"),
+        Err(broken) => {
+            println!("docs: broken links:\n{}", broken.join("\n"));
+            return ExitCode::FAILURE;
+        }
     }
     let filters = filters(&args);
     let runs: Vec<(&str, Backend)> = runs
