@@ -83,11 +83,11 @@ fn runnable_blocks(markdown: &str) -> Vec<Block> {
     while let Some((index, line)) = lines.next() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
-        if let Some(fence) = ["```", "~~~"]
-            .into_iter()
-            .find(|f| trimmed.starts_with(f))
-        {
-            let marker_len = trimmed.chars().take_while(|c| *c == fence.as_bytes()[0] as char).count();
+        if let Some(fence) = ["```", "~~~"].into_iter().find(|f| trimmed.starts_with(f)) {
+            let marker_len = trimmed
+                .chars()
+                .take_while(|c| *c == fence.as_bytes()[0] as char)
+                .count();
             let info = trimmed[marker_len..].trim();
             let runs = info == "sh";
             let mut code = String::new();
@@ -181,9 +181,7 @@ fn create_pg(rt: &tokio::runtime::Runtime, tag: &str) -> Result<(String, String)
                  (bash .ci/run starts the local one if needed)"
             )
         })?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = oauthd::clock::Clock::system().now();
         // `oauthd_test_<unix>_…`, so the suite's sweep of stale databases
         // also clears ours after a crash.
         let name = format!("oauthd_test_{now}_docs{tag}{}", std::process::id());
@@ -211,18 +209,21 @@ fn drop_pg(rt: &tokio::runtime::Runtime, name: &str) {
 
 /// Runs one page on one backend. `Ok` holds the number of blocks run.
 fn run_page(root: &Path, bin_dir: &Path, page: &str, backend: Backend) -> Result<usize, String> {
-    let markdown =
-        std::fs::read_to_string(root.join(page)).map_err(|e| format!("{page}: {e}"))?;
+    let markdown = std::fs::read_to_string(root.join(page)).map_err(|e| format!("{page}: {e}"))?;
     let blocks = runnable_blocks(&markdown);
     if blocks.is_empty() {
-        return Err(format!("{page}: no runnable block (```sh or <!-- docs-test -->)"));
+        return Err(format!(
+            "{page}: no runnable block (```sh or <!-- docs-test -->)"
+        ));
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let tag = page.replace(|c: char| !c.is_ascii_alphanumeric(), "").to_ascii_lowercase();
+    let tag = page
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        .to_ascii_lowercase();
     let (database_url, pg_name) = match backend {
         Backend::Sqlite => ("sqlite://oauthd.db".to_owned(), None),
         Backend::Postgres => {
@@ -264,7 +265,10 @@ fn run_page(root: &Path, bin_dir: &Path, page: &str, backend: Backend) -> Result
         .env("DATABASE_URL", &database_url)
         .env("OAUTHD_LISTEN", format!("127.0.0.1:{port}"))
         .env("OAUTHD_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("OAUTHD_METRICS__LISTEN", format!("127.0.0.1:{metrics_port}"))
+        .env(
+            "OAUTHD_METRICS__LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
         // The pages register more clients in a minute than the default
         // per-address limit allows, and poll devices without waiting 5 s.
         .env("OAUTHD_LIMITS__REGISTER_PER_MINUTE", "0")
@@ -273,7 +277,10 @@ fn run_page(root: &Path, bin_dir: &Path, page: &str, backend: Backend) -> Result
     let output = command.output().map_err(|e| format!("run bash: {e}"));
     // The prelude stops the server on exit; make sure of it if bash died.
     if let Ok(pid) = std::fs::read_to_string(dir.path().join(".docs-server.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .arg(pid.trim())
+            .stderr(Stdio::null())
+            .status();
     }
     if let Some(name) = &pg_name {
         drop_pg(&rt, name);
@@ -298,7 +305,8 @@ fn run_page(root: &Path, bin_dir: &Path, page: &str, backend: Backend) -> Result
     } else {
         String::new()
     };
-    let server_log = std::fs::read_to_string(dir.path().join(".docs-server.log")).unwrap_or_default();
+    let server_log =
+        std::fs::read_to_string(dir.path().join(".docs-server.log")).unwrap_or_default();
     let server_tail: Vec<&str> = server_log.lines().rev().take(15).collect();
     let server_tail: Vec<&str> = server_tail.into_iter().rev().collect();
     Err(format!(
@@ -329,7 +337,10 @@ fn prose_lines(markdown: &str) -> Vec<&str> {
     let mut fence: Option<String> = None;
     for line in markdown.lines() {
         let trimmed = line.trim_start();
-        let marker: String = trimmed.chars().take_while(|c| *c == '`' || *c == '~').collect();
+        let marker: String = trimmed
+            .chars()
+            .take_while(|c| *c == '`' || *c == '~')
+            .collect();
         match &fence {
             Some(open) => {
                 if marker.len() >= open.len()
@@ -405,7 +416,11 @@ fn check_links(root: &Path) -> Result<usize, Vec<String>> {
     let mut checked = 0;
     for file in markdown_files(root) {
         let text = std::fs::read_to_string(&file).expect("a Markdown file");
-        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for target in link_targets(&text) {
             if target.contains("://") || target.starts_with("mailto:") {
                 continue;
@@ -429,13 +444,24 @@ fn check_links(root: &Path) -> Result<usize, Vec<String>> {
             }
         }
     }
-    if broken.is_empty() { Ok(checked) } else { Err(broken) }
+    if broken.is_empty() {
+        Ok(checked)
+    } else {
+        Err(broken)
+    }
 }
 
 /// Positional arguments filter by `PAGE::BACKEND`; libtest's flags (and
 /// the values of those that take one) are ignored.
 fn filters(args: &[String]) -> Vec<String> {
-    let with_value = ["--skip", "--test-threads", "--format", "--color", "--logfile", "-Z"];
+    let with_value = [
+        "--skip",
+        "--test-threads",
+        "--format",
+        "--color",
+        "--logfile",
+        "-Z",
+    ];
     let mut out = Vec::new();
     let mut skip_next = false;
     for arg in args {
@@ -463,6 +489,24 @@ fn main() -> ExitCode {
             println!("{page}::{}: test", backend.name());
         }
         return ExitCode::SUCCESS;
+    }
+    let missing: Vec<&str> = ["bash", "curl", "jq", "openssl", "timeout"]
+        .into_iter()
+        .filter(|tool| {
+            !Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {tool}"))
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "docs: the docs runner needs {} on PATH (Debian: apt-get install curl jq openssl)",
+            missing.join(", ")
+        );
+        return ExitCode::FAILURE;
     }
     match check_links(&root) {
         Ok(n) => println!("docs: {n} links and anchors resolve"),
@@ -500,7 +544,10 @@ fn main() -> ExitCode {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a page thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a page thread"))
+            .collect()
     });
     let mut failed = 0;
     for (name, result) in &results {
@@ -534,9 +581,18 @@ fn parser_selfcheck() {
     assert_eq!(
         blocks,
         vec![
-            Block { line: 2, code: "echo a\n".into() },
-            Block { line: 13, code: "echo d\n".into() },
-            Block { line: 16, code: "echo e\n".into() },
+            Block {
+                line: 2,
+                code: "echo a\n".into()
+            },
+            Block {
+                line: 13,
+                code: "echo d\n".into()
+            },
+            Block {
+                line: 16,
+                code: "echo e\n".into()
+            },
         ]
     );
 }
