@@ -119,13 +119,14 @@ fn unit_waits_longer_than_the_shutdown_grace() {
     );
 }
 
-/// The lines of the README's first fenced block tagged `lang`, trimmed.
-fn readme_block(lang: &str) -> Vec<String> {
-    let readme = read("README.md");
-    let start = readme
+/// The lines of the operators' guide's first fenced block tagged `lang`,
+/// trimmed.
+fn guide_block(lang: &str) -> Vec<String> {
+    let guide = read("docs/operators.md");
+    let start = guide
         .find(&format!("```{lang}\n"))
-        .unwrap_or_else(|| panic!("README.md has no ```{lang} block"));
-    let body = &readme[start + lang.len() + 4..];
+        .unwrap_or_else(|| panic!("docs/operators.md has no ```{lang} block"));
+    let body = &guide[start + lang.len() + 4..];
     let end = body.find("```").unwrap();
     body[..end].lines().map(|l| l.trim().to_owned()).collect()
 }
@@ -144,13 +145,13 @@ fn is_excerpt_of(excerpt: &[String], file: &str) -> bool {
 }
 
 #[test]
-fn readme_shows_the_deploy_files_as_they_are() {
+fn operators_guide_shows_the_deploy_files_as_they_are() {
     assert!(is_excerpt_of(
-        &readme_block("nginx"),
+        &guide_block("nginx"),
         &read("deploy/nginx.conf")
     ));
     assert!(is_excerpt_of(
-        &readme_block("caddyfile"),
+        &guide_block("caddyfile"),
         &read("deploy/Caddyfile")
     ));
 }
