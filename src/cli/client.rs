@@ -44,12 +44,14 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
             if json {
                 print_json(&clients)?;
             } else {
-                println!(
+                out!(
                     "{:<32} {:<12} {:<28} REDIRECT_URIS",
-                    "CLIENT_ID", "TYPE", "NAME"
+                    "CLIENT_ID",
+                    "TYPE",
+                    "NAME"
                 );
                 for c in clients {
-                    println!(
+                    out!(
                         "{:<32} {:<12} {:<28} {}",
                         c.client_id,
                         client_type(&c.token_endpoint_auth_method),
@@ -96,10 +98,10 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
             if json {
                 print_json(&list)?;
             } else if list.is_empty() {
-                println!("any resource");
+                out!("any resource");
             } else {
                 for uri in list {
-                    println!("{uri}");
+                    out!("{uri}");
                 }
             }
         }
@@ -124,26 +126,26 @@ pub(super) fn client_type(auth_method: &str) -> &'static str {
 }
 
 pub(super) fn print_client(c: &admin::ClientView) {
-    println!("client_id:     {}", c.client_id);
-    println!("name:          {}", c.client_name);
-    println!(
+    out!("client_id:     {}", c.client_id);
+    out!("name:          {}", c.client_name);
+    out!(
         "type:          {}",
         client_type(&c.token_endpoint_auth_method)
     );
     if c.token_endpoint_auth_method == crate::oauth::registration::EITHER_SECRET_METHOD {
-        println!(
+        out!(
             "auth method:   client_secret_basic or client_secret_post (none named at registration)"
         );
     } else {
-        println!("auth method:   {}", c.token_endpoint_auth_method);
+        out!("auth method:   {}", c.token_endpoint_auth_method);
     }
-    println!("website:       {}", c.client_uri.as_deref().unwrap_or("-"));
-    println!("scope:         {}", c.scope);
+    out!("website:       {}", c.client_uri.as_deref().unwrap_or("-"));
+    out!("scope:         {}", c.scope);
     for origin in &c.allowed_origins {
-        println!("CORS origin:   {origin}");
+        out!("CORS origin:   {origin}");
     }
-    println!("grant types:   {}", c.grant_types.join(" "));
-    println!(
+    out!("grant types:   {}", c.grant_types.join(" "));
+    out!(
         "introspects:   {}",
         if c.may_introspect {
             "every token (allowed by the operator)"
@@ -152,14 +154,14 @@ pub(super) fn print_client(c: &admin::ClientView) {
         }
     );
     if c.redirect_uris.is_empty() && c.grant_types.iter().any(|g| g == "authorization_code") {
-        println!("redirect URIs: (none: codes are shown on screen)");
+        out!("redirect URIs: (none: codes are shown on screen)");
     } else if c.redirect_uris.is_empty() {
-        println!("redirect URIs: (none)");
+        out!("redirect URIs: (none)");
     }
     for uri in &c.redirect_uris {
-        println!("redirect URI:  {uri}");
+        out!("redirect URI:  {uri}");
     }
-    println!("created:       {}", format_utc(c.created_at));
+    out!("created:       {}", format_utc(c.created_at));
 }
 
 pub(super) fn print_issued(issued: &admin::IssuedClient, json: bool) -> Result<(), Failure> {
@@ -168,7 +170,7 @@ pub(super) fn print_issued(issued: &admin::IssuedClient, json: bool) -> Result<(
     }
     print_client(&issued.client);
     if let Some(secret) = &issued.client_secret {
-        println!("client_secret: {secret}");
+        out!("client_secret: {secret}");
         eprintln!("oauthd: the client secret is shown only this once; store it now");
     }
     Ok(())

@@ -37,7 +37,7 @@ pub(super) fn config_check(file: Option<&Path>, json: bool) -> ExitCode {
     };
     match printed {
         Ok(text) => {
-            print!("{text}");
+            out!("{}", text.trim_end_matches('\n'));
             eprintln!("oauthd: the configuration is valid");
             ExitCode::SUCCESS
         }

@@ -32,7 +32,7 @@ pub(super) async fn keys(cmd: KeysCommand, config: &Config) -> Result<(), Failur
             if json {
                 print_json(&view)?;
             } else {
-                println!(
+                out!(
                     "{} {} signs from {}",
                     key.kid,
                     key.alg,
@@ -49,12 +49,15 @@ pub(super) async fn keys(cmd: KeysCommand, config: &Config) -> Result<(), Failur
             if json {
                 print_json(&views)?;
             } else {
-                println!(
+                out!(
                     "{:<18} {:<6} {:<10} {:<24} CREATED",
-                    "KID", "ALG", "STATE", "SIGNS FROM"
+                    "KID",
+                    "ALG",
+                    "STATE",
+                    "SIGNS FROM"
                 );
                 for k in views {
-                    println!(
+                    out!(
                         "{:<18} {:<6} {:<10} {:<24} {}",
                         k.kid,
                         k.alg,

@@ -20,6 +20,15 @@ use admin::AdminError;
 use args::{Cli, Command, ConfigCommand, PasswordArgs};
 use database::{Missing, open, open_as};
 
+/// `println!` for what a command prints on stdout: a reader that stops
+/// early (`oauthd client list | head -n 1`) ends the command quietly, as it
+/// ends `cat`, instead of a panic; any other write error is reported.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 /// Users, clients, personal tokens and resources from the shell.
 pub mod admin;
 /// `oauthd export` / `oauthd import`: users and clients as one JSON document.
@@ -149,7 +158,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::Runtime(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
+    out!("{text}");
     Ok(())
 }
 
@@ -176,4 +185,22 @@ fn read_password(args: &PasswordArgs) -> Result<String, Failure> {
         return Err(Failure::Usage("the passwords do not match".into()));
     }
     Ok(first)
+}
+
+/// Writes one line of command output (see `out!`).
+fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("oauthd: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -29,9 +29,9 @@ pub(super) async fn resource(cmd: ResourceCommand, config: &Config) -> Result<()
             if json {
                 print_json(&list)?;
             } else {
-                println!("{:<48} {:<32} NAME", "URI", "CLIENT_ID");
+                out!("{:<48} {:<32} NAME", "URI", "CLIENT_ID");
                 for r in list {
-                    println!(
+                    out!(
                         "{:<48} {:<32} {}",
                         r.uri,
                         r.client_id.as_deref().unwrap_or("-"),
@@ -49,7 +49,7 @@ pub(super) async fn resource(cmd: ResourceCommand, config: &Config) -> Result<()
 }
 
 pub(super) fn print_resource(r: &admin::ResourceView) {
-    println!("uri:        {}", r.uri);
-    println!("name:       {}", r.name);
-    println!("client_id:  {}", r.client_id.as_deref().unwrap_or("-"));
+    out!("uri:        {}", r.uri);
+    out!("name:       {}", r.name);
+    out!("client_id:  {}", r.client_id.as_deref().unwrap_or("-"));
 }

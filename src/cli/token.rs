@@ -30,13 +30,13 @@ pub(super) async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Fail
             if json {
                 print_json(&created)?;
             } else {
-                println!("id:      {}", created.id);
-                println!("scope:   {}", created.scope);
-                println!(
+                out!("id:      {}", created.id);
+                out!("scope:   {}", created.scope);
+                out!(
                     "expires: {}",
                     created.expires_at.map_or("never".to_owned(), format_utc)
                 );
-                println!("token:   {}", created.token.as_deref().unwrap_or(""));
+                out!("token:   {}", created.token.as_deref().unwrap_or(""));
                 eprintln!("oauthd: the token is shown only this once; store it now");
             }
         }
@@ -45,12 +45,15 @@ pub(super) async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Fail
             if json {
                 print_json(&tokens)?;
             } else {
-                println!(
+                out!(
                     "{:<36} {:<9} {:<24} {:<24} LABEL",
-                    "ID", "STATUS", "SCOPE", "EXPIRES"
+                    "ID",
+                    "STATUS",
+                    "SCOPE",
+                    "EXPIRES"
                 );
                 for t in tokens {
-                    println!(
+                    out!(
                         "{:<36} {:<9} {:<24} {:<24} {}",
                         t.id,
                         t.status,

@@ -27,10 +27,10 @@ pub(super) async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failur
             let users = crate::store::users::list(&db)
                 .await
                 .map_err(|e| Failure::Runtime(chain(&e)))?;
-            println!("{:<32} {:<9} CREATED", "USERNAME", "STATUS");
+            out!("{:<32} {:<9} CREATED", "USERNAME", "STATUS");
             for u in users {
                 let status = if u.disabled { "disabled" } else { "active" };
-                println!(
+                out!(
                     "{:<32} {:<9} {}",
                     u.username,
                     status,
@@ -64,10 +64,10 @@ pub(super) async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failur
                     eprintln!("oauthd: profile changed");
                     user
                 };
-            println!("username:       {}", user.username);
-            println!("name:           {}", user.name.as_deref().unwrap_or("-"));
-            println!("email:          {}", user.email.as_deref().unwrap_or("-"));
-            println!("email_verified: {}", user.email_verified);
+            out!("username:       {}", user.username);
+            out!("name:           {}", user.name.as_deref().unwrap_or("-"));
+            out!("email:          {}", user.email.as_deref().unwrap_or("-"));
+            out!("email_verified: {}", user.email_verified);
         }
     }
     Ok(())
