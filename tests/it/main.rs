@@ -20,6 +20,7 @@ mod device;
 mod faults;
 mod hostile;
 mod introspection;
+mod jwt_access_tokens;
 mod lifecycle;
 mod limits;
 mod login;
