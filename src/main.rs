@@ -188,6 +188,21 @@ enum ResourceCommand {
         /// The client_id of its resource server.
         #[arg(long, value_name = "CLIENT_ID")]
         client: Option<String>,
+        /// opaque (the default) or jwt: access tokens for it are signed JWTs
+        /// (RFC 9068) its server can verify with the JWKS.
+        #[arg(long, value_name = "opaque|jwt")]
+        token_format: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a registered resource.
+    Update {
+        /// The resource URI.
+        uri: String,
+        /// opaque or jwt: the format of access tokens for it.
+        #[arg(long, value_name = "opaque|jwt", required = true)]
+        token_format: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -296,6 +311,10 @@ enum ClientCommand {
         /// scheme redirect URIs).
         #[arg(long, value_name = "TYPE")]
         application_type: Option<String>,
+        /// Where RP-initiated logout may send the browser back to (repeat
+        /// for several; the rules of --redirect-uri).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -320,8 +339,12 @@ enum ClientCommand {
         id: String,
         /// true: it may introspect every token (a resource server; confidential
         /// clients only). false: only the tokens issued to it.
-        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
-        introspect: bool,
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required_unless_present = "token_format")]
+        introspect: Option<bool>,
+        /// opaque or jwt: the format of its access tokens (RFC 9068 JWTs
+        /// with jwt).
+        #[arg(long, value_name = "opaque|jwt")]
+        token_format: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -715,6 +738,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             grant_types,
             auth_method,
             application_type,
+            post_logout_redirect_uris,
             json,
         } => {
             let args = NewClientArgs {
@@ -728,6 +752,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 grant_types,
                 auth_method,
                 application_type,
+                post_logout_redirect_uris,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;
@@ -763,9 +788,25 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         ClientCommand::Update {
             id,
             introspect,
+            token_format,
             json,
         } => {
-            let c = admin::set_introspection(&db, &clock, &id, introspect).await?;
+            let format = token_format
+                .as_deref()
+                .map(admin::parse_token_format)
+                .transpose()?;
+            let mut c = None;
+            if let Some(introspect) = introspect {
+                c = Some(admin::set_introspection(&db, &clock, &id, introspect).await?);
+            }
+            if let Some(format) = format {
+                c = Some(admin::set_client_token_format(&db, &clock, &id, format).await?);
+            }
+            let Some(c) = c else {
+                return Err(Failure::Usage(
+                    "client update needs --introspect or --token-format".into(),
+                ));
+            };
             if json {
                 print_json(&c)?;
             } else {
@@ -884,15 +925,37 @@ async fn resource(cmd: ResourceCommand, config: &Config) -> Result<(), Failure> 
             uri,
             name,
             client,
+            token_format,
             json,
         } => {
-            let r = admin::add_resource(&db, &clock, &uri, &name, client.as_deref()).await?;
+            let format = token_format
+                .as_deref()
+                .map(admin::parse_token_format)
+                .transpose()?;
+            let mut r = admin::add_resource(&db, &clock, &uri, &name, client.as_deref()).await?;
+            if let Some(format) = format {
+                r = admin::set_resource_token_format(&db, &uri, format).await?;
+            }
             if json {
                 print_json(&r)?;
             } else {
                 print_resource(&r);
             }
             eprintln!("oauthd: resource {uri} registered");
+        }
+        ResourceCommand::Update {
+            uri,
+            token_format,
+            json,
+        } => {
+            let format = admin::parse_token_format(&token_format)?;
+            let r = admin::set_resource_token_format(&db, &uri, format).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                print_resource(&r);
+            }
+            eprintln!("oauthd: resource {uri} updated");
         }
         ResourceCommand::List { json } => {
             let list = admin::list_resources(&db).await?;
@@ -922,6 +985,7 @@ fn print_resource(r: &admin::ResourceView) {
     println!("uri:        {}", r.uri);
     println!("name:       {}", r.name);
     println!("client_id:  {}", r.client_id.as_deref().unwrap_or("-"));
+    println!("tokens:     {}", r.access_token_format);
 }
 
 async fn token(cmd: TokenCommand, config: &Config) -> Result<(), Failure> {
@@ -1031,6 +1095,10 @@ fn print_client(c: &admin::ClientView) {
     for uri in &c.redirect_uris {
         println!("redirect URI:  {uri}");
     }
+    for uri in &c.post_logout_redirect_uris {
+        println!("after logout:  {uri}");
+    }
+    println!("access tokens: {}", c.access_token_format);
     println!("created:       {}", format_utc(c.created_at));
 }
 

@@ -240,3 +240,340 @@ crate::both_backends!(
     verify_accepts_our_tokens_and_refuses_forged_expired_and_misdirected_ones,
     the_key_cache_follows_rotation_and_never_signs_with_a_retired_key,
 );
+
+// ---------------------------------------------------------------------------
+// JWT access tokens over HTTP
+
+use jsonwebtoken::jwk::JwkSet;
+use oauthd::cli::admin::{self, NewClientArgs};
+use oauthd::model::client::AccessTokenFormat;
+use reqwest::StatusCode;
+
+use crate::support::flow::{
+    self, CB, Client, Params, register, register_confidential, signed_in, token_at,
+};
+
+const MCP: &str = "https://mcp.example/api";
+const OTHER: &str = "https://other.example/api";
+
+async fn jwks(app: &TestApp) -> JwkSet {
+    let response = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Verifies `token` as a resource server would, with the JWKS alone and the
+/// `jsonwebtoken` crate: `typ: at+jwt`, a kid in the set, a valid
+/// signature. Expiry is checked by the caller against the test clock.
+fn verify_at(set: &JwkSet, token: &str) -> Result<(String, Value), String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(format!("typ {:?}", header.typ));
+    }
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = set.find(&kid).ok_or(format!("{kid} is not in the JWKS"))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| (kid, d.claims))
+        .map_err(|e| e.to_string())
+}
+
+/// A 200 token response's JSON.
+async fn token_json(response: reqwest::Response, why: &str) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{why}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn is_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.split('.').count() == 3
+}
+
+async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
+    let response = token_at(
+        app,
+        "/oauth/introspect",
+        &client.auth(),
+        &[("token", token)],
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn set_client_format(app: &TestApp, client: &Client, format: AccessTokenFormat) {
+    admin::set_client_token_format(&app.db, &app.clock, &client.id, format)
+        .await
+        .unwrap();
+    // The CLI's change reaches a server's client cache through the change
+    // notification; this server is told at once.
+    app.state.clients.evict(&client.id);
+}
+
+async fn a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_refresh(
+    backend: Backend,
+) {
+    let app = app_with_key(backend, |_| {}).await;
+    let client = register_confidential(&app, &[CB]).await;
+    let (browser, alice) = signed_in(&app).await;
+
+    // Opaque by default.
+    let code = browser.code(&Params::code(&client)).await;
+    let body = token_json(flow::redeem(&app, &client, &code, Some(CB), None).await, "opaque").await;
+    assert!(body["access_token"].as_str().unwrap().starts_with("oat_"));
+    assert_eq!(body["expires_in"], 3600);
+
+    set_client_format(&app, &client, AccessTokenFormat::Jwt).await;
+    let code = browser.code(&Params::code(&client)).await;
+    let response = flow::redeem(&app, &client, &code, Some(CB), None).await;
+    flow::assert_no_store(&response, "jwt");
+    let body = token_json(response, "jwt").await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert!(is_jwt(&access), "{access}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 300, "the JWT lifetime, not the opaque one");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(refresh.starts_with("ort_"), "refresh tokens stay opaque");
+
+    let set = jwks(&app).await;
+    let (_, claims) = verify_at(&set, &access).unwrap();
+    let now = app.clock.now();
+    assert_eq!(claims["iss"], app.config.issuer());
+    assert_eq!(claims["sub"], alice.id.as_str());
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(
+        claims["aud"],
+        format!("{}/account", app.config.issuer()),
+        "no resource asked: the default resource, /account"
+    );
+    assert_eq!(claims["scope"], body["scope"]);
+    assert_eq!(claims["iat"], now);
+    assert_eq!(claims["exp"], now + 300);
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+
+    // Stored like an opaque token: introspection knows it, with the same
+    // expiry; /account takes it.
+    let info = introspect(&app, &client, &access).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["exp"], claims["exp"]);
+    assert_eq!(info["client_id"], client.id.as_str());
+    let response = flow::account(&app, &access).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["id"], alice.id.as_str());
+
+    // Refresh: a new JWT.
+    let response = flow::token(
+        &app,
+        &client.auth(),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    let next = token_json(response, "refresh").await;
+    let next_access = next["access_token"].as_str().unwrap().to_owned();
+    assert!(is_jwt(&next_access));
+    let (_, next_claims) = verify_at(&set, &next_access).unwrap();
+    assert_ne!(next_claims["jti"], claims["jti"]);
+    assert_eq!(next_claims["sub"], alice.id.as_str());
+
+    // Revoked: the signature still verifies (a JWT cannot be recalled), but
+    // introspection says inactive at once and /account refuses it.
+    let response = token_at(
+        &app,
+        "/oauth/revoke",
+        &client.auth(),
+        &[("token", &access)],
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(verify_at(&jwks(&app).await, &access).is_ok());
+    assert_eq!(introspect(&app, &client, &access).await["active"], false);
+    assert_eq!(
+        flow::account(&app, &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Expired with its row.
+    assert_eq!(introspect(&app, &client, &next_access).await["active"], true);
+    app.clock.advance(300);
+    assert_eq!(introspect(&app, &client, &next_access).await["active"], false);
+}
+
+async fn a_resource_set_to_jwt_makes_the_tokens_for_it_jwts(backend: Backend) {
+    let app = app_with_key(backend, |_| {}).await;
+    let service = register(
+        &app,
+        NewClientArgs {
+            name: "service".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    admin::add_resource(&app.db, &app.clock, MCP, "MCP", None)
+        .await
+        .unwrap();
+    admin::add_resource(&app.db, &app.clock, OTHER, "Other", None)
+        .await
+        .unwrap();
+    let view = admin::set_resource_token_format(&app.db, MCP, AccessTokenFormat::Jwt)
+        .await
+        .unwrap();
+    assert_eq!(view.access_token_format, "jwt");
+    let cc = async |resources: &[&str]| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        for r in resources {
+            form.push(("resource", r));
+        }
+        token_json(
+            flow::token(&app, &service.auth(), &form).await,
+            "client credentials",
+        )
+        .await
+    };
+    for opaque in [&[][..], &[OTHER][..]] {
+        let body = cc(opaque).await;
+        assert!(
+            body["access_token"].as_str().unwrap().starts_with("oat_"),
+            "{opaque:?}: {body}"
+        );
+    }
+    let set = jwks(&app).await;
+    let body = cc(&[MCP]).await;
+    let (_, claims) = verify_at(&set, body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["aud"], MCP);
+    assert_eq!(claims["sub"], service.id.as_str(), "RFC 9068 §2.2: no user");
+    assert_eq!(claims["client_id"], service.id.as_str());
+    let body = cc(&[MCP, OTHER]).await;
+    let (_, claims) = verify_at(&set, body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["aud"], json!([MCP, OTHER]), "any JWT resource makes a JWT");
+    // Back to opaque.
+    admin::set_resource_token_format(&app.db, MCP, AccessTokenFormat::Opaque)
+        .await
+        .unwrap();
+    assert!(cc(&[MCP]).await["access_token"].as_str().unwrap().starts_with("oat_"));
+    // No such resource.
+    assert!(
+        admin::set_resource_token_format(&app.db, "https://none.example/", AccessTokenFormat::Jwt)
+            .await
+            .is_err()
+    );
+}
+
+async fn tokens_signed_before_a_rotation_verify_with_the_jwks_fetched_during_it(
+    backend: Backend,
+) {
+    let app = app_with_key(backend, |_| {}).await;
+    let client = register(
+        &app,
+        NewClientArgs {
+            name: "service".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    set_client_format(&app, &client, AccessTokenFormat::Jwt).await;
+    let issue = async || {
+        token_json(
+            flow::token(&app, &client.auth(), &[("grant_type", "client_credentials")]).await,
+            "cc",
+        )
+        .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old = issue().await;
+    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+    let new_kid = signing::rotate(&app.db, &app.clock, &app.config.signing, true)
+        .await
+        .unwrap()
+        .unwrap()
+        .kid;
+    app.clock.advance(KEY_LIST_TTL_SECS);
+    let new = issue().await;
+    assert_eq!(jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(), new_kid);
+    // Mid-rotation the JWKS holds both keys; both tokens verify.
+    let set = jwks(&app).await;
+    assert_eq!(verify_at(&set, &old).unwrap().0, old_kid);
+    assert_eq!(verify_at(&set, &new).unwrap().0, new_kid);
+    // The old key retired: gone from the JWKS, and the cache does not sign
+    // with it.
+    assert!(signing::retire(&app.db, &app.clock, &old_kid).await.unwrap());
+    app.clock.advance(KEY_LIST_TTL_SECS);
+    let after = issue().await;
+    let set = jwks(&app).await;
+    assert!(set.find(&old_kid).is_none());
+    assert_eq!(verify_at(&set, &after).unwrap().0, new_kid);
+    assert!(verify_at(&set, &old).is_err());
+}
+
+async fn jwt_shaped_garbage_is_an_unknown_token_and_stores_nothing(backend: Backend) {
+    let app = app_with_key(backend, |_| {}).await;
+    let client = register_confidential(&app, &[CB]).await;
+    let before = app.snapshot().await;
+    // Signed by us, but never issued as an access token: no row.
+    let minted = signing::sign_typed(
+        &app.db,
+        &app.clock,
+        &app.config.signing,
+        Some("at+jwt"),
+        &id_claims(&app, 60),
+    )
+    .await
+    .unwrap();
+    for token in [
+        minted.as_str(),
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        "eyJ.a.b.c",
+    ] {
+        assert_eq!(introspect(&app, &client, token).await["active"], false, "{token}");
+        let response = flow::account(&app, token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token}");
+        let challenge = flow::header(&response, "www-authenticate").unwrap_or_default();
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+    }
+    assert_eq!(app.snapshot().await, before);
+}
+
+async fn a_jwt_client_without_a_signing_key_gets_server_error_and_nothing_stored(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let client = register(
+        &app,
+        NewClientArgs {
+            name: "service".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    set_client_format(&app, &client, AccessTokenFormat::Jwt).await;
+    let before = app.snapshot().await;
+    let response = flow::token(&app, &client.auth(), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "server_error");
+    assert_eq!(app.snapshot().await, before);
+}
+
+crate::both_backends!(
+    a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_refresh,
+    a_resource_set_to_jwt_makes_the_tokens_for_it_jwts,
+    tokens_signed_before_a_rotation_verify_with_the_jwks_fetched_during_it,
+    jwt_shaped_garbage_is_an_unknown_token_and_stores_nothing,
+    a_jwt_client_without_a_signing_key_gets_server_error_and_nothing_stored,
+);

@@ -81,8 +81,16 @@ async fn grant(
                 resources: &resources,
             };
             let issued =
-                authorization_code::exchange(db, &state.writer, clock, config, &client, request)
-                    .await?;
+                authorization_code::exchange(
+                    db,
+                    &state.writer,
+                    &state.keys,
+                    clock,
+                    config,
+                    &client,
+                    request,
+                )
+                .await?;
             ("authorization_code", issued)
         }
         GrantType::RefreshToken => {
@@ -94,7 +102,16 @@ async fn grant(
                 resources: &resources,
             };
             let issued =
-                refresh_token::exchange(db, &state.writer, clock, config, &client, request).await?;
+                refresh_token::exchange(
+                    db,
+                    &state.writer,
+                    &state.keys,
+                    clock,
+                    config,
+                    &client,
+                    request,
+                )
+                .await?;
             ("refresh_token", issued)
         }
         GrantType::DeviceCode => {
@@ -103,6 +120,7 @@ async fn grant(
             let cx = device_code::Context {
                 db,
                 writer: &state.writer,
+                keys: &state.keys,
                 clock,
                 config,
                 metrics: &state.metrics,
@@ -116,6 +134,7 @@ async fn grant(
             let issued = client_credentials::issue(
                 db,
                 &state.writer,
+                &state.keys,
                 clock,
                 config,
                 &client,

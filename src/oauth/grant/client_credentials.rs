@@ -10,6 +10,7 @@ use crate::oauth::resource::{self, Resources};
 use crate::oauth::token::{self, Grant, IssuedTokens};
 use crate::store::Db;
 use crate::store::clients::Client;
+use crate::signing::Keys;
 use crate::store::writer::Writer;
 
 /// Issues an access token for the client itself. `scope` must be within the
@@ -18,6 +19,7 @@ use crate::store::writer::Writer;
 pub async fn issue(
     db: &Db,
     writer: &Writer,
+    keys: &Keys,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -34,15 +36,18 @@ pub async fn issue(
     let scope = super::client_scope(client, scope)?;
     resource::check_allowed(db, config, &client.id, resources).await?;
     let Some(issued) = token::issue_access(
+        db,
         writer,
         clock,
         config,
+        keys,
         Grant {
             grant_id: None,
             client_id: &client.id,
             user_id: None,
             scope: &scope,
             audience: resources,
+            format: token::access_format(db, client, resources).await?,
         },
         client.secret_hash.as_deref(),
     )
