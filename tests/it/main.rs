@@ -24,6 +24,7 @@ mod jwt_access_tokens;
 mod lifecycle;
 mod limits;
 mod login;
+mod logout;
 mod logs;
 mod mcp_sdk;
 mod metrics;
