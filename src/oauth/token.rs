@@ -12,11 +12,11 @@ use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Secret, SecretKind, Sha256Digest};
-use crate::store::batch::{Issuance, TokenRow};
-use crate::store::tokens::{self, TokenKind};
 use crate::model::client::AccessTokenFormat;
 use crate::signing::Keys;
+use crate::store::batch::{Issuance, TokenRow};
 use crate::store::clients::Client;
+use crate::store::tokens::{self, TokenKind};
 use crate::store::writer::Writer;
 use crate::store::{self, Db, Tx};
 

@@ -2,7 +2,8 @@
 
 use super::{Db, Error, Tx, join_list, on_db, on_tx, split_list};
 use crate::model::client::{
-    AccessTokenFormat, ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods};
+    AccessTokenFormat, ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods,
+};
 use crate::model::redirect_uri::RedirectUri;
 use crate::model::scope::Scopes;
 

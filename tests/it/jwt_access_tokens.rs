@@ -59,9 +59,14 @@ async fn verify_accepts_our_tokens_and_refuses_forged_expired_and_misdirected_on
     backend: Backend,
 ) {
     let app = app_with_key(backend, |_| {}).await;
-    let good = signing::sign(&app.db, &app.clock, &app.config.signing, &id_claims(&app, 60))
-        .await
-        .unwrap();
+    let good = signing::sign(
+        &app.db,
+        &app.clock,
+        &app.config.signing,
+        &id_claims(&app, 60),
+    )
+    .await
+    .unwrap();
     let claims = verify(&app, &good, Expect::default()).await.unwrap();
     assert_eq!(claims["sub"], "user-1");
     let expect_aud = Expect {
@@ -72,9 +77,14 @@ async fn verify_accepts_our_tokens_and_refuses_forged_expired_and_misdirected_on
 
     // Wrong signature: one token's header and claims with another's
     // signature.
-    let other = signing::sign(&app.db, &app.clock, &app.config.signing, &json!({
-        "iss": app.config.issuer(), "sub": "user-2", "exp": app.clock.now() + 60
-    }))
+    let other = signing::sign(
+        &app.db,
+        &app.clock,
+        &app.config.signing,
+        &json!({
+            "iss": app.config.issuer(), "sub": "user-2", "exp": app.clock.now() + 60
+        }),
+    )
     .await
     .unwrap();
     let (head, _) = good.rsplit_once('.').unwrap();
@@ -88,12 +98,7 @@ async fn verify_accepts_our_tokens_and_refuses_forged_expired_and_misdirected_on
     let parts: Vec<&str> = good.split('.').collect();
     let mut body: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     body["sub"] = json!("admin");
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        B64.encode(body.to_string()),
-        parts[2]
-    );
+    let tampered = format!("{}.{}.{}", parts[0], B64.encode(body.to_string()), parts[2]);
     assert_eq!(
         invalid(verify(&app, &tampered, Expect::default()).await),
         Invalid::BadSignature
@@ -127,9 +132,14 @@ async fn verify_accepts_our_tokens_and_refuses_forged_expired_and_misdirected_on
     );
 
     // Expired: refused, unless the caller accepts expired tokens.
-    let expired = signing::sign(&app.db, &app.clock, &app.config.signing, &id_claims(&app, 60))
-        .await
-        .unwrap();
+    let expired = signing::sign(
+        &app.db,
+        &app.clock,
+        &app.config.signing,
+        &id_claims(&app, 60),
+    )
+    .await
+    .unwrap();
     app.clock.advance(61);
     assert_eq!(
         invalid(verify(&app, &expired, Expect::default()).await),
@@ -142,9 +152,14 @@ async fn verify_accepts_our_tokens_and_refuses_forged_expired_and_misdirected_on
     assert_eq!(verify(&app, &expired, late).await.unwrap()["sub"], "user-1");
 
     // Wrong audience, wrong issuer, wrong typ.
-    let fresh = signing::sign(&app.db, &app.clock, &app.config.signing, &id_claims(&app, 60))
-        .await
-        .unwrap();
+    let fresh = signing::sign(
+        &app.db,
+        &app.clock,
+        &app.config.signing,
+        &id_claims(&app, 60),
+    )
+    .await
+    .unwrap();
     let elsewhere = Expect {
         audience: Some("client-2"),
         ..Expect::default()
@@ -222,7 +237,10 @@ async fn the_key_cache_follows_rotation_and_never_signs_with_a_retired_key(backe
     )
     .unwrap();
     assert_eq!(
-        invalid(keys.verify(&app.db, &app.clock, &app.config, &old, Expect::default()).await),
+        invalid(
+            keys.verify(&app.db, &app.clock, &app.config, &old, Expect::default())
+                .await
+        ),
         Invalid::UnknownKey
     );
     // A pending key starts signing at its activation time.
@@ -330,7 +348,11 @@ async fn a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_ref
 
     // Opaque by default.
     let code = browser.code(&Params::code(&client)).await;
-    let body = token_json(flow::redeem(&app, &client, &code, Some(CB), None).await, "opaque").await;
+    let body = token_json(
+        flow::redeem(&app, &client, &code, Some(CB), None).await,
+        "opaque",
+    )
+    .await;
     assert!(body["access_token"].as_str().unwrap().starts_with("oat_"));
     assert_eq!(body["expires_in"], 3600);
 
@@ -342,7 +364,10 @@ async fn a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_ref
     let access = body["access_token"].as_str().unwrap().to_owned();
     assert!(is_jwt(&access), "{access}");
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 300, "the JWT lifetime, not the opaque one");
+    assert_eq!(
+        body["expires_in"], 300,
+        "the JWT lifetime, not the opaque one"
+    );
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     assert!(refresh.starts_with("ort_"), "refresh tokens stay opaque");
 
@@ -405,9 +430,15 @@ async fn a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_ref
         StatusCode::UNAUTHORIZED
     );
     // Expired with its row.
-    assert_eq!(introspect(&app, &client, &next_access).await["active"], true);
+    assert_eq!(
+        introspect(&app, &client, &next_access).await["active"],
+        true
+    );
     app.clock.advance(300);
-    assert_eq!(introspect(&app, &client, &next_access).await["active"], false);
+    assert_eq!(
+        introspect(&app, &client, &next_access).await["active"],
+        false
+    );
 }
 
 async fn a_resource_set_to_jwt_makes_the_tokens_for_it_jwts(backend: Backend) {
@@ -457,12 +488,21 @@ async fn a_resource_set_to_jwt_makes_the_tokens_for_it_jwts(backend: Backend) {
     assert_eq!(claims["client_id"], service.id.as_str());
     let body = cc(&[MCP, OTHER]).await;
     let (_, claims) = verify_at(&set, body["access_token"].as_str().unwrap()).unwrap();
-    assert_eq!(claims["aud"], json!([MCP, OTHER]), "any JWT resource makes a JWT");
+    assert_eq!(
+        claims["aud"],
+        json!([MCP, OTHER]),
+        "any JWT resource makes a JWT"
+    );
     // Back to opaque.
     admin::set_resource_token_format(&app.db, MCP, AccessTokenFormat::Opaque)
         .await
         .unwrap();
-    assert!(cc(&[MCP]).await["access_token"].as_str().unwrap().starts_with("oat_"));
+    assert!(
+        cc(&[MCP]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("oat_")
+    );
     // No such resource.
     assert!(
         admin::set_resource_token_format(&app.db, "https://none.example/", AccessTokenFormat::Jwt)
@@ -471,9 +511,7 @@ async fn a_resource_set_to_jwt_makes_the_tokens_for_it_jwts(backend: Backend) {
     );
 }
 
-async fn tokens_signed_before_a_rotation_verify_with_the_jwks_fetched_during_it(
-    backend: Backend,
-) {
+async fn tokens_signed_before_a_rotation_verify_with_the_jwks_fetched_during_it(backend: Backend) {
     let app = app_with_key(backend, |_| {}).await;
     let client = register(
         &app,
@@ -487,7 +525,12 @@ async fn tokens_signed_before_a_rotation_verify_with_the_jwks_fetched_during_it(
     set_client_format(&app, &client, AccessTokenFormat::Jwt).await;
     let issue = async || {
         token_json(
-            flow::token(&app, &client.auth(), &[("grant_type", "client_credentials")]).await,
+            flow::token(
+                &app,
+                &client.auth(),
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
             "cc",
         )
         .await["access_token"]
@@ -504,14 +547,21 @@ async fn tokens_signed_before_a_rotation_verify_with_the_jwks_fetched_during_it(
         .kid;
     app.clock.advance(KEY_LIST_TTL_SECS);
     let new = issue().await;
-    assert_eq!(jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(), new_kid);
+    assert_eq!(
+        jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(),
+        new_kid
+    );
     // Mid-rotation the JWKS holds both keys; both tokens verify.
     let set = jwks(&app).await;
     assert_eq!(verify_at(&set, &old).unwrap().0, old_kid);
     assert_eq!(verify_at(&set, &new).unwrap().0, new_kid);
     // The old key retired: gone from the JWKS, and the cache does not sign
     // with it.
-    assert!(signing::retire(&app.db, &app.clock, &old_kid).await.unwrap());
+    assert!(
+        signing::retire(&app.db, &app.clock, &old_kid)
+            .await
+            .unwrap()
+    );
     app.clock.advance(KEY_LIST_TTL_SECS);
     let after = issue().await;
     let set = jwks(&app).await;
@@ -539,7 +589,11 @@ async fn jwt_shaped_garbage_is_an_unknown_token_and_stores_nothing(backend: Back
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
         "eyJ.a.b.c",
     ] {
-        assert_eq!(introspect(&app, &client, token).await["active"], false, "{token}");
+        assert_eq!(
+            introspect(&app, &client, token).await["active"],
+            false,
+            "{token}"
+        );
         let response = flow::account(&app, token).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token}");
         let challenge = flow::header(&response, "www-authenticate").unwrap_or_default();
@@ -548,9 +602,7 @@ async fn jwt_shaped_garbage_is_an_unknown_token_and_stores_nothing(backend: Back
     assert_eq!(app.snapshot().await, before);
 }
 
-async fn a_jwt_client_without_a_signing_key_gets_server_error_and_nothing_stored(
-    backend: Backend,
-) {
+async fn a_jwt_client_without_a_signing_key_gets_server_error_and_nothing_stored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = register(
         &app,
@@ -563,7 +615,12 @@ async fn a_jwt_client_without_a_signing_key_gets_server_error_and_nothing_stored
     .await;
     set_client_format(&app, &client, AccessTokenFormat::Jwt).await;
     let before = app.snapshot().await;
-    let response = flow::token(&app, &client.auth(), &[("grant_type", "client_credentials")]).await;
+    let response = flow::token(
+        &app,
+        &client.auth(),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "server_error");

@@ -10,8 +10,7 @@ use url::Url;
 
 use crate::jwt_access_tokens::app_with_key;
 use crate::support::flow::{
-    self, Browser, CB, Client, absolute_location, hidden, is_signed_in, param, register,
-    signed_in,
+    self, Browser, CB, Client, absolute_location, hidden, is_signed_in, param, register, signed_in,
 };
 use crate::support::{Backend, TestApp};
 
@@ -191,9 +190,15 @@ async fn without_a_hint_the_user_confirms_with_a_csrf_protected_post(backend: Ba
     let html = response.text().await.unwrap();
     assert!(html.contains("Logout App"), "{html}");
     let csrf = hidden(&html, "csrf").expect("csrf field");
-    assert_eq!(hidden(&html, "post_logout_redirect_uri").as_deref(), Some(AFTER));
+    assert_eq!(
+        hidden(&html, "post_logout_redirect_uri").as_deref(),
+        Some(AFTER)
+    );
     assert_eq!(hidden(&html, "state").as_deref(), Some(STATE));
-    assert!(is_signed_in(&browser, &client).await, "GET did not sign out");
+    assert!(
+        is_signed_in(&browser, &client).await,
+        "GET did not sign out"
+    );
     assert_eq!(sessions(&app).await, 1);
 
     // A POST without the CSRF token, or with a wrong one, is refused.
@@ -257,7 +262,12 @@ async fn a_hint_we_did_not_sign_or_for_someone_else_does_not_sign_out(backend: B
         let (_, sig) = forged.rsplit_once('.').unwrap();
         format!("{head}.{sig}")
     };
-    for bad in [forged.as_str(), tampered.as_str(), "not-a-jwt", "eyJhbGciOiJub25lIn0.e30."] {
+    for bad in [
+        forged.as_str(),
+        tampered.as_str(),
+        "not-a-jwt",
+        "eyJhbGciOiJub25lIn0.e30.",
+    ] {
         let response = browser
             .get(&logout_path(&[
                 ("id_token_hint", bad),
@@ -272,9 +282,7 @@ async fn a_hint_we_did_not_sign_or_for_someone_else_does_not_sign_out(backend: B
         assert!(is_signed_in(&browser, &client).await, "{bad}");
     }
     // Repeated parameters are refused.
-    let response = browser
-        .get("/oauth/logout?state=a&state=b")
-        .await;
+    let response = browser.get("/oauth/logout?state=a&state=b").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // A valid hint for another user: the signed-in user is asked first.
     let theirs = hint(&app, "another-user", &client.id, 300).await;

@@ -80,17 +80,16 @@ async fn grant(
                 code_verifier: single("code_verifier")?,
                 resources: &resources,
             };
-            let issued =
-                authorization_code::exchange(
-                    db,
-                    &state.writer,
-                    &state.keys,
-                    clock,
-                    config,
-                    &client,
-                    request,
-                )
-                .await?;
+            let issued = authorization_code::exchange(
+                db,
+                &state.writer,
+                &state.keys,
+                clock,
+                config,
+                &client,
+                request,
+            )
+            .await?;
             ("authorization_code", issued)
         }
         GrantType::RefreshToken => {
@@ -101,17 +100,16 @@ async fn grant(
                 scope: single("scope")?,
                 resources: &resources,
             };
-            let issued =
-                refresh_token::exchange(
-                    db,
-                    &state.writer,
-                    &state.keys,
-                    clock,
-                    config,
-                    &client,
-                    request,
-                )
-                .await?;
+            let issued = refresh_token::exchange(
+                db,
+                &state.writer,
+                &state.keys,
+                clock,
+                config,
+                &client,
+                request,
+            )
+            .await?;
             ("refresh_token", issued)
         }
         GrantType::DeviceCode => {

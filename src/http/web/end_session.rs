@@ -85,14 +85,14 @@ pub async fn end_session(
         state: single("state")?,
     };
     // A POST carrying the confirmation form's fields is the user's answer.
-    let confirming =
-        method == Method::POST && (params.all("csrf").next().is_some() || params.all("confirm").next().is_some());
-    let resolved = match logout::resolve(&state.db, &state.clock, &state.config, &state.keys, request).await
-    {
-        Ok(r) => r,
-        Err(oauth::Error::Refused(e)) => return Err(bad_request(e.description)),
-        Err(oauth::Error::Store(e)) => return Err(e.into()),
-    };
+    let confirming = method == Method::POST
+        && (params.all("csrf").next().is_some() || params.all("confirm").next().is_some());
+    let resolved =
+        match logout::resolve(&state.db, &state.clock, &state.config, &state.keys, request).await {
+            Ok(r) => r,
+            Err(oauth::Error::Refused(e)) => return Err(bad_request(e.description)),
+            Err(oauth::Error::Store(e)) => return Err(e.into()),
+        };
     let status = if method == Method::POST {
         StatusCode::SEE_OTHER
     } else {
@@ -102,8 +102,8 @@ pub async fn end_session(
         // Nobody is signed in here: nothing to end, nothing to confirm.
         return finish(&state, &resolved, status, false);
     };
-    let hinted_user = resolved.hint_subject.as_deref()
-        == Some(token::subject(&active.info.user.id));
+    let hinted_user =
+        resolved.hint_subject.as_deref() == Some(token::subject(&active.info.user.id));
     if confirming {
         check_csrf(&active, &params)?;
     } else if !hinted_user {

@@ -20,11 +20,11 @@ use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
+use crate::signing::Keys;
 use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
 use crate::store::device_codes::{self, APPROVED, DENIED, DeviceCode, EXPIRED, PENDING};
 use crate::store::grants::Claim;
-use crate::signing::Keys;
 use crate::store::writer::Writer;
 use crate::store::{self, Db};
 
