@@ -1882,6 +1882,17 @@ mod tests {
                 "tokens.code_lifetime_secs",
             ),
             (
+                &[("OAUTHD_TOKENS__JWT_ACCESS_TOKEN_LIFETIME_SECS", "0")],
+                "tokens.jwt_access_token_lifetime_secs",
+            ),
+            (
+                &[
+                    ("OAUTHD_TOKENS__JWT_ACCESS_TOKEN_LIFETIME_SECS", "7200"),
+                    ("OAUTHD_SIGNING__MAX_TOKEN_LIFETIME_SECS", "3600"),
+                ],
+                "tokens.jwt_access_token_lifetime_secs",
+            ),
+            (
                 &[("OAUTHD_REGISTRATION__POLICY", "token")],
                 "registration.initial_access_token",
             ),
