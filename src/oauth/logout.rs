@@ -63,6 +63,15 @@ pub async fn resolve(
     keys: &Keys,
     request: LogoutRequest<'_>,
 ) -> Result<Resolved, Error> {
+    // As at the authorization endpoint: refused, never truncated.
+    if request
+        .state
+        .is_some_and(|s| s.len() > super::authorize::MAX_STATE_LEN)
+    {
+        return Err(invalid(
+            "The state parameter is longer than this server accepts.",
+        ));
+    }
     let mut resolved = Resolved::default();
     let mut hint_clients: Vec<String> = Vec::new();
     if let Some(hint) = request.id_token_hint.filter(|h| !h.is_empty()) {

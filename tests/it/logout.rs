@@ -281,6 +281,13 @@ async fn a_hint_we_did_not_sign_or_for_someone_else_does_not_sign_out(backend: B
         assert!(!html.contains(bad), "the hint is not echoed");
         assert!(is_signed_in(&browser, &client).await, "{bad}");
     }
+    // An oversized state is refused, not truncated.
+    let long = "s".repeat(2049);
+    let response = browser
+        .get(&logout_path(&[("client_id", &client.id), ("state", &long)]))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(is_signed_in(&browser, &client).await);
     // Repeated parameters are refused.
     let response = browser.get("/oauth/logout?state=a&state=b").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
