@@ -634,3 +634,69 @@ crate::both_backends!(
     jwt_shaped_garbage_is_an_unknown_token_and_stores_nothing,
     a_jwt_client_without_a_signing_key_gets_server_error_and_nothing_stored,
 );
+
+/// Two replicas on one database: each signs with the key the rows say is
+/// active, a rotation by either reaches the other's cache within
+/// `KEY_LIST_TTL_SECS`, and every token verifies with either JWKS.
+async fn two_replicas_sign_with_the_same_keys_through_a_rotation(backend: Backend) {
+    use crate::support::{TestDb, test_config};
+    let a = app_with_key(backend, |_| {}).await;
+    let mut config_b = test_config(&a.database_url);
+    with_keys(&mut config_b);
+    let db_b = oauthd::store::Db::connect(&config_b.database)
+        .await
+        .expect("connect");
+    let b = TestApp::serve(config_b, db_b, TestDb::shared(&a.database_url)).await;
+    let client = register(
+        &a,
+        NewClientArgs {
+            name: "service".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    set_client_format(&a, &client, AccessTokenFormat::Jwt).await;
+    let issue = async |app: &TestApp| {
+        token_json(
+            flow::token(app, &client.auth(), &[("grant_type", "client_credentials")]).await,
+            "cc",
+        )
+        .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    let (from_a, from_b) = (issue(&a).await, issue(&b).await);
+    assert_eq!(kid(&from_a), kid(&from_b), "one active key for both");
+    let k2 = signing::rotate(&a.db, &a.clock, &a.config.signing, true)
+        .await
+        .unwrap()
+        .unwrap()
+        .kid;
+    a.clock.advance(KEY_LIST_TTL_SECS);
+    b.clock.advance(KEY_LIST_TTL_SECS);
+    let (next_a, next_b) = (issue(&a).await, issue(&b).await);
+    assert_eq!(kid(&next_a), k2);
+    assert_eq!(kid(&next_b), k2, "the other replica's cache follows");
+    for set in [jwks(&a).await, jwks(&b).await] {
+        for token in [&from_a, &from_b, &next_a, &next_b] {
+            verify_at(&set, token).unwrap();
+        }
+    }
+    // Stored once, seen by both: introspected at a, revoked at b.
+    assert_eq!(introspect(&a, &client, &from_b).await["active"], true);
+    let response = token_at(
+        &b,
+        "/oauth/revoke",
+        &client.auth(),
+        &[("token", &from_a)],
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(introspect(&a, &client, &from_a).await["active"], false);
+}
+
+crate::both_backends!(two_replicas_sign_with_the_same_keys_through_a_rotation);
