@@ -438,6 +438,9 @@ pub struct TokenConfig {
     pub refresh_grace: Duration,
     /// Token endpoint answer format when the client's `Accept` names none.
     pub response_format: ResponseFormat,
+    /// Lifetime of a JWT access token (RFC 9068), shorter than an opaque
+    /// one's: a JWT cannot be recalled before it expires.
+    pub jwt_access_token_lifetime: Duration,
 }
 
 /// The scope catalogue and the scopes granted when a request names none.
@@ -734,6 +737,7 @@ struct RawTokens {
     refresh_token_idle_secs: u64,
     refresh_grace_secs: u64,
     response_format: ResponseFormat,
+    jwt_access_token_lifetime_secs: u64,
 }
 
 impl Default for RawTokens {
@@ -745,6 +749,7 @@ impl Default for RawTokens {
             refresh_token_idle_secs: 0,
             refresh_grace_secs: 10,
             response_format: ResponseFormat::Json,
+            jwt_access_token_lifetime_secs: 300,
         }
     }
 }
@@ -1330,6 +1335,18 @@ impl RawConfig {
         )?;
         positive("tokens.code_lifetime_secs", t.code_lifetime_secs)?;
         positive(
+            "tokens.jwt_access_token_lifetime_secs",
+            t.jwt_access_token_lifetime_secs,
+        )?;
+        // The key that signed a JWT stays in the JWKS this long after it
+        // stops signing; a longer-lived token would outlive its key.
+        if t.jwt_access_token_lifetime_secs > signing.max_token_lifetime.as_secs() {
+            return Err(ConfigError::new(
+                "tokens.jwt_access_token_lifetime_secs",
+                "must not exceed signing.max_token_lifetime_secs",
+            ));
+        }
+        positive(
             "tokens.refresh_token_lifetime_secs",
             t.refresh_token_lifetime_secs,
         )?;
@@ -1550,6 +1567,7 @@ impl RawConfig {
                     .then(|| Duration::from_secs(t.refresh_token_idle_secs)),
                 refresh_grace: Duration::from_secs(t.refresh_grace_secs),
                 response_format: t.response_format,
+                jwt_access_token_lifetime: Duration::from_secs(t.jwt_access_token_lifetime_secs),
             },
             scopes,
             registration: RegistrationConfig {
@@ -1862,6 +1880,17 @@ mod tests {
             (
                 &[("OAUTHD_TOKENS__CODE_LIFETIME_SECS", "0")],
                 "tokens.code_lifetime_secs",
+            ),
+            (
+                &[("OAUTHD_TOKENS__JWT_ACCESS_TOKEN_LIFETIME_SECS", "0")],
+                "tokens.jwt_access_token_lifetime_secs",
+            ),
+            (
+                &[
+                    ("OAUTHD_TOKENS__JWT_ACCESS_TOKEN_LIFETIME_SECS", "7200"),
+                    ("OAUTHD_SIGNING__MAX_TOKEN_LIFETIME_SECS", "3600"),
+                ],
+                "tokens.jwt_access_token_lifetime_secs",
             ),
             (
                 &[("OAUTHD_REGISTRATION__POLICY", "token")],

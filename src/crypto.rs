@@ -66,6 +66,27 @@ impl SecretKind {
     }
 }
 
+/// Longest JWT access token looked up; ours are well under 2 KiB.
+pub const MAX_JWT_LEN: usize = 8192;
+
+/// True when `value` has the shape of a compact JWS (three base64url parts
+/// joined by dots, the last may be empty), as a JWT access token this
+/// server signed has (RFC 9068): such a value is looked up by its digest
+/// like a prefixed token. Says nothing about its signature.
+pub fn looks_like_jwt(value: &str) -> bool {
+    let b64 = |part: &str| {
+        part.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut parts = value.split('.');
+    value.len() <= MAX_JWT_LEN
+        && value.starts_with("eyJ")
+        && matches!(
+            (parts.next(), parts.next(), parts.next(), parts.next()),
+            (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && b64(h) && b64(p) && b64(s)
+        )
+}
+
 /// A freshly generated secret. It has no `Display` and a redacting `Debug`:
 /// the raw value leaves only through [`Secret::expose`], to be shown once.
 pub struct Secret(String);
@@ -78,6 +99,12 @@ impl Secret {
             kind.prefix(),
             URL_SAFE_NO_PAD.encode(random_bytes::<32>())
         ))
+    }
+
+    /// A token this server signed (a JWT access token, RFC 9068), held
+    /// like a generated secret: no `Display`, a redacting `Debug`.
+    pub fn from_signed(value: String) -> Self {
+        Self(value)
     }
 
     /// The raw value, for the one response that shows it.

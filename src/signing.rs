@@ -23,7 +23,7 @@ use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::config::{SigningAlgorithm, SigningConfig};
+use crate::config::{Config, SigningAlgorithm, SigningConfig};
 use crate::store::signing_keys::{self, SigningKeyRow};
 use crate::store::{self, Db};
 
@@ -54,6 +54,9 @@ pub enum SigningError {
     /// Key generation or signing failed in the crypto library.
     #[error("signing key operation failed: {0}")]
     Crypto(String),
+    /// A token did not verify ([`verify`]).
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] store::Error),
@@ -331,20 +334,28 @@ pub async fn maintain(
     Ok(None)
 }
 
-/// Signs `claims` as a JWS with the active key (its `kid` in the header).
+/// Signs `claims` as a JWS with the active key (its `kid` in the header,
+/// `typ: JWT`). Reads the keys from the database on every call; a server
+/// signs through a [`Keys`] cache instead.
 pub async fn sign<T: Serialize>(
     db: &Db,
     clock: &Clock,
     config: &SigningConfig,
     claims: &T,
 ) -> Result<String, SigningError> {
-    let kek = config
-        .key_encryption_key
-        .as_ref()
-        .ok_or(SigningError::NoKek)?;
-    let rows = signing_keys::list(db).await?;
-    let key = active(&rows, clock.now()).ok_or(SigningError::NoActiveKey)?;
-    sign_with(kek, key, claims)
+    sign_typed(db, clock, config, None, claims).await
+}
+
+/// [`sign`] with the JOSE `typ` header given: `Some("at+jwt")` for an
+/// access token (RFC 9068 §2.1), `None` for the default `JWT`.
+pub async fn sign_typed<T: Serialize>(
+    db: &Db,
+    clock: &Clock,
+    config: &SigningConfig,
+    typ: Option<&str>,
+    claims: &T,
+) -> Result<String, SigningError> {
+    Keys::new().sign_typed(db, clock, config, typ, claims).await
 }
 
 /// Signs `claims` with one given key.
@@ -353,23 +364,332 @@ pub fn sign_with<T: Serialize>(
     key: &SigningKeyRow,
     claims: &T,
 ) -> Result<String, SigningError> {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    let der = open(kek, &key.kid, &key.private_key)?;
-    let (alg, encoding) = match SigningAlgorithm::parse(&key.alg) {
-        Some(SigningAlgorithm::Rs256) => (Algorithm::RS256, EncodingKey::from_rsa_der(&der)),
-        Some(SigningAlgorithm::Es256) => (Algorithm::ES256, EncodingKey::from_ec_der(&der)),
-        Some(SigningAlgorithm::EdDsa) => (Algorithm::EdDSA, EncodingKey::from_ed_der(&der)),
-        None => {
-            return Err(SigningError::Store(store::Error::Corrupt(format!(
-                "signing key {} has unknown alg {}",
-                key.kid, key.alg
-            ))));
+    let opened = OpenedKey::open(kek, key)?;
+    opened.sign(None, claims)
+}
+
+/// The JOSE algorithm of a stored key.
+fn jose_alg(key: &SigningKeyRow) -> Result<jsonwebtoken::Algorithm, SigningError> {
+    use jsonwebtoken::Algorithm;
+    match SigningAlgorithm::parse(&key.alg) {
+        Some(SigningAlgorithm::Rs256) => Ok(Algorithm::RS256),
+        Some(SigningAlgorithm::Es256) => Ok(Algorithm::ES256),
+        Some(SigningAlgorithm::EdDsa) => Ok(Algorithm::EdDSA),
+        None => Err(SigningError::Store(store::Error::Corrupt(format!(
+            "signing key {} has unknown alg {}",
+            key.kid, key.alg
+        )))),
+    }
+}
+
+/// A private key, unsealed and ready to sign.
+struct OpenedKey {
+    kid: String,
+    alg: jsonwebtoken::Algorithm,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl OpenedKey {
+    fn open(kek: &[u8; 32], key: &SigningKeyRow) -> Result<Self, SigningError> {
+        use jsonwebtoken::{Algorithm, EncodingKey};
+        let alg = jose_alg(key)?;
+        let der = open(kek, &key.kid, &key.private_key)?;
+        let encoding = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_der(&der),
+            Algorithm::ES256 => EncodingKey::from_ec_der(&der),
+            _ => EncodingKey::from_ed_der(&der),
+        };
+        Ok(Self {
+            kid: key.kid.clone(),
+            alg,
+            encoding,
+        })
+    }
+
+    fn sign<T: Serialize>(&self, typ: Option<&str>, claims: &T) -> Result<String, SigningError> {
+        let mut header = jsonwebtoken::Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        if let Some(typ) = typ {
+            header.typ = Some(typ.to_owned());
         }
-    };
-    let mut header = Header::new(alg);
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &encoding)
-        .map_err(|e| SigningError::Crypto(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| SigningError::Crypto(e.to_string()))
+    }
+}
+
+/// How long a [`Keys`] cache trusts the key list it read, in seconds.
+///
+/// Within this window a replica does not see a key another process
+/// created or retired: after `oauthd keys rotate --now` it may go on
+/// signing with the replaced key (still published, so what it signs
+/// verifies) for up to this long, and a key retired while it was still
+/// signing somewhere could sign for up to this long too; which is why the
+/// active key cannot be retired, and why a replaced key should be retired
+/// no sooner than this after the rotation. A pending key needs no re-read
+/// to start signing: its activation time is in the list already.
+pub const KEY_LIST_TTL_SECS: i64 = 10;
+
+/// A cache of the signing keys for one process: the key list, re-read from
+/// the database at most every [`KEY_LIST_TTL_SECS`] (by the clock), and
+/// each private key unsealed once per process, by kid (a kid's key never
+/// changes). Which key signs and which keys verify is decided from the
+/// cached list and the clock exactly as [`active`] and [`published`]
+/// decide from the table, so replicas sharing a database agree up to the
+/// cache's age. Verification of an unknown kid re-reads the list at once
+/// (at most once a second, so made-up kids cannot flood the database).
+#[derive(Default)]
+pub struct Keys {
+    state: std::sync::Mutex<Cached>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+#[derive(Default)]
+struct Cached {
+    rows: std::sync::Arc<Vec<SigningKeyRow>>,
+    /// Clock seconds of the last read; `None`: never read.
+    read_at: Option<i64>,
+    /// Monotonic time of the last read caused by an unknown kid.
+    missed_at: Option<std::time::Instant>,
+    opened: std::collections::HashMap<String, std::sync::Arc<OpenedKey>>,
+    decoding: std::collections::HashMap<String, std::sync::Arc<jsonwebtoken::DecodingKey>>,
+}
+
+/// What [`verify`] expects of a token besides a valid signature by a
+/// published key and our issuer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expect<'a> {
+    /// Accept a token whose `exp` has passed (an `id_token_hint`, OpenID
+    /// Connect RP-Initiated Logout §2).
+    pub accept_expired: bool,
+    /// The `aud` the token must hold (one of, when it is an array).
+    pub audience: Option<&'a str>,
+    /// The JOSE `typ` header the token must carry (e.g. `at+jwt`).
+    pub typ: Option<&'a str>,
+}
+
+/// Why [`verify`] refused a token. The messages name no part of the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// Not a JWS we can parse, or an algorithm we do not use (`none`).
+    #[error("the token is not a well-formed signed JWT")]
+    Malformed,
+    /// Its `kid` is not a published key.
+    #[error("the token's key is not a published signing key")]
+    UnknownKey,
+    /// The signature does not verify, or the `alg` is not the key's.
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    /// `iss` is not this server.
+    #[error("the token was not issued by this server")]
+    WrongIssuer,
+    /// `exp` has passed (or is missing).
+    #[error("the token has expired")]
+    Expired,
+    /// `aud` does not hold the expected audience.
+    #[error("the token is not meant for this audience")]
+    WrongAudience,
+    /// The `typ` header is not the expected one.
+    #[error("the token is of the wrong type")]
+    WrongType,
+}
+
+impl Keys {
+    /// An empty cache (the first use reads the table).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        // A panic while holding the lock leaves a consistent cache (every
+        // update is a plain assignment), so a poisoned lock is used as is.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key list, re-read when older than [`KEY_LIST_TTL_SECS`] or when
+    /// `force`.
+    async fn rows(
+        &self,
+        db: &Db,
+        now: i64,
+        force: bool,
+    ) -> Result<std::sync::Arc<Vec<SigningKeyRow>>, SigningError> {
+        {
+            let cached = self.lock();
+            let fresh = cached
+                .read_at
+                .is_some_and(|at| at <= now && now - at < KEY_LIST_TTL_SECS);
+            if fresh && !force {
+                return Ok(std::sync::Arc::clone(&cached.rows));
+            }
+        }
+        let rows = std::sync::Arc::new(signing_keys::list(db).await?);
+        let mut cached = self.lock();
+        // Forget keys no longer listed (deleted rows); keep the rest.
+        cached
+            .opened
+            .retain(|kid, _| rows.iter().any(|k| &k.kid == kid));
+        cached
+            .decoding
+            .retain(|kid, _| rows.iter().any(|k| &k.kid == kid));
+        cached.rows = std::sync::Arc::clone(&rows);
+        cached.read_at = Some(now);
+        Ok(rows)
+    }
+
+    /// Signs `claims` with the key active now (see [`active`]), `typ` in the
+    /// header when given.
+    pub async fn sign_typed<T: Serialize>(
+        &self,
+        db: &Db,
+        clock: &Clock,
+        config: &SigningConfig,
+        typ: Option<&str>,
+        claims: &T,
+    ) -> Result<String, SigningError> {
+        let kek = config
+            .key_encryption_key
+            .as_ref()
+            .ok_or(SigningError::NoKek)?;
+        let now = clock.now();
+        let mut rows = self.rows(db, now, false).await?;
+        if active(&rows, now).is_none() {
+            // The first key may have been made since the list was read.
+            rows = self.rows(db, now, true).await?;
+        }
+        let key = active(&rows, now).ok_or(SigningError::NoActiveKey)?;
+        let cached = self.lock().opened.get(&key.kid).cloned();
+        let opened = match cached {
+            Some(opened) => opened,
+            None => {
+                let opened = std::sync::Arc::new(OpenedKey::open(kek, key)?);
+                self.lock()
+                    .opened
+                    .insert(key.kid.clone(), std::sync::Arc::clone(&opened));
+                opened
+            }
+        };
+        opened.sign(typ, claims)
+    }
+
+    /// Verifies a JWT this server signed: see the free function [`verify`].
+    pub async fn verify(
+        &self,
+        db: &Db,
+        clock: &Clock,
+        config: &Config,
+        token: &str,
+        expect: Expect<'_>,
+    ) -> Result<serde_json::Value, SigningError> {
+        let now = clock.now();
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Invalid::Malformed)?;
+        let kid = header.kid.clone().ok_or(Invalid::UnknownKey)?;
+        let mut rows = self.rows(db, now, false).await?;
+        if !published(&rows, now, &config.signing)
+            .iter()
+            .any(|k| k.kid == kid)
+        {
+            let may_reread = {
+                let mut cached = self.lock();
+                let due = cached
+                    .missed_at
+                    .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+                if due {
+                    cached.missed_at = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if may_reread {
+                rows = self.rows(db, now, true).await?;
+            }
+        }
+        let key = published(&rows, now, &config.signing)
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or(Invalid::UnknownKey)?;
+        // The algorithm is the key's, never the token's choice.
+        let alg = jose_alg(key)?;
+        if header.alg != alg {
+            return Err(Invalid::BadSignature.into());
+        }
+        if let Some(typ) = expect.typ
+            && !header
+                .typ
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(Invalid::WrongType.into());
+        }
+        let cached = self.lock().decoding.get(&kid).cloned();
+        let decoding = match cached {
+            Some(d) => d,
+            None => {
+                let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&key.public_jwk)
+                    .map_err(|_| store::Error::Corrupt(format!("public JWK of key {kid}")))?;
+                let d = std::sync::Arc::new(
+                    jsonwebtoken::DecodingKey::from_jwk(&jwk)
+                        .map_err(|_| store::Error::Corrupt(format!("public JWK of key {kid}")))?,
+                );
+                self.lock()
+                    .decoding
+                    .insert(kid.clone(), std::sync::Arc::clone(&d));
+                d
+            }
+        };
+        // Times are checked against our clock below, not the library's.
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature
+                | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Invalid::BadSignature,
+                _ => Invalid::Malformed,
+            })?;
+        let claims = data.claims;
+        if claims.get("iss").and_then(|v| v.as_str()) != Some(config.issuer()) {
+            return Err(Invalid::WrongIssuer.into());
+        }
+        let exp = claims.get("exp").and_then(serde_json::Value::as_i64);
+        if !expect.accept_expired && exp.is_none_or(|exp| exp <= now) {
+            return Err(Invalid::Expired.into());
+        }
+        if let Some(want) = expect.audience {
+            let holds = match claims.get("aud") {
+                Some(serde_json::Value::String(a)) => a == want,
+                Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(want)),
+                _ => false,
+            };
+            if !holds {
+                return Err(Invalid::WrongAudience.into());
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// Verifies a JWT this server issued: its `kid` must be a key published
+/// now (see [`published`]), its `alg` that key's algorithm (so never
+/// `none`, never an HMAC keyed with a public key), its signature valid,
+/// `iss` our issuer, `exp` in the future unless `expect.accept_expired`,
+/// and `aud` and `typ` as `expect` says. Answers the claims. Reads the keys
+/// from the database; a server verifies through a [`Keys`] cache.
+pub async fn verify(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    token: &str,
+    expect: Expect<'_>,
+) -> Result<serde_json::Value, SigningError> {
+    Keys::new().verify(db, clock, config, token, expect).await
 }
 
 /// What `oauthd keys list` shows of a key (never the private half).

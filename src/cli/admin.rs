@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::Secret;
+use crate::model::client::AccessTokenFormat;
 use crate::oauth::account::{self, AccountError, Username, check_new_password};
 use crate::oauth::registration::{self, ClientMetadata, Policy};
 use crate::oauth::session::PasswordChecker;
@@ -207,6 +208,10 @@ pub struct ClientView {
     pub allowed_origins: Vec<String>,
     /// Whether it may introspect every token, not only its own.
     pub may_introspect: bool,
+    /// `opaque` or `jwt`: the format of its access tokens.
+    pub access_token_format: &'static str,
+    /// Where RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -231,6 +236,12 @@ impl From<&Client> for ClientView {
             token_endpoint_auth_method: c.secret_methods.stored(c.auth_method).to_owned(),
             allowed_origins: Vec::new(),
             may_introspect: c.may_introspect,
+            access_token_format: c.access_token_format.as_str(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             created_at: c.created_at,
         }
     }
@@ -260,6 +271,8 @@ pub struct NewClientArgs {
     pub auth_method: Option<String>,
     /// `--application-type`: `web` or `native`.
     pub application_type: Option<String>,
+    /// `--post-logout-redirect-uri`, repeated.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -283,6 +296,7 @@ pub async fn add_client(
         allowed_origins: args.allowed_origins,
         grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
         application_type: args.application_type,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
         ..ClientMetadata::default()
     };
     let mut client = registration::validate(meta, Policy::from_config(config))?;
@@ -361,6 +375,8 @@ pub struct ResourceView {
     pub name: String,
     /// The client that is this resource server, if any.
     pub client_id: Option<String>,
+    /// `opaque` or `jwt`: the format of tokens for it.
+    pub access_token_format: String,
 }
 
 impl From<store::resources::Resource> for ResourceView {
@@ -369,6 +385,7 @@ impl From<store::resources::Resource> for ResourceView {
             uri: r.uri,
             name: r.name,
             client_id: r.client_id,
+            access_token_format: r.access_token_format,
         }
     }
 }
@@ -401,6 +418,7 @@ pub async fn add_resource(
         name: name.to_owned(),
         client_id: client_id.map(str::to_owned),
         created_at: clock.now(),
+        access_token_format: AccessTokenFormat::Opaque.as_str().to_owned(),
     };
     match store::resources::insert(db, &resource).await {
         Ok(()) => {}
@@ -413,6 +431,44 @@ pub async fn add_resource(
     }
     tracing::info!(resource = %uri, "registered resource {uri}");
     Ok(resource.into())
+}
+
+/// Parses `--token-format`: `opaque` or `jwt`.
+pub fn parse_token_format(raw: &str) -> Result<AccessTokenFormat, AdminError> {
+    AccessTokenFormat::parse(raw)
+        .ok_or_else(|| AdminError::Usage("--token-format must be opaque or jwt".into()))
+}
+
+/// Sets whether tokens for a registered resource are opaque or JWTs
+/// (RFC 9068): a token is a JWT when any resource of its audience says so.
+pub async fn set_resource_token_format(
+    db: &Db,
+    uri: &str,
+    format: AccessTokenFormat,
+) -> Result<ResourceView, AdminError> {
+    if !store::resources::set_access_token_format(db, uri, format.as_str()).await? {
+        return Err(AdminError::Failed(format!("no resource {uri}")));
+    }
+    tracing::info!(resource = %uri, format = format.as_str(), "set the token format of resource {uri}");
+    let found = store::resources::find(db, uri)
+        .await?
+        .ok_or_else(|| AdminError::Failed(format!("no resource {uri}")))?;
+    Ok(found.into())
+}
+
+/// Sets whether a client's access tokens are opaque or JWTs (RFC 9068).
+pub async fn set_client_token_format(
+    db: &Db,
+    clock: &Clock,
+    client_id: &str,
+    format: AccessTokenFormat,
+) -> Result<ClientView, AdminError> {
+    find_client(db, client_id).await?;
+    if !store::clients::set_access_token_format(db, client_id, format, clock.now()).await? {
+        return Err(AdminError::Failed(format!("no client {client_id}")));
+    }
+    tracing::info!(client.id = %client_id, format = format.as_str(), "set the token format of client {client_id}");
+    show_client(db, client_id).await
 }
 
 /// Every registered resource.

@@ -176,6 +176,21 @@ pub(crate) enum ResourceCommand {
         /// The client_id of its resource server.
         #[arg(long, value_name = "CLIENT_ID")]
         client: Option<String>,
+        /// opaque (the default) or jwt: access tokens for it are signed JWTs
+        /// (RFC 9068) its server can verify with the JWKS.
+        #[arg(long, value_name = "opaque|jwt")]
+        token_format: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a registered resource.
+    Update {
+        /// The resource URI.
+        uri: String,
+        /// opaque or jwt: the format of access tokens for it.
+        #[arg(long, value_name = "opaque|jwt", required = true)]
+        token_format: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -284,6 +299,10 @@ pub(crate) enum ClientCommand {
         /// scheme redirect URIs).
         #[arg(long, value_name = "TYPE")]
         application_type: Option<String>,
+        /// Where RP-initiated logout may send the browser back to (repeat
+        /// for several; the rules of --redirect-uri).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -308,8 +327,12 @@ pub(crate) enum ClientCommand {
         id: String,
         /// true: it may introspect every token (a resource server; confidential
         /// clients only). false: only the tokens issued to it.
-        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
-        introspect: bool,
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required_unless_present = "token_format")]
+        introspect: Option<bool>,
+        /// opaque or jwt: the format of its access tokens (RFC 9068 JWTs
+        /// with jwt).
+        #[arg(long, value_name = "opaque|jwt")]
+        token_format: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -22,6 +22,7 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
             grant_types,
             auth_method,
             application_type,
+            post_logout_redirect_uris,
             json,
         } => {
             let args = NewClientArgs {
@@ -35,6 +36,7 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
                 grant_types,
                 auth_method,
                 application_type,
+                post_logout_redirect_uris,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;
@@ -72,9 +74,25 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
         ClientCommand::Update {
             id,
             introspect,
+            token_format,
             json,
         } => {
-            let c = admin::set_introspection(&db, &clock, &id, introspect).await?;
+            let format = token_format
+                .as_deref()
+                .map(admin::parse_token_format)
+                .transpose()?;
+            let mut c = None;
+            if let Some(introspect) = introspect {
+                c = Some(admin::set_introspection(&db, &clock, &id, introspect).await?);
+            }
+            if let Some(format) = format {
+                c = Some(admin::set_client_token_format(&db, &clock, &id, format).await?);
+            }
+            let Some(c) = c else {
+                return Err(Failure::Usage(
+                    "client update needs --introspect or --token-format".into(),
+                ));
+            };
             if json {
                 print_json(&c)?;
             } else {
@@ -161,6 +179,10 @@ pub(super) fn print_client(c: &admin::ClientView) {
     for uri in &c.redirect_uris {
         out!("redirect URI:  {uri}");
     }
+    for uri in &c.post_logout_redirect_uris {
+        out!("after logout:  {uri}");
+    }
+    out!("access tokens: {}", c.access_token_format);
     out!("created:       {}", format_utc(c.created_at));
 }
 

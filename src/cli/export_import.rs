@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::crypto::Sha256Digest;
-use crate::model::client::{ApplicationType, AuthMethod, GrantType};
+use crate::model::client::{AccessTokenFormat, ApplicationType, AuthMethod, GrantType};
 use crate::model::scope::Scopes;
 use crate::oauth::account::{Profile, Username};
 use crate::oauth::resource::Resources;
@@ -94,6 +94,10 @@ pub struct Resource {
     pub client_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// `opaque` or `jwt`: the format of tokens for it (absent in older
+    /// documents: `opaque`).
+    #[serde(default = "opaque")]
+    pub access_token_format: String,
 }
 
 /// A user.
@@ -161,6 +165,14 @@ pub struct Client {
     /// The resources it may ask for; empty: any (absent in older documents).
     #[serde(default)]
     pub allowed_resources: Vec<String>,
+    /// `opaque` or `jwt`: the format of its access tokens (absent in older
+    /// documents: `opaque`).
+    #[serde(default = "opaque")]
+    pub access_token_format: String,
+    /// Where RP-initiated logout may return to (absent in older documents:
+    /// none).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -227,6 +239,10 @@ fn web() -> String {
     ApplicationType::Web.as_str().to_owned()
 }
 
+fn opaque() -> String {
+    AccessTokenFormat::Opaque.as_str().to_owned()
+}
+
 /// How many rows of each kind a document holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -284,6 +300,8 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
                 .map(|r| r.uri.clone())
                 .collect(),
             redirect_uris: list(&c.redirect_uris),
+            post_logout_redirect_uris: list(&c.post_logout_redirect_uris),
+            access_token_format: c.access_token_format,
             scopes: list(&c.scopes),
             grant_types: list(&c.grant_types),
             response_types: list(&c.response_types),
@@ -369,6 +387,7 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
                 name: r.name,
                 client_id: r.client_id,
                 created_at: r.created_at,
+                access_token_format: r.access_token_format,
             })
             .collect(),
     })
@@ -522,6 +541,7 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
         }
         for (member, list) in [
             ("redirect_uris", &c.redirect_uris),
+            ("post_logout_redirect_uris", &c.post_logout_redirect_uris),
             ("response_types", &c.response_types),
             ("allowed_origins", &c.allowed_origins),
         ] {
@@ -554,6 +574,11 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
                 "{at}.application_type (client {id}) must be web or native"
             ));
         }
+        if AccessTokenFormat::parse(&c.access_token_format).is_none() {
+            return bad(format!(
+                "{at}.access_token_format (client {id}) must be opaque or jwt"
+            ));
+        }
         if !is_resource_list(&c.allowed_resources) {
             return bad(format!(
                 "{at}.allowed_resources (client {id}) must be distinct absolute URIs without a fragment"
@@ -573,6 +598,12 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
         }
         if r.name.trim().is_empty() {
             return bad(format!("{at}.name (resource {}) must not be empty", r.uri));
+        }
+        if AccessTokenFormat::parse(&r.access_token_format).is_none() {
+            return bad(format!(
+                "{at}.access_token_format (resource {}) must be opaque or jwt",
+                r.uri
+            ));
         }
         if let Some(c) = &r.client_id
             && !client_ids.contains(c.as_str())
@@ -735,6 +766,8 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 application_type: c.application_type.clone(),
                 created_at: c.created_at,
                 updated_at: c.updated_at,
+                access_token_format: c.access_token_format.clone(),
+                post_logout_redirect_uris: join(&c.post_logout_redirect_uris),
             })
             .collect(),
         origins: doc
@@ -788,6 +821,7 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 name: r.name.clone(),
                 client_id: r.client_id.clone(),
                 created_at: r.created_at,
+                access_token_format: r.access_token_format.clone(),
             })
             .collect(),
         client_resources: doc

@@ -14,15 +14,37 @@ pub(super) async fn resource(cmd: ResourceCommand, config: &Config) -> Result<()
             uri,
             name,
             client,
+            token_format,
             json,
         } => {
-            let r = admin::add_resource(&db, &clock, &uri, &name, client.as_deref()).await?;
+            let format = token_format
+                .as_deref()
+                .map(admin::parse_token_format)
+                .transpose()?;
+            let mut r = admin::add_resource(&db, &clock, &uri, &name, client.as_deref()).await?;
+            if let Some(format) = format {
+                r = admin::set_resource_token_format(&db, &uri, format).await?;
+            }
             if json {
                 print_json(&r)?;
             } else {
                 print_resource(&r);
             }
             eprintln!("oauthd: resource {uri} registered");
+        }
+        ResourceCommand::Update {
+            uri,
+            token_format,
+            json,
+        } => {
+            let format = admin::parse_token_format(&token_format)?;
+            let r = admin::set_resource_token_format(&db, &uri, format).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                print_resource(&r);
+            }
+            eprintln!("oauthd: resource {uri} updated");
         }
         ResourceCommand::List { json } => {
             let list = admin::list_resources(&db).await?;
@@ -52,4 +74,5 @@ pub(super) fn print_resource(r: &admin::ResourceView) {
     out!("uri:        {}", r.uri);
     out!("name:       {}", r.name);
     out!("client_id:  {}", r.client_id.as_deref().unwrap_or("-"));
+    out!("tokens:     {}", r.access_token_format);
 }

@@ -94,6 +94,10 @@ pub fn build_app(state: AppState) -> Router {
         .route("/", get(web::home))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
+        .route(
+            "/oauth/logout",
+            get(web::end_session::end_session).post(web::end_session::end_session),
+        )
         .route("/device", get(web::device::show).post(web::device::enter))
         .route("/device/decision", post(web::device::decide))
         .route("/static/oauthd.css", get(web::stylesheet))

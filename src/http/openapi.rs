@@ -292,8 +292,12 @@ pub struct ServerMetadata {
     pub revocation_endpoint: String,
     /// `/oauth/introspect`.
     pub introspection_endpoint: String,
-    /// `/.well-known/jwks.json`: the keys that sign ID tokens.
+    /// `/.well-known/jwks.json`: the keys that sign ID tokens and JWT
+    /// access tokens.
     pub jwks_uri: String,
+    /// `/oauth/logout`: RP-initiated logout (OpenID Connect RP-Initiated
+    /// Logout 1.0).
+    pub end_session_endpoint: String,
     /// The scope catalogue.
     pub scopes_supported: Vec<String>,
     /// `["code"]`.
@@ -407,6 +411,10 @@ pub struct ClientMetadata {
     /// names no `token_endpoint_auth_method` is public (`none`).
     #[serde(default)]
     pub application_type: String,
+    /// Where RP-initiated logout may return to (OpenID Connect
+    /// RP-Initiated Logout 1.0 §3.1); the rules of `redirect_uris`.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// RFC 7591 §3.2.1: the registered client.
@@ -443,6 +451,9 @@ pub struct RegisteredClient {
     pub allowed_origins: Vec<String>,
     /// `web` or `native`.
     pub application_type: String,
+    /// Where RP-initiated logout may return to (absent when none).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// `/healthz` and `/readyz` answers.
@@ -590,7 +601,8 @@ fn build() -> OpenApi {
                 .description(Some(
                     "A standalone OAuth 2.0 authorization server: the JSON and form endpoints. \
                      HTML pages (`/`, `/login`, `/logout`, `/signup`, `/oauth/authorize` and \
-                     its aliases, `/settings/…`) are for browsers and not described here.\n\n\
+                     its aliases, `/oauth/logout` (RP-initiated logout), `/settings/…`) are for \
+                     browsers and not described here.\n\n\
                      Every response also carries `X-Request-Id` and the security headers \
                      (`Content-Security-Policy`, `X-Frame-Options`, `Referrer-Policy`, \
                      `X-Content-Type-Options`, and `Strict-Transport-Security` when \

@@ -13,6 +13,7 @@ use crate::oauth::client_metadata_document::ClientDocuments;
 use crate::oauth::device::Polls;
 use crate::oauth::session::PasswordChecker;
 use crate::oauth::throttle::FailureThrottle;
+use crate::signing::Keys;
 use crate::store::Db;
 use crate::store::client_cache::{self, ClientCache};
 use crate::store::writer::Writer;
@@ -49,6 +50,9 @@ pub struct Inner {
     pub polls: Polls,
     /// Client ID Metadata Documents: fetched, checked and cached.
     pub documents: Arc<ClientDocuments>,
+    /// The signing keys, cached (JWT access tokens, and verifying our own
+    /// JWTs such as an `id_token_hint`).
+    pub keys: Keys,
 }
 
 impl AppState {
@@ -88,6 +92,7 @@ impl AppState {
             login_failures,
             client_failures,
             polls: Polls::default(),
+            keys: Keys::new(),
         }))
     }
 }

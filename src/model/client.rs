@@ -142,6 +142,35 @@ impl ApplicationType {
     }
 }
 
+/// How a client's (or a resource's) access tokens are made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    /// A random `oat_` string that only oauthd can resolve (introspection).
+    #[default]
+    Opaque,
+    /// A signed JWT (RFC 9068) a resource server verifies with the JWKS.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "opaque" => Some(Self::Opaque),
+            "jwt" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
+}
+
 /// The RFC 8628 grant type name.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -238,6 +267,9 @@ pub struct NewClient {
     pub may_introspect: bool,
     /// `web` or `native`.
     pub application_type: ApplicationType,
+    /// Where RP-initiated logout may return to, exactly as registered,
+    /// without duplicates (the rules of `redirect_uris`).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 impl NewClient {

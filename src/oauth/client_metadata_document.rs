@@ -236,6 +236,7 @@ pub fn check(body: &[u8], url: &DocumentUrl, policy: Policy<'_>) -> Result<Clien
         client_uri: doc.client_uri,
         allowed_origins: Vec::new(),
         application_type: doc.application_type,
+        post_logout_redirect_uris: Vec::new(),
     };
     let new = registration::validate(meta, policy)
         .map_err(|e| DocumentError::Metadata(e.description.into_owned()))?;
@@ -253,6 +254,8 @@ pub fn check(body: &[u8], url: &DocumentUrl, policy: Policy<'_>) -> Result<Clien
         owner_id: None,
         may_introspect: false,
         application_type: new.application_type,
+        access_token_format: crate::model::client::AccessTokenFormat::Opaque,
+        post_logout_redirect_uris: new.post_logout_redirect_uris,
         created_at: 0,
         updated_at: 0,
     })

@@ -35,7 +35,8 @@ pub async fn lookup(db: &Db, clock: &Clock, token: &str) -> Result<Option<Active
         SecretKind::PersonalToken,
     ]
     .iter()
-    .any(|k| k.matches(token));
+    .any(|k| k.matches(token))
+        || crate::crypto::looks_like_jwt(token);
     if !known_kind {
         return Ok(None);
     }
@@ -226,6 +227,8 @@ mod tests {
             owner_id: None,
             may_introspect,
             application_type: crate::model::client::ApplicationType::Web,
+            access_token_format: crate::model::client::AccessTokenFormat::Opaque,
+            post_logout_redirect_uris: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }

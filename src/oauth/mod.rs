@@ -14,6 +14,7 @@ pub mod error;
 pub mod grant;
 pub mod grants;
 pub mod introspect;
+pub mod logout;
 pub mod personal;
 pub mod pkce;
 pub mod redirect_uri;

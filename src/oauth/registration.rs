@@ -48,6 +48,9 @@ pub struct ClientMetadata {
     /// `web` or `native`; absent means `native` for a public client with a
     /// private-use scheme redirect URI, else `web`.
     pub application_type: Option<String>,
+    /// Where RP-initiated logout may return to (OpenID Connect RP-Initiated
+    /// Logout 1.0 §3.1); the rules of `redirect_uris`.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The rules registration applies that come from config.
@@ -197,6 +200,23 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         ));
     }
 
+    // The same rules as redirect_uris: exact strings, https (or loopback
+    // http, or a native app's private-use scheme), no fragment.
+    let mut post_logout_redirect_uris: Vec<RedirectUri> = Vec::new();
+    for raw in &meta.post_logout_redirect_uris {
+        let allow_http =
+            policy.allow_http_redirect_uris && application_type == ApplicationType::Web;
+        let uri = RedirectUri::parse_registered(raw, client_type, allow_http)?;
+        if !post_logout_redirect_uris.contains(&uri) {
+            post_logout_redirect_uris.push(uri);
+        }
+    }
+    if post_logout_redirect_uris.len() > redirect_uri::MAX_PER_CLIENT {
+        return Err(OAuthError::invalid_redirect_uri(
+            "at most 10 post_logout_redirect_uris may be registered",
+        ));
+    }
+
     let scopes = match meta.scope.as_deref().map(Scopes::parse).transpose() {
         Err(e) => return Err(OAuthError::invalid_client_metadata(e.to_string())),
         Ok(Some(s)) if !s.is_empty() => s,
@@ -231,6 +251,7 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         allowed_origins,
         may_introspect: false,
         application_type,
+        post_logout_redirect_uris,
     })
 }
 
@@ -397,6 +418,11 @@ pub async fn update(
         client_uri: website.map(str::to_owned),
         allowed_origins: Vec::new(),
         application_type: Some(client.application_type.as_str().to_owned()),
+        post_logout_redirect_uris: client
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
     };
     let updated = validate(meta, policy)?;
     store::clients::update(db, &client.id, &updated, clock.now()).await?;

@@ -1,14 +1,24 @@
-//! Issuing tokens: prefixed opaque strings, stored as digests.
+//! Issuing tokens: prefixed opaque strings, or signed JWT access tokens
+//! (RFC 9068), stored as digests either way.
+//!
+//! A JWT access token is stored exactly like an opaque one (the SHA-256 of
+//! the whole JWT string is the row's key), so introspection, revocation,
+//! `/account` and the revocation cascades treat it the same; its `exp` is
+//! the row's expiry. It is signed before the writer's transaction, never
+//! inside one.
 
 use super::resource::Resources;
 use super::scope::Scopes;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Secret, SecretKind, Sha256Digest};
+use crate::model::client::AccessTokenFormat;
+use crate::signing::Keys;
 use crate::store::batch::{Issuance, TokenRow};
+use crate::store::clients::Client;
 use crate::store::tokens::{self, TokenKind};
 use crate::store::writer::Writer;
-use crate::store::{self, Tx};
+use crate::store::{self, Db, Tx};
 
 /// What the token endpoint hands out.
 #[derive(Debug)]
@@ -36,6 +46,120 @@ pub struct Grant<'a> {
     pub scope: &'a Scopes,
     /// The access token's audience (RFC 8707); empty: none.
     pub audience: &'a Resources,
+    /// Opaque, or a JWT (RFC 9068): see [`access_format`].
+    pub format: AccessTokenFormat,
+}
+
+/// The format of an access token for `client` and `audience`: a JWT when
+/// the client's registration says so (`oauthd client update
+/// --token-format jwt`) or any registered resource of the audience does
+/// (`oauthd resource update --token-format jwt`); opaque otherwise.
+pub async fn access_format(
+    db: &Db,
+    client: &Client,
+    audience: &Resources,
+) -> Result<AccessTokenFormat, store::Error> {
+    if client.access_token_format == AccessTokenFormat::Jwt {
+        return Ok(AccessTokenFormat::Jwt);
+    }
+    let uris: Vec<&str> = audience.iter().collect();
+    if !uris.is_empty() && store::resources::any_wants_jwt(db, &uris).await? {
+        return Ok(AccessTokenFormat::Jwt);
+    }
+    Ok(AccessTokenFormat::Opaque)
+}
+
+/// The `sub` of a token acting for `user_id`: the user's id. The one place
+/// that says so, for a pairwise or other subject function to replace.
+pub fn subject(user_id: &str) -> &str {
+    user_id
+}
+
+/// The path of the resource oauthd serves itself (`/account`): the audience
+/// of a JWT access token requested without `resource` (RFC 9068 §3 wants a
+/// default resource indicator), the one resource such a token is for.
+pub const DEFAULT_AUDIENCE_PATH: &str = "/account";
+
+/// The JOSE `typ` of a JWT access token (RFC 9068 §2.1).
+pub const AT_JWT: &str = "at+jwt";
+
+/// RFC 9068 §2.2 claims.
+#[derive(serde::Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: serde_json::Value,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+    exp: i64,
+    iat: i64,
+    jti: String,
+}
+
+/// Turns the access token of `minted` into a signed JWT (RFC 9068) when
+/// `grant.format` asks for one: same row, same expiry, the digest of the
+/// JWT as its key. Does nothing for opaque tokens.
+pub async fn sign_access(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    keys: &Keys,
+    grant: Grant<'_>,
+    minted: &mut Minted,
+) -> Result<(), store::Error> {
+    if grant.format != AccessTokenFormat::Jwt {
+        return Ok(());
+    }
+    let Some(row) = minted.rows.iter_mut().find(|r| r.kind == TokenKind::Access) else {
+        return Err(store::Error::Corrupt("minted no access token".into()));
+    };
+    // RFC 9068 §3: the resources asked for, else the default one.
+    let aud = match grant.audience.iter().collect::<Vec<_>>().as_slice() {
+        [] => serde_json::Value::from(format!("{}{DEFAULT_AUDIENCE_PATH}", config.issuer())),
+        [one] => serde_json::Value::from(*one),
+        many => serde_json::Value::from(many.to_vec()),
+    };
+    let claims = AccessClaims {
+        iss: config.issuer(),
+        // RFC 9068 §2.2: the client itself when no user is involved.
+        sub: grant.user_id.map_or(grant.client_id, subject),
+        aud,
+        client_id: grant.client_id,
+        scope: &row.scope,
+        exp: row.expires_at,
+        iat: row.created_at,
+        jti: crate::crypto::random_id(),
+    };
+    let jwt = keys
+        .sign_typed(db, clock, &config.signing, Some(AT_JWT), &claims)
+        .await
+        .map_err(|e| {
+            // Not the client's fault: no key-encryption key, no key yet, or
+            // a key that does not open. The detail goes to the log.
+            store::Error::Corrupt(format!(
+                "cannot sign a JWT access token: {}",
+                crate::telemetry::error_chain(&e)
+            ))
+        })?;
+    row.token_hash = Sha256Digest::of(&jwt);
+    minted.issued.access_token = Secret::from_signed(jwt);
+    Ok(())
+}
+
+/// [`mint`], then [`sign_access`]: the tokens of a grant, ready to store.
+pub async fn mint_signed(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    keys: &Keys,
+    grant: Grant<'_>,
+    refresh: Refresh<'_>,
+    now: i64,
+) -> Result<Minted, store::Error> {
+    let mut minted = mint(config, grant, refresh, now);
+    sign_access(db, clock, config, keys, grant, &mut minted).await?;
+    Ok(minted)
 }
 
 /// Whether the new tokens include a refresh token.
@@ -82,7 +206,10 @@ impl Minted {
 /// `now`, without storing them.
 pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -> Minted {
     let access_token = Secret::generate(SecretKind::AccessToken);
-    let expires_in = seconds(config.tokens.access_token_lifetime);
+    let expires_in = seconds(match grant.format {
+        AccessTokenFormat::Opaque => config.tokens.access_token_lifetime,
+        AccessTokenFormat::Jwt => config.tokens.jwt_access_token_lifetime,
+    });
     let row = |hash: Sha256Digest,
                kind,
                scope: String,
@@ -157,13 +284,16 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
 /// the digest it authenticated with. `None` when the client was deleted or
 /// its secret rotated meanwhile.
 pub async fn issue_access(
+    db: &Db,
     writer: &Writer,
     clock: &Clock,
     config: &Config,
+    keys: &Keys,
     grant: Grant<'_>,
     secret_hash: Option<&str>,
 ) -> Result<Option<IssuedTokens>, store::Error> {
-    let Minted { issued, mut rows } = mint(config, grant, Refresh::No, clock.now());
+    let Minted { issued, mut rows } =
+        mint_signed(db, clock, config, keys, grant, Refresh::No, clock.now()).await?;
     let Some(token) = rows.pop() else {
         return Err(store::Error::Corrupt("minted no access token".into()));
     };
@@ -176,15 +306,9 @@ pub async fn issue_access(
     Ok(stored.then_some(issued))
 }
 
-/// Stores an access token, and a refresh token as `refresh` says, inside `tx`.
-pub async fn issue(
-    tx: &mut Tx,
-    clock: &Clock,
-    config: &Config,
-    grant: Grant<'_>,
-    refresh: Refresh<'_>,
-) -> Result<IssuedTokens, store::Error> {
-    let Minted { issued, rows } = mint(config, grant, refresh, clock.now());
+/// Stores tokens minted (and signed) beforehand inside `tx`.
+pub async fn store(tx: &mut Tx, minted: Minted) -> Result<IssuedTokens, store::Error> {
+    let Minted { issued, rows } = minted;
     for row in &rows {
         tokens::insert(tx, row.as_new()).await?;
     }

@@ -62,6 +62,10 @@ pub struct ClientRow {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// `opaque` or `jwt`.
+    pub access_token_format: String,
+    /// Space-delimited.
+    pub post_logout_redirect_uris: String,
 }
 
 /// A `client_origins` row.
@@ -101,6 +105,8 @@ pub struct ResourceRow {
     pub client_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// `opaque` or `jwt`.
+    pub access_token_format: String,
 }
 
 /// A `client_resources` row: one resource a client may ask for.
@@ -175,7 +181,8 @@ from users order by username";
 
 const CLIENTS: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at,
+       access_token_format, post_logout_redirect_uris
 from clients order by created_at, id";
 
 const ORIGINS: &str = "select client_id, origin from client_origins order by client_id, origin";
@@ -191,7 +198,8 @@ select token_hash, kind, grant_id, client_id, user_id, scope, label, created_at,
        revoked_at, last_used_at, rotated_at, grant_expires_at, public_id, audience
 from tokens where kind in ('refresh', 'personal') order by created_at, token_hash";
 
-const RESOURCES: &str = "select uri, name, client_id, created_at from resources order by uri";
+const RESOURCES: &str =
+    "select uri, name, client_id, created_at, access_token_format from resources order by uri";
 
 const CLIENT_RESOURCES: &str =
     "select client_id, uri from client_resources order by client_id, uri";
@@ -242,8 +250,8 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const INSERT_CLIENT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, application_type,
-                     created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+                     created_at, updated_at, access_token_format, post_logout_redirect_uris)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
 
@@ -251,8 +259,8 @@ const INSERT_CONSENT: &str = r"
 insert into consents (user_id, client_id, scope, resources, created_at, updated_at)
 values ($1, $2, $3, $4, $5, $6)";
 
-const INSERT_RESOURCE: &str =
-    "insert into resources (uri, name, client_id, created_at) values ($1, $2, $3, $4)";
+const INSERT_RESOURCE: &str = "insert into resources \
+    (uri, name, client_id, created_at, access_token_format) values ($1, $2, $3, $4, $5)";
 
 const INSERT_CLIENT_RESOURCE: &str =
     "insert into client_resources (client_id, uri) values ($1, $2)";
@@ -313,6 +321,8 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&c.application_type)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(&c.access_token_format)
+            .bind(&c.post_logout_redirect_uris)
             .execute(conn)
             .await
             .map(drop));
@@ -324,6 +334,7 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&r.name)
             .bind(r.client_id.as_deref())
             .bind(r.created_at)
+            .bind(&r.access_token_format)
             .execute(conn)
             .await
             .map(drop));

@@ -1,7 +1,9 @@
 //! The `clients` table: registered OAuth clients.
 
 use super::{Db, Error, Tx, join_list, on_db, on_tx, split_list};
-use crate::model::client::{ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods};
+use crate::model::client::{
+    AccessTokenFormat, ApplicationType, AuthMethod, GrantType, NewClient, SecretMethods,
+};
 use crate::model::redirect_uri::RedirectUri;
 use crate::model::scope::Scopes;
 
@@ -35,6 +37,12 @@ pub struct Client {
     pub may_introspect: bool,
     /// `web` or `native` (RFC 7591, RFC 8252).
     pub application_type: ApplicationType,
+    /// Whether its access tokens are opaque or JWTs (RFC 9068); set by the
+    /// operator (`oauthd client update --token-format`).
+    pub access_token_format: AccessTokenFormat,
+    /// Where RP-initiated logout may send the browser back to, exactly as
+    /// registered.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -64,6 +72,8 @@ struct ClientRow {
     application_type: String,
     created_at: i64,
     updated_at: i64,
+    access_token_format: String,
+    post_logout_redirect_uris: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -76,6 +86,8 @@ impl TryFrom<ClientRow> for Client {
         let scopes = Scopes::parse(&row.scopes).map_err(|_| corrupt("scopes"))?;
         let application_type = ApplicationType::parse(&row.application_type)
             .ok_or_else(|| corrupt("application_type"))?;
+        let access_token_format = AccessTokenFormat::parse(&row.access_token_format)
+            .ok_or_else(|| corrupt("access_token_format"))?;
         let grant_types = split_list(&row.grant_types)
             .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types")))
             .collect::<Result<_, _>>()?;
@@ -83,6 +95,10 @@ impl TryFrom<ClientRow> for Client {
             redirect_uris: split_list(&row.redirect_uris)
                 .map(|u| RedirectUri::from_stored(u.to_owned()))
                 .collect(),
+            post_logout_redirect_uris: split_list(&row.post_logout_redirect_uris)
+                .map(|u| RedirectUri::from_stored(u.to_owned()))
+                .collect(),
+            access_token_format,
             response_types: split_list(&row.response_types).map(str::to_owned).collect(),
             id: row.id,
             name: row.name,
@@ -104,8 +120,8 @@ impl TryFrom<ClientRow> for Client {
 const INSERT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, created_at,
-                     updated_at, application_type)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)";
+                     updated_at, application_type, post_logout_redirect_uris)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)";
 
 /// Where a new client row comes from.
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +175,9 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
         .bind(c.may_introspect)
         .bind(new.now)
         .bind(c.application_type.as_str())
+        .bind(join_list(
+            c.post_logout_redirect_uris.iter().map(RedirectUri::as_str),
+        ))
         .execute(conn)
         .await
         .map(drop))?;
@@ -167,7 +186,8 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
 
 const FIND: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at,
+       access_token_format, post_logout_redirect_uris
 from clients where id = $1";
 
 /// The client with this id.
@@ -179,7 +199,8 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, Error> {
 
 const LIST: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at,
+       access_token_format, post_logout_redirect_uris
 from clients order by created_at, id";
 
 /// Every client, oldest first.
@@ -247,7 +268,8 @@ pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
 
 const LIST_OWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at,
+       access_token_format, post_logout_redirect_uris
 from clients where owner_id = $1 order by created_at, id";
 
 /// The clients a portal user registered, oldest first.
@@ -259,7 +281,8 @@ pub async fn list_owned(db: &Db, owner_id: &str) -> Result<Vec<Client>, Error> {
 
 const LIST_UNOWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, created_at, updated_at,
+       access_token_format, post_logout_redirect_uris
 from clients where owner_id is null order by created_at, id";
 
 /// The clients registered through the API or the CLI, oldest first.
@@ -279,6 +302,27 @@ pub async fn update(db: &Db, id: &str, client: &NewClient, now: i64) -> Result<b
         .bind(&client.name)
         .bind(client.website.as_deref())
         .bind(&redirect_uris)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+const SET_TOKEN_FORMAT: &str =
+    "update clients set access_token_format = $1, updated_at = $2 where id = $3";
+
+/// Sets whether a client's access tokens are opaque or JWTs; false when it
+/// is gone.
+pub async fn set_access_token_format(
+    db: &Db,
+    id: &str,
+    format: AccessTokenFormat,
+    now: i64,
+) -> Result<bool, Error> {
+    let n = on_db!(db, pool => sqlx::query(SET_TOKEN_FORMAT)
+        .bind(format.as_str())
         .bind(now)
         .bind(id)
         .execute(pool)

@@ -24,6 +24,7 @@ both_backends!(
     client_resources_sets_and_shows_the_allow_list,
     client_add_registers_a_device_client,
     client_add_sets_the_auth_method_and_application_type,
+    token_formats_and_logout_uris_are_set_by_the_cli_and_carried_by_export,
 );
 
 async fn client_add_registers_a_device_client(backend: Backend) {
@@ -1077,4 +1078,174 @@ async fn client_resources_sets_and_shows_the_allow_list(backend: Backend) {
     let clear = run(&app, &["client", "resources", &client.id, "--any"], None);
     assert_exit(&clear, 0, "clear");
     assert_eq!(text(&clear.stdout).trim(), "any resource");
+}
+
+/// `--token-format` on clients and resources, `--post-logout-redirect-uri`
+/// on `client add`, and `export`/`import` carrying all three.
+async fn token_formats_and_logout_uris_are_set_by_the_cli_and_carried_by_export(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let after = "https://app.example/signed-out";
+    let add = run(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "RP",
+            "--redirect-uri",
+            flow::CB,
+            "--post-logout-redirect-uri",
+            after,
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&add, 0, "client add");
+    let added: Value = serde_json::from_slice(&add.stdout).unwrap();
+    let id = added["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(added["post_logout_redirect_uris"][0], after);
+    assert_eq!(added["access_token_format"], "opaque");
+    assert_exit(
+        &run(
+            &app,
+            &[
+                "client",
+                "add",
+                "--name",
+                "RP",
+                "--post-logout-redirect-uri",
+                "http://app.example/bye",
+            ],
+            None,
+        ),
+        2,
+        "plain http off loopback",
+    );
+
+    let update = run(
+        &app,
+        &["client", "update", &id, "--token-format", "jwt", "--json"],
+        None,
+    );
+    assert_exit(&update, 0, "client update --token-format");
+    let shown: Value = serde_json::from_slice(&update.stdout).unwrap();
+    assert_eq!(shown["access_token_format"], "jwt");
+    let show = run(&app, &["client", "show", &id], None);
+    assert!(text(&show.stdout).contains("access tokens: jwt"));
+    assert!(text(&show.stdout).contains(after));
+    for (args, why) in [
+        (
+            vec!["client", "update", id.as_str(), "--token-format", "pasetoo"],
+            "an unknown format",
+        ),
+        (vec!["client", "update", id.as_str()], "nothing to change"),
+    ] {
+        assert_exit(&run(&app, &args, None), 2, why);
+    }
+
+    let uri = "https://mcp.example/mcp";
+    let add = run(
+        &app,
+        &[
+            "resource",
+            "add",
+            uri,
+            "--name",
+            "MCP",
+            "--token-format",
+            "jwt",
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&add, 0, "resource add --token-format");
+    let shown: Value = serde_json::from_slice(&add.stdout).unwrap();
+    assert_eq!(shown["access_token_format"], "jwt");
+    let other = "https://other.example/api";
+    assert_exit(
+        &run(&app, &["resource", "add", other, "--name", "Other"], None),
+        0,
+        "resource add",
+    );
+    let update = run(
+        &app,
+        &[
+            "resource",
+            "update",
+            other,
+            "--token-format",
+            "jwt",
+            "--json",
+        ],
+        None,
+    );
+    assert_exit(&update, 0, "resource update");
+    assert!(text(&update.stdout).contains("\"jwt\""));
+    assert_exit(
+        &run(
+            &app,
+            &[
+                "resource",
+                "update",
+                "https://none.example/",
+                "--token-format",
+                "jwt",
+            ],
+            None,
+        ),
+        1,
+        "no such resource",
+    );
+    assert_exit(
+        &run(
+            &app,
+            &["resource", "update", other, "--token-format", "x"],
+            None,
+        ),
+        2,
+        "an unknown format",
+    );
+
+    // Export and import into an empty database carry all of it.
+    let export = run(&app, &["export"], None);
+    assert_exit(&export, 0, "export");
+    let document = text(&export.stdout);
+    let target = TestApp::spawn(backend).await;
+    assert_exit(
+        &run(&target, &["import", "-"], Some(&document)),
+        0,
+        "import",
+    );
+    let client = store::clients::find(&target.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.access_token_format.as_str(), "jwt");
+    assert_eq!(
+        client
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
+        [after]
+    );
+    for r in [uri, other] {
+        let found = store::resources::find(&target.db, r)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.access_token_format, "jwt", "{r}");
+    }
+    // A document with an unknown format is refused, and nothing imported.
+    let mut bad: Value = serde_json::from_str(&document).unwrap();
+    assert_eq!(bad["clients"][0]["access_token_format"], "jwt");
+    bad["clients"][0]["access_token_format"] = Value::from("cbor");
+    let bad = bad.to_string();
+    let empty = TestApp::spawn(backend).await;
+    assert_exit(
+        &run(&empty, &["import", "-"], Some(&bad)),
+        2,
+        "unknown format",
+    );
+    assert_eq!(empty.count("clients").await, 0);
 }

@@ -55,7 +55,10 @@ pub async fn account(
             "the access token is invalid, expired or revoked",
         )
     };
-    if !(SecretKind::AccessToken.matches(&token) || SecretKind::PersonalToken.matches(&token)) {
+    if !(SecretKind::AccessToken.matches(&token)
+        || SecretKind::PersonalToken.matches(&token)
+        || crate::crypto::looks_like_jwt(&token))
+    {
         return Ok(invalid());
     }
     let Some(info) = store::tokens::find(&state.db, &Sha256Digest::of(&token)).await? else {

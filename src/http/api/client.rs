@@ -147,6 +147,8 @@ struct Rfc7591Request {
     allowed_origins: Option<Vec<String>>,
     /// `web` or `native`.
     application_type: Option<String>,
+    /// OpenID Connect RP-Initiated Logout 1.0 §3.1.
+    post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
@@ -202,6 +204,7 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
         application_type: request.application_type,
         client_uri: request.client_uri,
         allowed_origins: request.allowed_origins.unwrap_or_default(),
+        post_logout_redirect_uris: request.post_logout_redirect_uris.unwrap_or_default(),
     })
 }
 
@@ -256,6 +259,8 @@ struct Rfc7591Response<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     allowed_origins: &'a [String],
     application_type: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    post_logout_redirect_uris: Vec<&'a str>,
 }
 
 impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
@@ -276,6 +281,11 @@ impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
             client_uri: c.website.as_deref(),
             allowed_origins: &c.allowed_origins,
             application_type: c.application_type.as_str(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str())
+                .collect(),
         }
     }
 }

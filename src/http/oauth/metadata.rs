@@ -24,8 +24,11 @@ pub struct Metadata {
     registration_endpoint: Option<String>,
     revocation_endpoint: String,
     introspection_endpoint: String,
-    /// The JWK Set of the keys that sign ID tokens (RFC 8414 §2).
+    /// The JWK Set of the keys that sign ID tokens and JWT access tokens
+    /// (RFC 8414 §2).
     jwks_uri: String,
+    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2.1).
+    end_session_endpoint: String,
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
@@ -71,6 +74,7 @@ pub fn build(config: &Config) -> Metadata {
         revocation_endpoint: url("/oauth/revoke"),
         introspection_endpoint: url("/oauth/introspect"),
         jwks_uri: url(JWKS_PATH),
+        end_session_endpoint: url(END_SESSION_PATH),
         service_documentation: url("/"),
         scopes_supported: config
             .scopes
@@ -103,6 +107,9 @@ pub fn build(config: &Config) -> Metadata {
         issuer,
     }
 }
+
+/// The path, under `public_url`, of the end-session endpoint.
+pub const END_SESSION_PATH: &str = "/oauth/logout";
 
 /// The path, under `public_url`, of the JWK Set.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";

@@ -80,9 +80,16 @@ async fn grant(
                 code_verifier: single("code_verifier")?,
                 resources: &resources,
             };
-            let issued =
-                authorization_code::exchange(db, &state.writer, clock, config, &client, request)
-                    .await?;
+            let issued = authorization_code::exchange(
+                db,
+                &state.writer,
+                &state.keys,
+                clock,
+                config,
+                &client,
+                request,
+            )
+            .await?;
             ("authorization_code", issued)
         }
         GrantType::RefreshToken => {
@@ -93,8 +100,16 @@ async fn grant(
                 scope: single("scope")?,
                 resources: &resources,
             };
-            let issued =
-                refresh_token::exchange(db, &state.writer, clock, config, &client, request).await?;
+            let issued = refresh_token::exchange(
+                db,
+                &state.writer,
+                &state.keys,
+                clock,
+                config,
+                &client,
+                request,
+            )
+            .await?;
             ("refresh_token", issued)
         }
         GrantType::DeviceCode => {
@@ -103,6 +118,7 @@ async fn grant(
             let cx = device_code::Context {
                 db,
                 writer: &state.writer,
+                keys: &state.keys,
                 clock,
                 config,
                 metrics: &state.metrics,
@@ -116,6 +132,7 @@ async fn grant(
             let issued = client_credentials::issue(
                 db,
                 &state.writer,
+                &state.keys,
                 clock,
                 config,
                 &client,

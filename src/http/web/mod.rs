@@ -19,6 +19,7 @@ use crate::store::sessions::SessionUser;
 
 pub mod consent;
 pub mod device;
+pub mod end_session;
 pub mod layout;
 pub mod login;
 pub mod settings;

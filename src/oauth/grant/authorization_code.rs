@@ -10,6 +10,7 @@ use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
+use crate::signing::Keys;
 use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
 use crate::store::grants::Claim;
@@ -48,6 +49,7 @@ fn invalid_grant(description: &'static str) -> OAuthError {
 pub async fn exchange(
     db: &Db,
     writer: &Writer,
+    keys: &Keys,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -138,6 +140,7 @@ pub async fn exchange(
         user_id: Some(&code.user_id),
         scope: &scope,
         audience: &audience,
+        format: token::access_format(db, client, &audience).await?,
     };
     let event = Event::new(Kind::TokenIssued)
         .user(&code.user_id)
@@ -145,7 +148,8 @@ pub async fn exchange(
         .detail(code.scope.as_str());
     // The usual case, coalesced with other requests: claim the grant,
     // consume the code, store the tokens, in a writer's transaction.
-    let Minted { issued, rows } = token::mint(config, grant, refresh, now);
+    let Minted { issued, rows } =
+        token::mint_signed(db, clock, config, keys, grant, refresh, now).await?;
     let stored = writer
         .submit(Issuance::FromGrant {
             claim: GrantClaim {
@@ -168,7 +172,9 @@ pub async fn exchange(
     }
     // Refused: the grant is revoked or expired, the client changed, or the
     // code was used meanwhile. The same steps, one request alone, find out
-    // which, and a replay revokes the grant.
+    // which, and a replay revokes the grant. New tokens are made (and
+    // signed) before the transaction.
+    let minted = token::mint_signed(db, clock, config, keys, grant, refresh, now).await?;
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -191,7 +197,7 @@ pub async fn exchange(
     if !store::codes::consume(&mut tx, &code_hash, now).await? {
         return Err(replayed(tx, clock, &code).await);
     }
-    let issued = token::issue(&mut tx, clock, config, grant, refresh).await?;
+    let issued = token::store(&mut tx, minted).await?;
     event.record_in(&mut tx, clock).await?;
     tx.commit().await?;
     Ok(issued)

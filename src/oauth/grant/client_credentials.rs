@@ -8,6 +8,7 @@ use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::{self, Resources};
 use crate::oauth::token::{self, Grant, IssuedTokens};
+use crate::signing::Keys;
 use crate::store::Db;
 use crate::store::clients::Client;
 use crate::store::writer::Writer;
@@ -15,9 +16,14 @@ use crate::store::writer::Writer;
 /// Issues an access token for the client itself. `scope` must be within the
 /// client's registered scopes; omitted means all of them. `resources` (RFC
 /// 8707) become its audience, when the client may ask for them.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the token endpoint's shared parts, then the client and its two parameters"
+)]
 pub async fn issue(
     db: &Db,
     writer: &Writer,
+    keys: &Keys,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -34,15 +40,18 @@ pub async fn issue(
     let scope = super::client_scope(client, scope)?;
     resource::check_allowed(db, config, &client.id, resources).await?;
     let Some(issued) = token::issue_access(
+        db,
         writer,
         clock,
         config,
+        keys,
         Grant {
             grant_id: None,
             client_id: &client.id,
             user_id: None,
             scope: &scope,
             audience: resources,
+            format: token::access_format(db, client, resources).await?,
         },
         client.secret_hash.as_deref(),
     )

@@ -20,6 +20,7 @@ use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
+use crate::signing::Keys;
 use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
 use crate::store::device_codes::{self, APPROVED, DENIED, DeviceCode, EXPIRED, PENDING};
@@ -34,6 +35,8 @@ pub struct Context<'a> {
     pub db: &'a Db,
     /// The token writers.
     pub writer: &'a Writer,
+    /// The signing keys (JWT access tokens).
+    pub keys: &'a Keys,
     /// The clock.
     pub clock: &'a Clock,
     /// The configuration.
@@ -174,12 +177,14 @@ async fn redeem(
         user_id: Some(user_id),
         scope: &scope,
         audience: &audience,
+        format: token::access_format(cx.db, client, &audience).await?,
     };
     let event = Event::new(Kind::TokenIssued)
         .user(user_id)
         .client(&client.id)
         .detail(code.scope.as_str());
-    let Minted { issued, rows } = token::mint(cx.config, grant, refresh, now);
+    let Minted { issued, rows } =
+        token::mint_signed(cx.db, cx.clock, cx.config, cx.keys, grant, refresh, now).await?;
     let stored = cx
         .writer
         .submit(Issuance::FromGrant {
@@ -203,6 +208,8 @@ async fn redeem(
     }
     // Refused: the grant is revoked or expired, the client changed, or the
     // device code was redeemed meanwhile. The same steps alone tell which.
+    let minted =
+        token::mint_signed(cx.db, cx.clock, cx.config, cx.keys, grant, refresh, now).await?;
     let mut tx = cx.db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -231,7 +238,7 @@ async fn redeem(
     if !device_codes::consume(&mut tx, &code.device_code_hash, now).await? {
         return Err(refused(ErrorCode::InvalidGrant, UNUSABLE));
     }
-    let issued = token::issue(&mut tx, cx.clock, cx.config, grant, refresh).await?;
+    let issued = token::store(&mut tx, minted).await?;
     event.record_in(&mut tx, cx.clock).await?;
     tx.commit().await?;
     Ok(issued)

@@ -26,6 +26,7 @@ use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
+use crate::signing::Keys;
 use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
 use crate::store::grants::Claim;
@@ -56,6 +57,7 @@ fn invalid_grant() -> Error {
 pub async fn exchange(
     db: &Db,
     writer: &Writer,
+    keys: &Keys,
     clock: &Clock,
     config: &Config,
     client: &Client,
@@ -115,6 +117,7 @@ pub async fn exchange(
         user_id: found.user_id.as_deref(),
         scope: &scope,
         audience: &audience,
+        format: token::access_format(db, client, &audience).await?,
     };
     let rotate = Refresh::Rotate {
         scope: &granted,
@@ -130,7 +133,7 @@ pub async fn exchange(
     // writer's transaction. Refused (rotated, revoked or changed meanwhile),
     // the one-request path below decides under the claim.
     if found.rotated_at.is_none() {
-        let minted = token::mint(config, grant, rotate, now);
+        let minted = token::mint_signed(db, clock, config, keys, grant, rotate, now).await?;
         let Some(next) = minted.refresh_hash() else {
             return Err(store::Error::Corrupt("a rotation without a refresh token".into()).into());
         };
@@ -158,6 +161,8 @@ pub async fn exchange(
         }
     }
 
+    // Made (and signed) before the transaction; stored only if allowed.
+    let minted = token::mint_signed(db, clock, config, keys, grant, rotate, now).await?;
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -203,7 +208,7 @@ pub async fn exchange(
             (None, _) => return Err(invalid_grant()),
         }
     };
-    let issued = token::issue(&mut tx, clock, config, grant, rotate).await?;
+    let issued = token::store(&mut tx, minted).await?;
     let next = issued
         .refresh_token
         .as_ref()
