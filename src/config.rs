@@ -762,6 +762,9 @@ impl Default for RawScopes {
         let catalogue = [
             ("account:read", "Read your account: your user name and id"),
             ("event:write", "Add and update events on your behalf"),
+            ("openid", "Sign you in: learn who you are (a stable id)"),
+            ("profile", "See your name and user name"),
+            ("email", "See your email address"),
         ];
         Self {
             catalogue: catalogue

@@ -145,6 +145,9 @@ impl FormParams {
             code_challenge: self.param("code_challenge"),
             code_challenge_method: self.param("code_challenge_method"),
             prompt: self.param("prompt"),
+            nonce: self.param("nonce"),
+            max_age: self.param("max_age"),
+            login_hint: self.param("login_hint"),
             resource: self.all("resource").map(str::to_owned).collect(),
         }
     }

@@ -204,7 +204,8 @@ pub async fn approve(
             user_id,
             created_at: now,
             expires_at: code.expires_at,
-        },
+            auth_time: None,
+            },
     )
     .await?;
     if !store::device_codes::approve(

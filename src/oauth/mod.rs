@@ -13,6 +13,7 @@ pub mod device;
 pub mod error;
 pub mod grant;
 pub mod grants;
+pub mod id_token;
 pub mod introspect;
 pub mod personal;
 pub mod pkce;
@@ -21,6 +22,7 @@ pub mod registration;
 pub mod resource;
 pub mod revoke;
 pub mod session;
+pub mod subject;
 pub mod throttle;
 pub mod token;
 

@@ -21,6 +21,8 @@ pub struct IssuedTokens {
     pub refresh_token: Option<Secret>,
     /// The granted scope.
     pub scope: Scopes,
+    /// The OpenID Connect ID token, when `openid` was granted.
+    pub id_token: Option<String>,
 }
 
 /// What the new tokens are for.
@@ -147,6 +149,7 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
             expires_in,
             refresh_token,
             scope: grant.scope.clone(),
+            id_token: None,
         },
         rows,
     }

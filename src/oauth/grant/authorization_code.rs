@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{SecretKind, sha256_hex};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
+use crate::oauth::id_token;
 use crate::oauth::pkce::{self, Challenge};
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
@@ -145,7 +146,25 @@ pub async fn exchange(
         .detail(code.scope.as_str());
     // The usual case, coalesced with other requests: claim the grant,
     // consume the code, store the tokens, in a writer's transaction.
-    let Minted { issued, rows } = token::mint(config, grant, refresh, now);
+    let Minted { mut issued, rows } = token::mint(config, grant, refresh, now);
+    // The ID token is signed before anything is stored (signing reads the
+    // keys; no transaction waits on it), for the access token just minted.
+    if id_token::wanted(&scope) {
+        let signed = id_token::sign(
+            db,
+            clock,
+            config,
+            id_token::Subject {
+                client,
+                user_id: &code.user_id,
+                nonce: code.nonce.as_deref(),
+                auth_time: code.auth_time,
+                access_token: issued.access_token.expose(),
+            },
+        )
+        .await?;
+        issued.id_token = Some(signed);
+    }
     let stored = writer
         .submit(Issuance::FromGrant {
             claim: GrantClaim {
@@ -158,7 +177,7 @@ pub async fn exchange(
             step: Step::ConsumeCode {
                 code_hash: code_hash.clone(),
             },
-            tokens: rows,
+            tokens: rows.clone(),
             event: event.to_row(clock),
         })
         .await?;
@@ -191,7 +210,10 @@ pub async fn exchange(
     if !store::codes::consume(&mut tx, &code_hash, now).await? {
         return Err(replayed(tx, clock, &code).await);
     }
-    let issued = token::issue(&mut tx, clock, config, grant, refresh).await?;
+    // The tokens minted (and the ID token signed) above, stored here.
+    for row in &rows {
+        store::tokens::insert(&mut tx, row.as_new()).await?;
+    }
     event.record_in(&mut tx, clock).await?;
     tx.commit().await?;
     Ok(issued)

@@ -25,6 +25,7 @@ use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
+use crate::oauth::id_token;
 use crate::oauth::token::{self, Grant, IssuedTokens, Minted, Refresh, seconds};
 use crate::store::batch::{GrantClaim, Issuance, Step};
 use crate::store::clients::Client;
@@ -134,7 +135,8 @@ pub async fn exchange(
         let Some(next) = minted.refresh_hash() else {
             return Err(store::Error::Corrupt("a rotation without a refresh token".into()).into());
         };
-        let Minted { issued, rows } = minted;
+        let Minted { mut issued, rows } = minted;
+        issued.id_token = refreshed_id_token(db, clock, config, client, &found, &issued).await?;
         let stored = writer
             .submit(Issuance::FromGrant {
                 claim: GrantClaim {
@@ -158,6 +160,12 @@ pub async fn exchange(
         }
     }
 
+    // Minted and signed before the transaction: signing reads the keys.
+    let Minted {
+        issued: mut fallback,
+        rows,
+    } = token::mint(config, grant, rotate, now);
+    fallback.id_token = refreshed_id_token(db, clock, config, client, &found, &fallback).await?;
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -203,7 +211,10 @@ pub async fn exchange(
             (None, _) => return Err(invalid_grant()),
         }
     };
-    let issued = token::issue(&mut tx, clock, config, grant, rotate).await?;
+    for row in &rows {
+        store::tokens::insert(&mut tx, row.as_new()).await?;
+    }
+    let issued = fallback;
     let next = issued
         .refresh_token
         .as_ref()
@@ -228,6 +239,41 @@ pub async fn exchange(
     // The access line carries the event (`audit.kind=token_refreshed`).
     tracing::debug!(client.id = %client.id, in_grace, "refreshed tokens");
     Ok(issued)
+}
+
+/// OpenID Connect Core §12.2: a refresh whose access token holds `openid`
+/// gets a new ID token, with the sign-in time of the original
+/// authentication and no `nonce`.
+async fn refreshed_id_token(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    client: &Client,
+    found: &TokenInfo,
+    issued: &IssuedTokens,
+) -> Result<Option<String>, Error> {
+    let (true, Some(user_id), Some(grant_id)) = (
+        id_token::wanted(&issued.scope),
+        found.user_id.as_deref(),
+        found.grant_id.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let auth_time = store::grants::auth_time(db, grant_id).await?;
+    let signed = id_token::sign(
+        db,
+        clock,
+        config,
+        id_token::Subject {
+            client,
+            user_id,
+            nonce: None,
+            auth_time,
+            access_token: issued.access_token.expose(),
+        },
+    )
+    .await?;
+    Ok(Some(signed))
 }
 
 /// How the presented refresh token is being used.
