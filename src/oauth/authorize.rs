@@ -387,10 +387,11 @@ impl Prompt {
     }
 }
 
-/// True when the request says `prompt=none` (read before sign-in, to answer
-/// `login_required` instead of showing the sign-in page).
+/// True when the request says `prompt=none`, alone or not (read before
+/// sign-in, to answer `login_required`, or the request's error, instead of
+/// showing the sign-in page).
 pub fn prompt_none(params: &AuthorizeParams) -> bool {
-    Prompt::parse(params).is_ok_and(|p| p.none)
+    matches!(&params.prompt, Param::One(v) if v.split(' ').any(|p| p == "none"))
 }
 
 /// The refusal for `prompt=none` when the user must sign in.

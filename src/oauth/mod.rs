@@ -25,6 +25,7 @@ pub mod session;
 pub mod subject;
 pub mod throttle;
 pub mod token;
+pub mod userinfo;
 
 pub use crate::model::scope;
 pub use error::{Error, ErrorCode, OAuthError};

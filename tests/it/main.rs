@@ -28,6 +28,7 @@ mod mcp_sdk;
 mod metrics;
 mod openapi;
 mod operator;
+mod oidc;
 mod ops;
 mod properties;
 mod races;

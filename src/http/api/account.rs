@@ -104,7 +104,7 @@ pub async fn account(
 
 /// The token from exactly one of header, form body and query; `Err` when
 /// several are used at once or the header is malformed (RFC 6750 §3.1).
-fn presented_token(
+pub(crate) fn presented_token(
     method: &Method,
     headers: &HeaderMap,
     uri: &Uri,
