@@ -296,6 +296,11 @@ enum ClientCommand {
         /// scheme redirect URIs).
         #[arg(long, value_name = "TYPE")]
         application_type: Option<String>,
+        /// OpenID Connect subjects: public (the default: `sub` is the user
+        /// id) or pairwise (a different `sub` per client host; needs
+        /// oidc.pairwise_salt and redirect URIs on one host).
+        #[arg(long, value_name = "TYPE")]
+        subject_type: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -715,6 +720,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             grant_types,
             auth_method,
             application_type,
+            subject_type,
             json,
         } => {
             let args = NewClientArgs {
@@ -728,6 +734,7 @@ async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 grant_types,
                 auth_method,
                 application_type,
+                subject_type,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;

@@ -207,6 +207,8 @@ pub struct ClientView {
     pub allowed_origins: Vec<String>,
     /// Whether it may introspect every token, not only its own.
     pub may_introspect: bool,
+    /// OpenID Connect `public` or `pairwise`.
+    pub subject_type: String,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -231,6 +233,11 @@ impl From<&Client> for ClientView {
             token_endpoint_auth_method: c.secret_methods.stored(c.auth_method).to_owned(),
             allowed_origins: Vec::new(),
             may_introspect: c.may_introspect,
+            subject_type: if c.pairwise_sector.is_some() {
+                "pairwise".into()
+            } else {
+                "public".into()
+            },
             created_at: c.created_at,
         }
     }
@@ -260,6 +267,8 @@ pub struct NewClientArgs {
     pub auth_method: Option<String>,
     /// `--application-type`: `web` or `native`.
     pub application_type: Option<String>,
+    /// `--subject-type`: OpenID Connect `public` or `pairwise`.
+    pub subject_type: Option<String>,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -283,6 +292,7 @@ pub async fn add_client(
         allowed_origins: args.allowed_origins,
         grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
         application_type: args.application_type,
+        subject_type: args.subject_type,
         ..ClientMetadata::default()
     };
     let mut client = registration::validate(meta, Policy::from_config(config))?;

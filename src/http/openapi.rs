@@ -430,6 +430,12 @@ pub struct ClientMetadata {
     /// names no `token_endpoint_auth_method` is public (`none`).
     #[serde(default)]
     pub application_type: String,
+    /// OpenID Connect: `public` (absent; `sub` is the user id) or
+    /// `pairwise` (a `sub` of its own per user, derived for the one host of
+    /// its redirect URIs; needs `oidc.pairwise_salt`, refused with
+    /// `invalid_client_metadata` otherwise or when the URIs span hosts).
+    #[serde(default)]
+    pub subject_type: String,
 }
 
 /// RFC 7591 §3.2.1: the registered client.
@@ -466,6 +472,8 @@ pub struct RegisteredClient {
     pub allowed_origins: Vec<String>,
     /// `web` or `native`.
     pub application_type: String,
+    /// OpenID Connect `public` or `pairwise`.
+    pub subject_type: String,
 }
 
 /// `/healthz` and `/readyz` answers.

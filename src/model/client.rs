@@ -238,6 +238,10 @@ pub struct NewClient {
     pub may_introspect: bool,
     /// `web` or `native`.
     pub application_type: ApplicationType,
+    /// OpenID Connect pairwise subjects: the sector (the one host of its
+    /// redirect URIs) its `sub` values are derived for; `None`: public
+    /// subjects (the user id).
+    pub pairwise_sector: Option<String>,
 }
 
 impl NewClient {

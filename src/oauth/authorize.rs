@@ -318,7 +318,9 @@ pub fn validate(
         ));
     }
     let prompt = Prompt::parse(params)?;
-    if super::id_token::wanted(&scope) && !super::id_token::available(config) {
+    if super::id_token::wanted(&scope)
+        && !(super::id_token::available(config) && super::subject::servable(config, client))
+    {
         return Err(super::id_token::unavailable());
     }
     let nonce = match params.nonce.get().map_err(|()| repeated("nonce"))? {

@@ -236,6 +236,7 @@ pub fn check(body: &[u8], url: &DocumentUrl, policy: Policy<'_>) -> Result<Clien
         client_uri: doc.client_uri,
         allowed_origins: Vec::new(),
         application_type: doc.application_type,
+        subject_type: None,
     };
     let new = registration::validate(meta, policy)
         .map_err(|e| DocumentError::Metadata(e.description.into_owned()))?;
@@ -253,6 +254,7 @@ pub fn check(body: &[u8], url: &DocumentUrl, policy: Policy<'_>) -> Result<Clien
         owner_id: None,
         may_introspect: false,
         application_type: new.application_type,
+        pairwise_sector: None,
         created_at: 0,
         updated_at: 0,
     })

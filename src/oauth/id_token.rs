@@ -124,7 +124,8 @@ pub async fn sign(
     })?;
     let claims = Claims {
         iss: config.issuer(),
-        sub: subject::subject(about.user_id, about.client),
+        sub: subject::subject(config, about.user_id, about.client)
+            .map_err(|e| store::Error::Corrupt(format!("client {}: {e}", about.client.id)))?,
         aud: &about.client.id,
         exp: now.saturating_add(lifetime(config)),
         iat: now,

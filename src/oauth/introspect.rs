@@ -226,6 +226,7 @@ mod tests {
             owner_id: None,
             may_introspect,
             application_type: crate::model::client::ApplicationType::Web,
+            pairwise_sector: None,
             created_at: 0,
             updated_at: 0,
         }

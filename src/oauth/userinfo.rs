@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::id_token::OPENID;
 use super::subject;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::crypto::{SecretKind, Sha256Digest};
 use crate::store::tokens::TokenKind;
 use crate::store::{self, Db};
@@ -26,6 +27,7 @@ pub enum Refusal {
 pub async fn claims(
     db: &Db,
     clock: &Clock,
+    config: &Config,
     endpoint: &str,
     token: &str,
 ) -> Result<Result<Value, Refusal>, store::Error> {
@@ -61,7 +63,9 @@ pub async fn claims(
         return Ok(Err(Refusal::InvalidToken));
     };
     let mut out = Map::new();
-    out.insert("sub".into(), json!(subject::subject(&user.id, &client)));
+    let sub = subject::subject(config, &user.id, &client)
+        .map_err(|e| store::Error::Corrupt(format!("client {}: {e}", client.id)))?;
+    out.insert("sub".into(), json!(sub));
     if scopes.contains(&"profile") {
         if let Some(name) = &user.name {
             out.insert("name".into(), json!(name));

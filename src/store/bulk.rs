@@ -58,6 +58,8 @@ pub struct ClientRow {
     pub may_introspect: bool,
     /// `web` or `native`.
     pub application_type: String,
+    /// The sector of its pairwise OpenID subjects; `None`: public.
+    pub pairwise_sector: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -175,7 +177,8 @@ from users order by username";
 
 const CLIENTS: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, pairwise_sector, created_at,
+       updated_at
 from clients order by created_at, id";
 
 const ORIGINS: &str = "select client_id, origin from client_origins order by client_id, origin";
@@ -242,8 +245,8 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const INSERT_CLIENT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, application_type,
-                     created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+                     created_at, updated_at, pairwise_sector)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
 
@@ -313,6 +316,7 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(&c.application_type)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(c.pairwise_sector.as_deref())
             .execute(conn)
             .await
             .map(drop));

@@ -35,6 +35,8 @@ pub struct Client {
     pub may_introspect: bool,
     /// `web` or `native` (RFC 7591, RFC 8252).
     pub application_type: ApplicationType,
+    /// The sector of its pairwise OpenID subjects; `None`: public subjects.
+    pub pairwise_sector: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -62,6 +64,7 @@ struct ClientRow {
     owner_id: Option<String>,
     may_introspect: bool,
     application_type: String,
+    pairwise_sector: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -95,6 +98,7 @@ impl TryFrom<ClientRow> for Client {
             owner_id: row.owner_id,
             may_introspect: row.may_introspect,
             application_type,
+            pairwise_sector: row.pairwise_sector,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -104,8 +108,8 @@ impl TryFrom<ClientRow> for Client {
 const INSERT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, created_at,
-                     updated_at, application_type)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)";
+                     updated_at, application_type, pairwise_sector)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)";
 
 /// Where a new client row comes from.
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +163,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
         .bind(c.may_introspect)
         .bind(new.now)
         .bind(c.application_type.as_str())
+        .bind(c.pairwise_sector.as_deref())
         .execute(conn)
         .await
         .map(drop))?;
@@ -167,7 +172,8 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
 
 const FIND: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, pairwise_sector, created_at,
+       updated_at
 from clients where id = $1";
 
 /// The client with this id.
@@ -179,7 +185,8 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, Error> {
 
 const LIST: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, pairwise_sector, created_at,
+       updated_at
 from clients order by created_at, id";
 
 /// Every client, oldest first.
@@ -247,7 +254,8 @@ pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
 
 const LIST_OWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, pairwise_sector, created_at,
+       updated_at
 from clients where owner_id = $1 order by created_at, id";
 
 /// The clients a portal user registered, oldest first.
@@ -259,7 +267,8 @@ pub async fn list_owned(db: &Db, owner_id: &str) -> Result<Vec<Client>, Error> {
 
 const LIST_UNOWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
-       response_types, owner_id, may_introspect, application_type, created_at, updated_at
+       response_types, owner_id, may_introspect, application_type, pairwise_sector, created_at,
+       updated_at
 from clients where owner_id is null order by created_at, id";
 
 /// The clients registered through the API or the CLI, oldest first.

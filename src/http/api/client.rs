@@ -147,6 +147,8 @@ struct Rfc7591Request {
     allowed_origins: Option<Vec<String>>,
     /// `web` or `native`.
     application_type: Option<String>,
+    /// OpenID Connect: `public` or `pairwise`.
+    subject_type: Option<String>,
 }
 
 fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
@@ -200,6 +202,7 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
             }
         })),
         application_type: request.application_type,
+        subject_type: request.subject_type,
         client_uri: request.client_uri,
         allowed_origins: request.allowed_origins.unwrap_or_default(),
     })
@@ -256,6 +259,7 @@ struct Rfc7591Response<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     allowed_origins: &'a [String],
     application_type: &'static str,
+    subject_type: &'static str,
 }
 
 impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
@@ -276,6 +280,11 @@ impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
             client_uri: c.website.as_deref(),
             allowed_origins: &c.allowed_origins,
             application_type: c.application_type.as_str(),
+            subject_type: if c.pairwise_sector.is_some() {
+                "pairwise"
+            } else {
+                "public"
+            },
         }
     }
 }

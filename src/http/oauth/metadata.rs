@@ -141,7 +141,12 @@ pub fn openid_configuration(config: &Config, algs: Vec<String>) -> serde_json::V
         "userinfo_endpoint",
         crate::http::oauth::userinfo::userinfo_url(config).into(),
     );
-    put("subject_types_supported", serde_json::json!(["public"]));
+    let subject_types = if config.oidc.pairwise_salt.is_some() {
+        serde_json::json!(["public", "pairwise"])
+    } else {
+        serde_json::json!(["public"])
+    };
+    put("subject_types_supported", subject_types);
     put("id_token_signing_alg_values_supported", algs.into());
     put("claims_supported", serde_json::json!(CLAIMS_SUPPORTED));
     put("claim_types_supported", serde_json::json!(["normal"]));

@@ -46,7 +46,7 @@ pub async fn userinfo(
         }
     };
     let endpoint = userinfo_url(&state.config);
-    match userinfo::claims(&state.db, &state.clock, &endpoint, &token).await? {
+    match userinfo::claims(&state.db, &state.clock, &state.config, &endpoint, &token).await? {
         Ok(claims) => {
             let mut response = Json(claims).into_response();
             no_store(&mut response);
