@@ -562,7 +562,10 @@ impl RawOidc {
             (true, false) => {
                 let key = "oidc.pairwise_salt_file";
                 let text = std::fs::read_to_string(&self.pairwise_salt_file).map_err(|e| {
-                    ConfigError::new(key, format!("cannot read `{}`: {e}", self.pairwise_salt_file))
+                    ConfigError::new(
+                        key,
+                        format!("cannot read `{}`: {e}", self.pairwise_salt_file),
+                    )
                 })?;
                 Some(parse_kek(key, &text)?)
             }

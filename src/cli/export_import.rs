@@ -556,11 +556,11 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
                 "{at}.owner_id (client {id}): no user with id {owner} in the document"
             ));
         }
-        if c
-            .pairwise_sector
-            .as_deref()
-            .is_some_and(|s| s.is_empty() || s.len() > 253 || s.chars().any(|ch| ch.is_control() || ch.is_whitespace()))
-        {
+        if c.pairwise_sector.as_deref().is_some_and(|s| {
+            s.is_empty()
+                || s.len() > 253
+                || s.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+        }) {
             return bad(format!(
                 "{at}.pairwise_sector (client {id}) must be a host name"
             ));

@@ -205,7 +205,7 @@ pub async fn approve(
             created_at: now,
             expires_at: code.expires_at,
             auth_time: None,
-            },
+        },
     )
     .await?;
     if !store::device_codes::approve(

@@ -120,7 +120,10 @@ pub async fn sign(
         return Err(unavailable().into());
     };
     let alg = SigningAlgorithm::parse(&key.alg).ok_or_else(|| {
-        store::Error::Corrupt(format!("signing key {} has unknown alg {}", key.kid, key.alg))
+        store::Error::Corrupt(format!(
+            "signing key {} has unknown alg {}",
+            key.kid, key.alg
+        ))
     })?;
     let claims = Claims {
         iss: config.issuer(),
@@ -152,7 +155,10 @@ mod tests {
     fn at_hash_is_the_left_half_of_the_digest() {
         // OpenID Connect Core, Appendix A.3 (RS256).
         assert_eq!(
-            at_hash(SigningAlgorithm::Rs256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            at_hash(
+                SigningAlgorithm::Rs256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
         assert_eq!(at_hash(SigningAlgorithm::EdDsa, "x").len(), 43);

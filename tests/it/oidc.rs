@@ -49,6 +49,8 @@ crate::both_backends!(
     userinfo_refuses_no_token_revoked_tokens_and_tokens_without_openid,
     userinfo_claims_follow_the_scopes,
     without_a_key_encryption_key_openid_is_invalid_scope,
+    pairwise_subjects_differ_between_hosts_and_are_stable,
+    pairwise_registration_refusals_store_nothing,
 );
 
 const KEK: [u8; 32] = [9u8; 32];
@@ -121,16 +123,21 @@ fn oidc_params(client: &Client, nonce: &str) -> Params {
 async fn id_tokens(app: &TestApp, browser: &Browser, client: &Client, params: &Params) -> Value {
     let code = browser.code(params).await;
     tokens(
-        redeem(app, client, &code, Some(client.redirect_uri()), Some(VERIFIER)).await,
+        redeem(
+            app,
+            client,
+            &code,
+            Some(client.redirect_uri()),
+            Some(VERIFIER),
+        )
+        .await,
         "code exchange",
     )
     .await
     .body
 }
 
-async fn the_openidconnect_crate_signs_in_validates_reads_userinfo_and_refreshes(
-    backend: Backend,
-) {
+async fn the_openidconnect_crate_signs_in_validates_reads_userinfo_and_refreshes(backend: Backend) {
     let app = op(backend).await;
     let client = rp(&app, CB).await;
     let (browser, user) = alice(&app).await;
@@ -163,8 +170,14 @@ async fn the_openidconnect_crate_signs_in_validates_reads_userinfo_and_refreshes
     assert!(auth_url.as_str().starts_with(&app.url("/oauth/authorize")));
     let params = Params(auth_url.query_pairs().into_owned().collect());
     let redirect = browser.code_redirect(&params).await;
-    assert_eq!(param(&redirect, "state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(param(&redirect, "iss").as_deref(), Some(app.config.issuer()));
+    assert_eq!(
+        param(&redirect, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        param(&redirect, "iss").as_deref(),
+        Some(app.config.issuer())
+    );
     let code = param(&redirect, "code").expect("a code");
 
     let answer = rp
@@ -192,20 +205,17 @@ async fn the_openidconnect_crate_signs_in_validates_reads_userinfo_and_refreshes
     assert!(claims.auth_time().is_some(), "auth_time");
 
     let info: CoreUserInfoClaims = rp
-        .user_info(answer.access_token().clone(), Some(claims.subject().clone()))
+        .user_info(
+            answer.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
         .unwrap()
         .request_async(&http)
         .await
         .expect("UserInfo");
     assert_eq!(info.subject().as_str(), user.id);
-    assert_eq!(
-        info.preferred_username().map(|u| u.as_str()),
-        Some("alice")
-    );
-    assert_eq!(
-        info.email().map(|e| e.as_str()),
-        Some("alice@example.org")
-    );
+    assert_eq!(info.preferred_username().map(|u| u.as_str()), Some("alice"));
+    assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.org"));
     assert_eq!(info.email_verified(), Some(true));
 
     // OIDC Core §12.2: a refresh brings a new ID token, same auth_time, no nonce.
@@ -260,15 +270,27 @@ async fn discovery_agrees_with_the_rfc8414_metadata(backend: Backend) {
     }
     assert_eq!(oidc["issuer"], app.config.issuer());
     assert_eq!(oidc["userinfo_endpoint"], app.url("/oauth/userinfo"));
-    assert_eq!(oidc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
-    assert_eq!(oidc["subject_types_supported"], serde_json::json!(["public"]));
+    assert_eq!(
+        oidc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    assert_eq!(
+        oidc["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
     assert_eq!(oidc["request_uri_parameter_supported"], false);
     let scopes = oidc["scopes_supported"].as_array().unwrap();
     for s in ["openid", "profile", "email"] {
         assert!(scopes.iter().any(|v| v == s), "scopes_supported has {s}");
     }
     let claims = oidc["claims_supported"].as_array().unwrap();
-    for c in ["sub", "auth_time", "nonce", "preferred_username", "email_verified"] {
+    for c in [
+        "sub",
+        "auth_time",
+        "nonce",
+        "preferred_username",
+        "email_verified",
+    ] {
         assert!(claims.iter().any(|v| v == c), "claims_supported has {c}");
     }
 }
@@ -290,15 +312,32 @@ async fn the_nonce_round_trips_exactly_and_an_overlong_one_is_refused(backend: B
     assert_eq!(claims["at_hash"], B64.encode(&digest[..16]));
 
     // Without a nonce, the ID token has none.
-    let body = id_tokens(&app, &browser, &client, &Params::pkce(&client).set("scope", OIDC_SCOPE)).await;
+    let body = id_tokens(
+        &app,
+        &browser,
+        &client,
+        &Params::pkce(&client).set("scope", OIDC_SCOPE),
+    )
+    .await;
     assert!(claims_of(body["id_token"].as_str().unwrap())["nonce"].is_null());
 
     let requests = app.count("authorization_requests").await;
     let codes = app.count("auth_codes").await;
     let long = "n".repeat(513);
     let response = browser.authorize(&oidc_params(&client, &long)).await;
-    assert_error_redirect(&app, &response, CB, "invalid_request", Some(STATE), "513-byte nonce");
-    assert_eq!(app.count("authorization_requests").await, requests, "nothing stored");
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "invalid_request",
+        Some(STATE),
+        "513-byte nonce",
+    );
+    assert_eq!(
+        app.count("authorization_requests").await,
+        requests,
+        "nothing stored"
+    );
     assert_eq!(app.count("auth_codes").await, codes, "nothing stored");
 }
 
@@ -359,9 +398,19 @@ async fn prompt_none_without_a_session_is_login_required(backend: Backend) {
     let response = browser
         .authorize(&oidc_params(&client, "n").add("prompt", "none"))
         .await;
-    assert_error_redirect(&app, &response, CB, "login_required", Some(STATE), "prompt=none, signed out");
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "login_required",
+        Some(STATE),
+        "prompt=none, signed out",
+    );
     let location = Url::parse(&header(&response, "location").unwrap()).unwrap();
-    assert_eq!(param(&location, "iss").as_deref(), Some(app.config.issuer()));
+    assert_eq!(
+        param(&location, "iss").as_deref(),
+        Some(app.config.issuer())
+    );
     assert_eq!(app.count("authorization_requests").await, requests);
     assert_eq!(app.count("auth_codes").await, 0);
 
@@ -372,7 +421,14 @@ async fn prompt_none_without_a_session_is_login_required(backend: Backend) {
     let response = browser
         .authorize(&oidc_params(&client, "n").add("prompt", "none login"))
         .await;
-    assert_error_redirect(&app, &response, CB, "invalid_request", Some(STATE), "prompt=none login");
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "invalid_request",
+        Some(STATE),
+        "prompt=none login",
+    );
 }
 
 async fn prompt_none_without_consent_is_consent_required(backend: Backend) {
@@ -380,9 +436,22 @@ async fn prompt_none_without_consent_is_consent_required(backend: Backend) {
     let client = rp(&app, CB).await;
     let (browser, _) = alice(&app).await;
     let params = oidc_params(&client, "n");
-    let response = browser.authorize(&params.clone().add("prompt", "none")).await;
-    assert_error_redirect(&app, &response, CB, "consent_required", Some(STATE), "never approved");
-    assert_eq!(app.count("authorization_requests").await, 0, "no pending request");
+    let response = browser
+        .authorize(&params.clone().add("prompt", "none"))
+        .await;
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "consent_required",
+        Some(STATE),
+        "never approved",
+    );
+    assert_eq!(
+        app.count("authorization_requests").await,
+        0,
+        "no pending request"
+    );
     assert_eq!(app.count("auth_codes").await, 0);
 
     // Once approved, prompt=none answers with a code straight away.
@@ -390,7 +459,10 @@ async fn prompt_none_without_consent_is_consent_required(backend: Backend) {
     let response = browser.authorize(&params.add("prompt", "none")).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = Url::parse(&header(&response, "location").unwrap()).unwrap();
-    assert!(param(&location, "code").is_some(), "a code without a page: {location}");
+    assert!(
+        param(&location, "code").is_some(),
+        "a code without a page: {location}"
+    );
 }
 
 async fn max_age_forces_a_new_sign_in_and_auth_time_follows(backend: Backend) {
@@ -401,27 +473,63 @@ async fn max_age_forces_a_new_sign_in_and_auth_time_follows(backend: Backend) {
     app.clock.advance(120);
 
     // Fresh enough: a code, and auth_time is the first sign-in.
-    let body = id_tokens(&app, &browser, &client, &oidc_params(&client, "a").add("max_age", "600")).await;
-    assert_eq!(claims_of(body["id_token"].as_str().unwrap())["auth_time"], signed_in_at);
+    let body = id_tokens(
+        &app,
+        &browser,
+        &client,
+        &oidc_params(&client, "a").add("max_age", "600"),
+    )
+    .await;
+    assert_eq!(
+        claims_of(body["id_token"].as_str().unwrap())["auth_time"],
+        signed_in_at
+    );
 
     // Too old: prompt=none hears login_required, otherwise sign in again.
     let params = oidc_params(&client, "b").add("max_age", "60");
-    let response = browser.authorize(&params.clone().add("prompt", "none")).await;
-    assert_error_redirect(&app, &response, CB, "login_required", Some(STATE), "max_age exceeded");
+    let response = browser
+        .authorize(&params.clone().add("prompt", "none"))
+        .await;
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "login_required",
+        Some(STATE),
+        "max_age exceeded",
+    );
     let response = browser.authorize(&params).await;
-    assert!(is_login_redirect(&app.base, &response), "max_age exceeded: sign in again");
+    assert!(
+        is_login_redirect(&app.base, &response),
+        "max_age exceeded: sign in again"
+    );
     let login = Url::parse(&app.url(&header(&response, "location").unwrap())).unwrap();
     let next = param(&login, "next").unwrap();
     let response = browser.login_with_next("alice", PASSWORD, &next).await;
-    assert_eq!(header(&response, "location").as_deref(), Some(next.as_str()));
+    assert_eq!(
+        header(&response, "location").as_deref(),
+        Some(next.as_str())
+    );
     let resigned_at = app.clock.now();
     let body = id_tokens(&app, &browser, &client, &params).await;
     let claims = claims_of(body["id_token"].as_str().unwrap());
-    assert_eq!(claims["auth_time"], resigned_at, "auth_time is the new sign-in");
+    assert_eq!(
+        claims["auth_time"], resigned_at,
+        "auth_time is the new sign-in"
+    );
     assert_eq!(claims["nonce"], "b");
     // max_age must be a number.
-    let response = browser.authorize(&oidc_params(&client, "c").add("max_age", "soon")).await;
-    assert_error_redirect(&app, &response, CB, "invalid_request", Some(STATE), "max_age=soon");
+    let response = browser
+        .authorize(&oidc_params(&client, "c").add("max_age", "soon"))
+        .await;
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "invalid_request",
+        Some(STATE),
+        "max_age=soon",
+    );
 }
 
 async fn prompt_login_forces_a_new_sign_in_and_login_hint_prefills(backend: Backend) {
@@ -432,39 +540,62 @@ async fn prompt_login_forces_a_new_sign_in_and_login_hint_prefills(backend: Back
         .add("prompt", "login")
         .add("login_hint", "alice");
     let response = browser.authorize(&params).await;
-    assert!(is_login_redirect(&app.base, &response), "signed in, yet asked again");
+    assert!(
+        is_login_redirect(&app.base, &response),
+        "signed in, yet asked again"
+    );
     let login = Url::parse(&app.url(&header(&response, "location").unwrap())).unwrap();
     assert_eq!(param(&login, "login_hint").as_deref(), Some("alice"));
     let next = param(&login, "next").unwrap();
-    assert!(!next.contains("prompt=login"), "the way back asks once: {next}");
+    assert!(
+        !next.contains("prompt=login"),
+        "the way back asks once: {next}"
+    );
     let html = browser
         .get(&format!("{}?{}", login.path(), login.query().unwrap()))
         .await
         .text()
         .await
         .unwrap();
-    assert!(html.contains("value=\"alice\""), "the user name is pre-filled");
+    assert!(
+        html.contains("value=\"alice\""),
+        "the user name is pre-filled"
+    );
 
     app.clock.advance(5);
     browser.login_with_next("alice", PASSWORD, &next).await;
     let resigned_at = app.clock.now();
-    let code = browser.code(&Params(
-        Url::parse(&app.url(&next)).unwrap().query_pairs().into_owned().collect(),
-    ))
-    .await;
+    let code = browser
+        .code(&Params(
+            Url::parse(&app.url(&next))
+                .unwrap()
+                .query_pairs()
+                .into_owned()
+                .collect(),
+        ))
+        .await;
     let body = tokens(
         redeem(&app, &client, &code, Some(CB), Some(VERIFIER)).await,
         "exchange after prompt=login",
     )
     .await
     .body;
-    assert_eq!(claims_of(body["id_token"].as_str().unwrap())["auth_time"], resigned_at);
+    assert_eq!(
+        claims_of(body["id_token"].as_str().unwrap())["auth_time"],
+        resigned_at
+    );
     let _ = CHALLENGE;
 }
 
 /// A token for `scope` through the code flow.
 async fn access_token(app: &TestApp, browser: &Browser, client: &Client, scope: &str) -> Value {
-    id_tokens(app, browser, client, &Params::pkce(client).set("scope", scope)).await
+    id_tokens(
+        app,
+        browser,
+        client,
+        &Params::pkce(client).set("scope", scope),
+    )
+    .await
 }
 
 async fn userinfo(app: &TestApp, token: Option<&str>) -> reqwest::Response {
@@ -483,18 +614,28 @@ async fn userinfo_refuses_no_token_revoked_tokens_and_tokens_without_openid(back
     let response = userinfo(&app, None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = header(&response, "www-authenticate").unwrap();
-    assert!(challenge.starts_with("Bearer") && !challenge.contains("error="), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "{challenge}"
+    );
 
     let response = userinfo(&app, Some("oat_not-a-real-token")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(header(&response, "www-authenticate").unwrap().contains("error=\"invalid_token\""));
+    assert!(
+        header(&response, "www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
 
     let plain = access_token(&app, &browser, &client, "account:read").await;
     assert!(plain["id_token"].is_null(), "no ID token without openid");
     let response = userinfo(&app, plain["access_token"].as_str()).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let challenge = header(&response, "www-authenticate").unwrap();
-    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("scope=\"openid\""), "{challenge}");
 
     let body = access_token(&app, &browser, &client, "openid").await;
@@ -523,8 +664,16 @@ async fn userinfo_refuses_no_token_revoked_tokens_and_tokens_without_openid(back
         .unwrap();
     assert_eq!(revoked.status(), StatusCode::OK);
     let response = userinfo(&app, Some(token)).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "revoked at once");
-    assert!(header(&response, "www-authenticate").unwrap().contains("error=\"invalid_token\""));
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "revoked at once"
+    );
+    assert!(
+        header(&response, "www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
 }
 
 async fn userinfo_claims_follow_the_scopes(backend: Backend) {
@@ -533,16 +682,27 @@ async fn userinfo_claims_follow_the_scopes(backend: Backend) {
     let (browser, user) = alice(&app).await;
     let cases: [(&str, &[&str]); 3] = [
         ("openid", &["sub"]),
-        ("openid profile", &["name", "preferred_username", "sub", "updated_at"]),
+        (
+            "openid profile",
+            &["name", "preferred_username", "sub", "updated_at"],
+        ),
         ("openid email", &["email", "email_verified", "sub"]),
     ];
     for (scope, keys) in cases {
         let body = access_token(&app, &browser, &client, scope).await;
         let response = userinfo(&app, body["access_token"].as_str()).await;
         assert_eq!(response.status(), StatusCode::OK, "{scope}");
-        assert_eq!(header(&response, "cache-control").as_deref(), Some("no-store"));
+        assert_eq!(
+            header(&response, "cache-control").as_deref(),
+            Some("no-store")
+        );
         let info: Value = response.json().await.unwrap();
-        let mut got: Vec<&str> = info.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut got: Vec<&str> = info
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         got.sort_unstable();
         assert_eq!(got, keys, "claims for {scope}");
         assert_eq!(info["sub"], user.id);
@@ -556,7 +716,14 @@ async fn without_a_key_encryption_key_openid_is_invalid_scope(backend: Backend) 
     let client = rp(&app, CB).await;
     let (browser, _) = alice(&app).await;
     let response = browser.authorize(&oidc_params(&client, "n")).await;
-    assert_error_redirect(&app, &response, CB, "invalid_scope", Some(STATE), "openid without a KEK");
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "invalid_scope",
+        Some(STATE),
+        "openid without a KEK",
+    );
     assert_eq!(app.count("authorization_requests").await, 0);
     let response = app
         .http
@@ -568,4 +735,191 @@ async fn without_a_key_encryption_key_openid_is_invalid_scope(backend: Backend) 
     // Other scopes work as before.
     let body = access_token(&app, &browser, &client, "account:read").await;
     assert!(body["id_token"].is_null());
+}
+
+// ---------------------------------------------------------------------------
+// Pairwise subjects
+
+const SALT: [u8; 32] = [4u8; 32];
+
+async fn pairwise_op(backend: Backend) -> TestApp {
+    op_with(backend, |c| c.oidc.pairwise_salt = Some(SALT)).await
+}
+
+/// A pairwise client registered over HTTP (RFC 7591 JSON).
+async fn pairwise_rp(app: &TestApp, redirect_uri: &str) -> Client {
+    let body = serde_json::json!({
+        "client_name": "Pairwise RP",
+        "redirect_uris": [redirect_uri],
+        "scope": OIDC_SCOPE,
+        "subject_type": "pairwise",
+    });
+    let response = app
+        .http
+        .post(app.url("/api/client"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["subject_type"], "pairwise",
+        "the answer says pairwise"
+    );
+    Client {
+        id: answer["client_id"].as_str().unwrap().to_owned(),
+        secret: answer["client_secret"].as_str().map(str::to_owned),
+        name: "Pairwise RP".into(),
+        redirect_uris: vec![redirect_uri.to_owned()],
+    }
+}
+
+/// The `sub` of the ID token and of UserInfo for one code flow (asserted equal).
+async fn sub_for(app: &TestApp, browser: &Browser, client: &Client) -> String {
+    let body = id_tokens(app, browser, client, &oidc_params(client, "p")).await;
+    let sub = claims_of(body["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let info: Value = userinfo(app, body["access_token"].as_str())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], sub, "UserInfo and the ID token agree");
+    sub
+}
+
+async fn pairwise_subjects_differ_between_hosts_and_are_stable(backend: Backend) {
+    let app = pairwise_op(backend).await;
+    let (browser, user) = alice(&app).await;
+    let one = pairwise_rp(&app, "https://one.example/cb").await;
+    let one_again = pairwise_rp(&app, "https://one.example/other").await;
+    let two = pairwise_rp(&app, "https://two.example/cb").await;
+    let public = rp(&app, CB).await;
+
+    let sub_one = sub_for(&app, &browser, &one).await;
+    assert_eq!(
+        sub_for(&app, &browser, &one).await,
+        sub_one,
+        "stable for one client"
+    );
+    assert_eq!(
+        sub_for(&app, &browser, &one_again).await,
+        sub_one,
+        "the same for another client of the same sector"
+    );
+    let sub_two = sub_for(&app, &browser, &two).await;
+    assert_ne!(sub_one, sub_two, "different hosts see different subjects");
+    assert_ne!(sub_one, user.id, "a pairwise sub is not the user id");
+    assert_eq!(
+        sub_for(&app, &browser, &public).await,
+        user.id,
+        "public: the user id"
+    );
+
+    let oidc: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        oidc["subject_types_supported"],
+        serde_json::json!(["public", "pairwise"])
+    );
+
+    // Export and import into another server with the same salt: the client
+    // keeps its subjects.
+    let doc = oauthd::cli::export_import::export(&app.db, &app.clock)
+        .await
+        .unwrap();
+    let copy = pairwise_op(backend).await;
+    oauthd::cli::export_import::import(&copy.db, &doc)
+        .await
+        .unwrap();
+    let browser = copy.browser();
+    browser.login("alice", PASSWORD).await;
+    assert_eq!(
+        sub_for(&copy, &browser, &one).await,
+        sub_one,
+        "the same sub after import"
+    );
+}
+
+async fn pairwise_registration_refusals_store_nothing(backend: Backend) {
+    let app = pairwise_op(backend).await;
+    let without_salt = op(backend).await;
+    let cases = [
+        (
+            &app,
+            serde_json::json!({"redirect_uris": ["https://a.example/cb", "https://b.example/cb"], "subject_type": "pairwise"}),
+            "redirect URIs on two hosts",
+        ),
+        (
+            &app,
+            serde_json::json!({"redirect_uris": ["https://a.example/cb"], "subject_type": "secret"}),
+            "an unknown subject_type",
+        ),
+        (
+            &app,
+            serde_json::json!({"grant_types": ["client_credentials"], "subject_type": "pairwise"}),
+            "no redirect URI",
+        ),
+        (
+            &without_salt,
+            serde_json::json!({"redirect_uris": ["https://a.example/cb"], "subject_type": "pairwise"}),
+            "no oidc.pairwise_salt",
+        ),
+    ];
+    for (server, body, why) in cases {
+        let before = server.count("clients").await;
+        let response = server
+            .http
+            .post(server.url("/api/client"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{why}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_client_metadata", "{why}");
+        assert_eq!(
+            server.count("clients").await,
+            before,
+            "{why}: nothing stored"
+        );
+    }
+    // The CLI's --subject-type goes through the same rules.
+    let refused = oauthd::cli::admin::add_client(
+        &app.db,
+        &app.clock,
+        &app.config,
+        NewClientArgs {
+            name: "Two hosts".into(),
+            redirect_uris: vec!["https://a.example/cb".into(), "https://b.example/cb".into()],
+            subject_type: Some("pairwise".into()),
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    assert!(refused.is_err(), "the CLI refuses two hosts too");
+    let added = oauthd::cli::admin::add_client(
+        &app.db,
+        &app.clock,
+        &app.config,
+        NewClientArgs {
+            name: "One host".into(),
+            redirect_uris: vec!["https://a.example/cb".into()],
+            subject_type: Some("pairwise".into()),
+            ..NewClientArgs::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(added.client.subject_type, "pairwise");
 }
