@@ -10,9 +10,8 @@ use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::api::account::presented_token;
 use crate::http::error::{HttpError, json_error, no_store};
-use crate::http::extract::body_or_error;
+use crate::http::extract::{body_or_error, presented_token};
 use crate::http::state::AppState;
 use crate::oauth::userinfo::{self, Refusal};
 use crate::oauth::{ErrorCode, OAuthError};
