@@ -114,6 +114,11 @@ pub async fn sign(
     let Some(kek) = config.signing.key_encryption_key.as_ref() else {
         return Err(unavailable().into());
     };
+    // A pairwise client whose salt is gone (the authorization endpoint
+    // refuses openid for it; this is a code asked for before the change).
+    if !subject::servable(config, about.client) {
+        return Err(unavailable().into());
+    }
     let rows = store::signing_keys::list(db).await?;
     let now = clock.now();
     let Some(key) = signing::active(&rows, now) else {

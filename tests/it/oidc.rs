@@ -51,6 +51,8 @@ crate::both_backends!(
     without_a_key_encryption_key_openid_is_invalid_scope,
     pairwise_subjects_differ_between_hosts_and_are_stable,
     pairwise_registration_refusals_store_nothing,
+    a_replica_without_keys_refuses_the_code_without_burning_it_and_refreshes_without_id_token,
+    a_pairwise_client_keeps_its_redirect_uris_on_its_host,
 );
 
 const KEK: [u8; 32] = [9u8; 32];
@@ -922,4 +924,100 @@ async fn pairwise_registration_refusals_store_nothing(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(added.client.subject_type, "pairwise");
+}
+
+async fn a_replica_without_keys_refuses_the_code_without_burning_it_and_refreshes_without_id_token(
+    backend: Backend,
+) {
+    let a = op(backend).await;
+    let client = rp(&a, CB).await;
+    let (browser, _) = alice(&a).await;
+    // A replica on the same database whose operator took the KEK away.
+    let config_b = crate::support::test_config(&a.database_url);
+    let db_b = oauthd::store::Db::connect(&config_b.database)
+        .await
+        .unwrap();
+    let b = TestApp::serve(
+        config_b,
+        db_b,
+        crate::support::TestDb::shared(&a.database_url),
+    )
+    .await;
+
+    let code = browser.code(&oidc_params(&client, "n")).await;
+    let tokens_before = a.count("tokens").await;
+    let response = redeem(&b, &client, &code, Some(CB), Some(VERIFIER)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_scope", "{error}");
+    assert_eq!(a.count("tokens").await, tokens_before, "nothing stored");
+    // Signing comes before anything is stored: the code still works where
+    // it can be served.
+    let body = tokens(
+        redeem(&a, &client, &code, Some(CB), Some(VERIFIER)).await,
+        "the same code at a replica that signs",
+    )
+    .await
+    .body;
+    assert!(body["id_token"].is_string());
+
+    // OIDC Core §12.2: a refresh may come without an ID token, and does when
+    // nothing can sign; it still works.
+    let refreshed = tokens(
+        crate::support::flow::token(
+            &b,
+            &client.auth(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await,
+        "refresh at the replica without keys",
+    )
+    .await
+    .body;
+    assert!(refreshed["id_token"].is_null(), "{refreshed}");
+    assert!(refreshed["scope"].as_str().unwrap().contains("openid"));
+}
+
+async fn a_pairwise_client_keeps_its_redirect_uris_on_its_host(backend: Backend) {
+    let app = pairwise_op(backend).await;
+    let client = pairwise_rp(&app, "https://one.example/cb").await;
+    let stored = oauthd::store::clients::find(&app.db, &client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.pairwise_sector.as_deref(), Some("one.example"));
+    let policy = oauthd::oauth::registration::Policy::from_config(&app.config);
+    let moved = oauthd::oauth::registration::update(
+        &app.db,
+        &app.clock,
+        policy,
+        &stored,
+        "Pairwise RP",
+        None,
+        vec!["https://two.example/cb".into()],
+    )
+    .await;
+    assert!(moved.is_err(), "another host would change every sub");
+    let after = oauthd::store::clients::find(&app.db, &client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.redirect_uris, stored.redirect_uris, "nothing changed");
+    oauthd::oauth::registration::update(
+        &app.db,
+        &app.clock,
+        policy,
+        &stored,
+        "Pairwise RP",
+        None,
+        vec![
+            "https://one.example/cb".into(),
+            "https://one.example/cb2".into(),
+        ],
+    )
+    .await
+    .expect("the same host is fine");
 }

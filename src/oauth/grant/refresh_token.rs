@@ -272,8 +272,18 @@ async fn refreshed_id_token(
             access_token: issued.access_token.expose(),
         },
     )
-    .await?;
-    Ok(Some(signed))
+    .await;
+    match signed {
+        Ok(signed) => Ok(Some(signed)),
+        // Core §12.2: the answer "might not contain an id_token". Nothing
+        // can sign (the key-encryption key or the pairwise salt was taken
+        // away since the grant was made): the refresh still works.
+        Err(Error::Refused(e)) => {
+            tracing::warn!(client.id = %client.id, reason = %e.description, "refreshed without an ID token");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// How the presented refresh token is being used.
