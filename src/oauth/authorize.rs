@@ -401,14 +401,14 @@ pub fn login_required() -> OAuthError {
     OAuthError::new(ErrorCode::LoginRequired, "the user must sign in")
 }
 
-/// Whether a session that started at `signed_in_at` is fresh enough for
-/// `valid`: not when `prompt=login` asks for a new sign-in, nor when it is
-/// older than `max_age`.
+/// Whether a session that started at `signed_in_at` is not fresh enough
+/// for `valid`: `prompt=login` asks for a new sign-in, or the session is
+/// older than `max_age` (`max_age=0` always asks, like `prompt=login`).
 pub fn needs_sign_in(valid: &ValidRequest, signed_in_at: i64, now: i64) -> bool {
     valid.force_login
         || valid
             .max_age
-            .is_some_and(|max| now.saturating_sub(signed_in_at) > max)
+            .is_some_and(|max| max == 0 || now.saturating_sub(signed_in_at) > max)
 }
 
 /// The checks of [`validate`] that read storage: the resources must be ones

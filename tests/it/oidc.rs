@@ -507,6 +507,7 @@ async fn max_age_forces_a_new_sign_in_and_auth_time_follows(backend: Backend) {
     );
     let login = Url::parse(&app.url(&header(&response, "location").unwrap())).unwrap();
     let next = param(&login, "next").unwrap();
+    assert!(!next.contains("max_age"), "the way back asks once: {next}");
     let response = browser.login_with_next("alice", PASSWORD, &next).await;
     assert_eq!(
         header(&response, "location").as_deref(),
@@ -520,6 +521,25 @@ async fn max_age_forces_a_new_sign_in_and_auth_time_follows(backend: Backend) {
         "auth_time is the new sign-in"
     );
     assert_eq!(claims["nonce"], "b");
+    // max_age=0 (a sign-in for this very request) does not loop, even when
+    // the way back arrives a second after the sign-in.
+    let response = browser
+        .authorize(&oidc_params(&client, "z").add("max_age", "0"))
+        .await;
+    assert!(is_login_redirect(&app.base, &response), "max_age=0");
+    let login = Url::parse(&app.url(&header(&response, "location").unwrap())).unwrap();
+    let next = param(&login, "next").unwrap();
+    app.clock.advance(1);
+    browser.login_with_next("alice", PASSWORD, &next).await;
+    app.clock.advance(1);
+    let back = browser.get(&next).await;
+    assert_eq!(
+        back.status(),
+        StatusCode::FOUND,
+        "a code, not the sign-in page again"
+    );
+    let location = Url::parse(&header(&back, "location").unwrap()).unwrap();
+    assert!(param(&location, "code").is_some(), "{location}");
     // max_age must be a number.
     let response = browser
         .authorize(&oidc_params(&client, "c").add("max_age", "soon"))

@@ -173,7 +173,8 @@ async fn request(
         }
     };
     // `prompt=login`, or a sign-in older than `max_age`: sign in again
-    // (the way back drops `login` from `prompt`, so it asks once).
+    // (the way back drops `login` from `prompt` and drops `max_age`, so it
+    // asks once: with `max_age=0` the next request would never be fresh).
     if authorize::needs_sign_in(&valid, active.info.created_at, state.clock.now()) {
         if valid.no_prompt {
             return answer_error(
@@ -272,10 +273,11 @@ const MAX_LOGIN_HINT_LEN: usize = 256;
 
 /// 303 to the sign-in page, coming back to the same request afterwards,
 /// with the user name `login_hint` gives pre-filled. With `again`, the
-/// way back asks no second time: `login` is dropped from `prompt`.
+/// way back asks no second time: `login` is dropped from `prompt`, and
+/// `max_age` is dropped.
 fn to_login(back: Back<'_>, params: &authorize::AuthorizeParams, again: bool) -> Response {
     let query = if again {
-        without_prompt_login(back.query)
+        after_sign_in(back.query)
     } else {
         back.query.to_owned()
     };
@@ -297,10 +299,14 @@ fn to_login(back: Back<'_>, params: &authorize::AuthorizeParams, again: bool) ->
 }
 
 /// The request's query with `login` removed from `prompt` (and `prompt`
-/// dropped when nothing is left).
-fn without_prompt_login(query: &str) -> String {
+/// dropped when nothing is left) and without `max_age`: what the sign-in
+/// just done satisfies.
+fn after_sign_in(query: &str) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "max_age" {
+            continue;
+        }
         if k == "prompt" {
             let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
             let rest = rest.join(" ");
