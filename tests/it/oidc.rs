@@ -32,8 +32,8 @@ use sha2::Digest as _;
 use url::Url;
 
 use crate::support::flow::{
-    Browser, CB, CHALLENGE, Client, PASSWORD, Params, STATE, VERIFIER, assert_error_redirect,
-    create_user, header, is_login_redirect, param, redeem, register, tokens,
+    Browser, CB, Client, PASSWORD, Params, STATE, VERIFIER, assert_error_redirect, create_user,
+    header, is_login_redirect, param, redeem, register, tokens,
 };
 use crate::support::{Backend, TestApp};
 
@@ -606,7 +606,22 @@ async fn prompt_login_forces_a_new_sign_in_and_login_hint_prefills(backend: Back
         claims_of(body["id_token"].as_str().unwrap())["auth_time"],
         resigned_at
     );
-    let _ = CHALLENGE;
+
+    // Signed out, prompt=login asks once: the sign-in it leads to counts.
+    let bob_browser = app.new_browser();
+    create_user(&app, "bob").await;
+    let response = bob_browser.authorize(&params).await;
+    assert!(is_login_redirect(&app.base, &response));
+    let login = Url::parse(&app.url(&header(&response, "location").unwrap())).unwrap();
+    let next = param(&login, "next").unwrap();
+    assert!(!next.contains("prompt=login"), "{next}");
+    bob_browser.login_with_next("bob", PASSWORD, &next).await;
+    let back = bob_browser.get(&next).await;
+    assert_eq!(
+        back.status(),
+        StatusCode::OK,
+        "the consent page, not the sign-in page again"
+    );
 }
 
 /// A token for `scope` through the code flow.

@@ -149,7 +149,11 @@ async fn request(
                 redirect_status,
             );
         }
-        return Ok(to_login(back, &parsed, false));
+        // The sign-in about to happen satisfies `prompt=login` and
+        // `max_age`: the way back drops them, so it is asked for once.
+        let satisfied = !matches!(parsed.max_age, authorize::Param::Absent)
+            || authorize::Prompt::parse(&parsed).is_ok_and(|p| p.login);
+        return Ok(to_login(back, &parsed, satisfied));
     };
     let checked = match authorize::validate(&resolved, &parsed, &state.config) {
         Ok(v) => match authorize::check_resources(&state.db, &state.config, &resolved, &v).await {
