@@ -53,6 +53,7 @@ crate::both_backends!(
     pairwise_registration_refusals_store_nothing,
     a_replica_without_keys_refuses_the_code_without_burning_it_and_refreshes_without_id_token,
     a_pairwise_client_keeps_its_redirect_uris_on_its_host,
+    id_tokens_of_every_key_algorithm_validate,
 );
 
 const KEK: [u8; 32] = [9u8; 32];
@@ -1055,4 +1056,58 @@ async fn a_pairwise_client_keeps_its_redirect_uris_on_its_host(backend: Backend)
     )
     .await
     .expect("the same host is fine");
+}
+
+/// ES256 and EdDSA keys: the crate validates the ID token and its `at_hash`
+/// (SHA-256 for ES256, SHA-512 for Ed25519), and discovery names the alg.
+async fn id_tokens_of_every_key_algorithm_validate(backend: Backend) {
+    use oauthd::config::SigningAlgorithm;
+    for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
+        let app = op_with(backend, |c| c.signing.algorithm = alg).await;
+        let client = rp(&app, CB).await;
+        let (browser, _) = alice(&app).await;
+        let body = id_tokens(&app, &browser, &client, &oidc_params(&client, "n")).await;
+        let http = openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let metadata =
+            CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+                .await
+                .unwrap();
+        let names: Vec<String> = metadata
+            .id_token_signing_alg_values_supported()
+            .iter()
+            .map(|a| {
+                serde_json::to_value(a)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, [alg.as_str()], "discovery names {}", alg.as_str());
+        let client_rp =
+            CoreClient::from_provider_metadata(metadata, ClientId::new(client.id.clone()), None);
+        let checker = client_rp
+            .id_token_verifier()
+            .set_allowed_algs(vec![serde_json::from_value(alg.as_str().into()).unwrap()]);
+        let id_token: CoreIdToken = body["id_token"].as_str().unwrap().parse().unwrap();
+        let claims = id_token
+            .claims(&checker, &Nonce::new("n".into()))
+            .unwrap_or_else(|e| panic!("{}: {e:?}", alg.as_str()));
+        let access = openidconnect::AccessToken::new(body["access_token"].as_str().unwrap().into());
+        let expected = AccessTokenHash::from_token(
+            &access,
+            id_token.signing_alg().unwrap(),
+            id_token.signing_key(&checker).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims.access_token_hash(),
+            Some(&expected),
+            "{}",
+            alg.as_str()
+        );
+    }
 }
