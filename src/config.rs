@@ -121,6 +121,24 @@ pub struct Config {
     pub client_metadata: ClientMetadataConfig,
     /// ID-token signing keys and their rotation.
     pub signing: SigningConfig,
+    /// OpenID Connect options beyond signing.
+    pub oidc: OidcConfig,
+}
+
+/// OpenID Connect options (`oauth::subject`).
+#[derive(Clone, Default)]
+pub struct OidcConfig {
+    /// The secret pairwise subjects are derived under; `None`: clients
+    /// cannot register `subject_type=pairwise`.
+    pub pairwise_salt: Option<[u8; 32]>,
+}
+
+impl fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("pairwise_salt", &self.pairwise_salt.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 /// The algorithm new signing keys are generated for.
@@ -520,6 +538,43 @@ struct RawConfig {
     metrics: RawMetrics,
     client_metadata: RawClientMetadata,
     signing: RawSigning,
+    oidc: RawOidc,
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawOidc {
+    pairwise_salt: String,
+    pairwise_salt_file: String,
+}
+
+impl RawOidc {
+    fn validate(self) -> Result<OidcConfig, ConfigError> {
+        let pairwise_salt = match (
+            self.pairwise_salt.is_empty(),
+            self.pairwise_salt_file.is_empty(),
+        ) {
+            (true, true) => None,
+            (false, false) => {
+                return Err(ConfigError::new(
+                    "oidc.pairwise_salt",
+                    "set either pairwise_salt or pairwise_salt_file, not both",
+                ));
+            }
+            (false, true) => Some(parse_kek("oidc.pairwise_salt", &self.pairwise_salt)?),
+            (true, false) => {
+                let key = "oidc.pairwise_salt_file";
+                let text = std::fs::read_to_string(&self.pairwise_salt_file).map_err(|e| {
+                    ConfigError::new(
+                        key,
+                        format!("cannot read `{}`: {e}", self.pairwise_salt_file),
+                    )
+                })?;
+                Some(parse_kek(key, &text)?)
+            }
+        };
+        Ok(OidcConfig { pairwise_salt })
+    }
 }
 
 impl Default for RawConfig {
@@ -547,6 +602,7 @@ impl Default for RawConfig {
             metrics: RawMetrics::default(),
             client_metadata: RawClientMetadata::default(),
             signing: RawSigning::default(),
+            oidc: RawOidc::default(),
         }
     }
 }
@@ -767,6 +823,9 @@ impl Default for RawScopes {
         let catalogue = [
             ("account:read", "Read your account: your user name and id"),
             ("event:write", "Add and update events on your behalf"),
+            ("openid", "Sign you in: learn who you are (a stable id)"),
+            ("profile", "See your name and user name"),
+            ("email", "See your email address"),
         ];
         Self {
             catalogue: catalogue
@@ -1276,6 +1335,7 @@ fn one_line(s: &str) -> String {
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         let signing = self.signing.validate()?;
+        let oidc = self.oidc.validate()?;
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
             ConfigError::new(
                 "listen",
@@ -1632,6 +1692,7 @@ impl RawConfig {
                 }),
             },
             signing,
+            oidc,
         })
     }
 }

@@ -212,6 +212,8 @@ pub struct ClientView {
     pub access_token_format: &'static str,
     /// Where RP-initiated logout may return to.
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect `public` or `pairwise`.
+    pub subject_type: String,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -242,6 +244,11 @@ impl From<&Client> for ClientView {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            subject_type: if c.pairwise_sector.is_some() {
+                "pairwise".into()
+            } else {
+                "public".into()
+            },
             created_at: c.created_at,
         }
     }
@@ -273,6 +280,8 @@ pub struct NewClientArgs {
     pub application_type: Option<String>,
     /// `--post-logout-redirect-uri`, repeated.
     pub post_logout_redirect_uris: Vec<String>,
+    /// `--subject-type`: OpenID Connect `public` or `pairwise`.
+    pub subject_type: Option<String>,
 }
 
 /// Registers a client under the same rules as `POST /api/client`.
@@ -297,6 +306,7 @@ pub async fn add_client(
         grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
         application_type: args.application_type,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
+        subject_type: args.subject_type,
         ..ClientMetadata::default()
     };
     let mut client = registration::validate(meta, Policy::from_config(config))?;

@@ -303,6 +303,11 @@ pub(crate) enum ClientCommand {
         /// for several; the rules of --redirect-uri).
         #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
         post_logout_redirect_uris: Vec<String>,
+        /// OpenID Connect subjects: public (the default: `sub` is the user
+        /// id) or pairwise (a different `sub` per client host; needs
+        /// oidc.pairwise_salt and redirect URIs on one host).
+        #[arg(long, value_name = "TYPE")]
+        subject_type: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

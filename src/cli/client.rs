@@ -23,6 +23,7 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
             auth_method,
             application_type,
             post_logout_redirect_uris,
+            subject_type,
             json,
         } => {
             let args = NewClientArgs {
@@ -37,6 +38,7 @@ pub(super) async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Fa
                 auth_method,
                 application_type,
                 post_logout_redirect_uris,
+                subject_type,
             };
             let issued = admin::add_client(&db, &clock, config, args).await?;
             print_issued(&issued, json)?;

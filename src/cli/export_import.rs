@@ -162,6 +162,12 @@ pub struct Client {
     /// `web` or `native` (absent in older documents: `web`).
     #[serde(default = "web")]
     pub application_type: String,
+    /// OpenID Connect pairwise subjects: the sector (host) its `sub` values
+    /// are derived for; absent: public subjects (the user id). Carried as
+    /// is, so a client's subjects survive export and import (under the
+    /// same `oidc.pairwise_salt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairwise_sector: Option<String>,
     /// The resources it may ask for; empty: any (absent in older documents).
     #[serde(default)]
     pub allowed_resources: Vec<String>,
@@ -313,6 +319,7 @@ pub async fn export(db: &Db, clock: &Clock) -> Result<Document, TransferError> {
             owner_id: c.owner_id,
             may_introspect: c.may_introspect,
             application_type: c.application_type,
+            pairwise_sector: c.pairwise_sector,
             created_at: c.created_at,
             updated_at: c.updated_at,
         })
@@ -569,6 +576,15 @@ pub fn check(doc: &Document) -> Result<(), TransferError> {
                 "{at}.owner_id (client {id}): no user with id {owner} in the document"
             ));
         }
+        if c.pairwise_sector.as_deref().is_some_and(|s| {
+            s.is_empty()
+                || s.len() > 253
+                || s.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+        }) {
+            return bad(format!(
+                "{at}.pairwise_sector (client {id}) must be a host name"
+            ));
+        }
         if ApplicationType::parse(&c.application_type).is_none() {
             return bad(format!(
                 "{at}.application_type (client {id}) must be web or native"
@@ -764,6 +780,7 @@ pub async fn import(db: &Db, doc: &Document) -> Result<Counts, TransferError> {
                 owner_id: c.owner_id.clone(),
                 may_introspect: c.may_introspect,
                 application_type: c.application_type.clone(),
+                pairwise_sector: c.pairwise_sector.clone(),
                 created_at: c.created_at,
                 updated_at: c.updated_at,
                 access_token_format: c.access_token_format.clone(),

@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -145,6 +145,9 @@ impl FormParams {
             code_challenge: self.param("code_challenge"),
             code_challenge_method: self.param("code_challenge_method"),
             prompt: self.param("prompt"),
+            nonce: self.param("nonce"),
+            max_age: self.param("max_age"),
+            login_hint: self.param("login_hint"),
             resource: self.all("resource").map(str::to_owned).collect(),
         }
     }
@@ -380,6 +383,51 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 /// RFC 6750 §2.1 b64token characters.
 fn is_b64token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// The token from exactly one of header, form body and query; `Err` when
+/// several are used at once or the header is malformed (RFC 6750 §3.1).
+pub fn presented_token(
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Option<String>, &'static str> {
+    let mut found: Vec<String> = Vec::new();
+    match bearer_header(headers) {
+        BearerHeader::Absent => {}
+        BearerHeader::Token(t) => found.push(t.to_owned()),
+        BearerHeader::Malformed => {
+            return Err("the Authorization header is not a valid Bearer credential");
+        }
+    }
+    if let Some(q) = uri.query() {
+        let params =
+            FormParams::parse(q.as_bytes()).map_err(|_| "the query string is malformed")?;
+        let mut values = params.all("access_token");
+        if let Some(v) = values.next() {
+            found.push(v.to_owned());
+        }
+        if values.next().is_some() {
+            return Err("access_token is given more than once");
+        }
+    }
+    if method == Method::POST
+        && media_type(headers).as_deref() == Some("application/x-www-form-urlencoded")
+    {
+        let params = FormParams::parse(body).map_err(|_| "the form body is malformed")?;
+        let mut values = params.all("access_token");
+        if let Some(v) = values.next() {
+            found.push(v.to_owned());
+        }
+        if values.next().is_some() {
+            return Err("access_token is given more than once");
+        }
+    }
+    if found.len() > 1 {
+        return Err("use one way to send the access token");
+    }
+    Ok(found.pop())
 }
 
 #[cfg(test)]

@@ -56,6 +56,12 @@ pub fn build_app(state: AppState) -> Router {
             post(oauth::introspect::introspect).options(preflight),
         )
         .route(
+            oauth::userinfo::USERINFO_PATH,
+            get(oauth::userinfo::userinfo)
+                .post(oauth::userinfo::userinfo)
+                .options(preflight),
+        )
+        .route(
             "/account",
             get(api::account::account)
                 .post(api::account::account)
@@ -82,6 +88,10 @@ pub fn build_app(state: AppState) -> Router {
             get(oauth::metadata::metadata),
         )
         .route("/.well-known/jwks.json", get(oauth::metadata::jwks))
+        .route(
+            oauth::metadata::OPENID_CONFIGURATION_PATH,
+            get(oauth::metadata::openid),
+        )
         .route(
             "/.well-known/oauth-protected-resource",
             get(oauth::metadata::protected_resource),

@@ -190,6 +190,33 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// The granted scopes, space-separated.
     pub scope: String,
+    /// The OpenID Connect ID token (a JWS), when `openid` was granted: from
+    /// the code exchange, and from a refresh of such a grant.
+    #[serde(default)]
+    pub id_token: String,
+}
+
+/// The OpenID Connect UserInfo answer (Core §5.3): `sub` always, the rest
+/// by the token's scopes.
+#[derive(ToSchema, Deserialize)]
+pub struct UserInfo {
+    /// The subject: the same `sub` as in the client's ID tokens.
+    pub sub: String,
+    /// `profile`: the display name, when the user gave one.
+    #[serde(default)]
+    pub name: String,
+    /// `profile`: the user name.
+    #[serde(default)]
+    pub preferred_username: String,
+    /// `profile`: Unix seconds of the last change to the user.
+    #[serde(default)]
+    pub updated_at: i64,
+    /// `email`: the address, when the user gave one.
+    #[serde(default)]
+    pub email: String,
+    /// `email`: whether the operator vouches for it (with `email`).
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// A token to revoke (RFC 7009 §2.1) or introspect (RFC 7662 §2.1).
@@ -415,6 +442,12 @@ pub struct ClientMetadata {
     /// RP-Initiated Logout 1.0 §3.1); the rules of `redirect_uris`.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect: `public` (absent; `sub` is the user id) or
+    /// `pairwise` (a `sub` of its own per user, derived for the one host of
+    /// its redirect URIs; needs `oidc.pairwise_salt`, refused with
+    /// `invalid_client_metadata` otherwise or when the URIs span hosts).
+    #[serde(default)]
+    pub subject_type: String,
 }
 
 /// RFC 7591 §3.2.1: the registered client.
@@ -454,6 +487,8 @@ pub struct RegisteredClient {
     /// Where RP-initiated logout may return to (absent when none).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect `public` or `pairwise`.
+    pub subject_type: String,
 }
 
 /// `/healthz` and `/readyz` answers.
@@ -495,6 +530,8 @@ fn build() -> OpenApi {
     );
     paths.add_path_operation("/oauth/revoke", vec![HttpMethod::Post], revoke());
     paths.add_path_operation("/oauth/introspect", vec![HttpMethod::Post], introspect());
+    paths.add_path_operation("/oauth/userinfo", vec![HttpMethod::Get], userinfo(false));
+    paths.add_path_operation("/oauth/userinfo", vec![HttpMethod::Post], userinfo(true));
     paths.add_path_operation("/account", vec![HttpMethod::Get], account_get());
     paths.add_path_operation("/account", vec![HttpMethod::Post], account_post());
     for path in [
@@ -503,6 +540,7 @@ fn build() -> OpenApi {
         "/oauth2/token/",
         "/oauth/revoke",
         "/oauth/introspect",
+        "/oauth/userinfo",
         "/account",
     ] {
         paths.add_path_operation(path, vec![HttpMethod::Options], preflight(path));
@@ -512,6 +550,11 @@ fn build() -> OpenApi {
         "/.well-known/oauth-authorization-server",
         vec![HttpMethod::Get],
         metadata(),
+    );
+    paths.add_path_operation(
+        "/.well-known/openid-configuration",
+        vec![HttpMethod::Get],
+        openid_configuration(),
     );
     paths.add_path_operation("/.well-known/jwks.json", vec![HttpMethod::Get], jwks());
     for (path, id) in [
@@ -542,6 +585,7 @@ fn build() -> OpenApi {
         .schema_from::<Audience>()
         .schema_from::<Account>()
         .schema_from::<AccountForm>()
+        .schema_from::<UserInfo>()
         .schema_from::<ServerMetadata>()
         .schema_from::<ResourceMetadata>()
         .schema_from::<RegistrationForm>()
@@ -1322,6 +1366,114 @@ fn metadata() -> Operation {
                     .description("The metadata; every URL is built from `public_url`.")
                     .content(JSON, content("ServerMetadata"))
                     .build(),
+            ),
+    )
+    .build()
+}
+
+fn userinfo(post: bool) -> Operation {
+    let challenge = |description: &str| {
+        with_cors(error_response(description))
+            .header(
+                "WWW-Authenticate",
+                bearer_challenge(
+                    "The RFC 6750 §3 challenge (`scope=\"openid\"` with `insufficient_scope`).",
+                ),
+            )
+            .build()
+    };
+    let op = OperationBuilder::new()
+        .tag("oauth")
+        .operation_id(Some(if post { "userinfo_post" } else { "userinfo" }))
+        .summary(Some(if post {
+            "OpenID Connect UserInfo (token in the form body)"
+        } else {
+            "OpenID Connect UserInfo"
+        }))
+        .description(Some(
+            "The claims of the token's user (OpenID Connect Core §5.3): `sub` always; with              `profile`, `name`, `preferred_username` and `updated_at`; with `email`, `email`              and `email_verified`. Needs an access token holding `openid`, in the              `Authorization` header, the `access_token` query parameter or (POST) a              form-encoded body, one way only.",
+        ))
+        .parameter(origin_parameter())
+        .securities(Some(security(&[Some(BEARER), None])))
+        .response(
+            "200",
+            with_cors(
+                ResponseBuilder::new()
+                    .description("The claims.")
+                    .content(JSON, content("UserInfo"))
+                    .header("Cache-Control", no_store()),
+            )
+            .build(),
+        )
+        .response(
+            "400",
+            challenge(
+                "`invalid_request`: the token sent more than one way, a malformed                  `Authorization` header, or a malformed query or body.",
+            ),
+        )
+        .response(
+            "401",
+            challenge(
+                "No token (`invalid_token`), or an invalid, expired or revoked one, or one                  that is not a client's access token.",
+            ),
+        )
+        .response(
+            "403",
+            challenge("The token does not hold `openid` (`insufficient_scope`)."),
+        )
+        .response(
+            "413",
+            with_cors(error_response(
+                "The body is over 64 KiB (`invalid_request`).",
+            ))
+            .build(),
+        );
+    let op = if post {
+        op.request_body(Some(
+            RequestBodyBuilder::new()
+                .description(Some("The token, when not in the header."))
+                .content(FORM, content("AccountForm"))
+                .build(),
+        ))
+    } else {
+        op.parameter(
+            ParameterBuilder::new()
+                .name("access_token")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some("The access token (RFC 6750 §2.3)."))
+                .schema(Some(string_schema())),
+        )
+    };
+    common(op).build()
+}
+
+fn openid_configuration() -> Operation {
+    common(
+        OperationBuilder::new()
+            .tag("oauth")
+            .operation_id(Some("openid_configuration"))
+            .summary(Some("OpenID Provider configuration (OIDC Discovery 1.0)"))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description(
+                        "Every field of the RFC 8414 metadata, with the same values, plus                          `userinfo_endpoint`, `subject_types_supported`,                          `id_token_signing_alg_values_supported` (the algorithms of the keys                          in the JWKS and of `signing.algorithm`), `claims_supported`,                          `claim_types_supported`, `prompt_values_supported`, and the                          request-object and claims-parameter flags (all false).",
+                    )
+                    .content(
+                        JSON,
+                        ContentBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .response(
+                "404",
+                error_response(
+                    "No `signing.key_encryption_key` is configured: nothing can sign ID                      tokens, so oauthd is no OpenID Provider.",
+                )
+                .build(),
             ),
     )
     .build()

@@ -270,6 +270,10 @@ pub struct NewClient {
     /// Where RP-initiated logout may return to, exactly as registered,
     /// without duplicates (the rules of `redirect_uris`).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// OpenID Connect pairwise subjects: the sector (the one host of its
+    /// redirect URIs) its `sub` values are derived for; `None`: public
+    /// subjects (the user id).
+    pub pairwise_sector: Option<String>,
 }
 
 impl NewClient {

@@ -65,8 +65,14 @@ pub struct AuthorizeParams {
     pub code_challenge: Param,
     /// `code_challenge_method`.
     pub code_challenge_method: Param,
-    /// `prompt` (`consent` forces the consent page).
+    /// `prompt` (OpenID Connect Core §3.1.2.1).
     pub prompt: Param,
+    /// `nonce` (OpenID Connect), echoed in the ID token.
+    pub nonce: Param,
+    /// `max_age` (OpenID Connect): the longest time since sign-in, seconds.
+    pub max_age: Param,
+    /// `login_hint` (OpenID Connect): the user name to pre-fill.
+    pub login_hint: Param,
     /// Every `resource` (RFC 8707: repeatable).
     pub resource: Vec<String>,
 }
@@ -233,6 +239,14 @@ pub struct ValidRequest {
     pub challenge: Option<pkce::Challenge>,
     /// `prompt=consent` was sent.
     pub force_consent: bool,
+    /// `prompt=none`: answer without showing the user anything.
+    pub no_prompt: bool,
+    /// `prompt=login`: the user signs in again.
+    pub force_login: bool,
+    /// `max_age`: a sign-in older than this many seconds is not enough.
+    pub max_age: Option<i64>,
+    /// `nonce`, for the ID token.
+    pub nonce: Option<String>,
     /// The resources asked for (RFC 8707); empty: none.
     pub resources: Resources,
 }
@@ -303,18 +317,98 @@ pub fn validate(
             "public clients must send a PKCE code_challenge",
         ));
     }
-    let force_consent = params
-        .prompt
-        .get()
-        .map_err(|()| repeated("prompt"))?
-        .is_some_and(|p| p.split(' ').any(|v| v == "consent"));
+    let prompt = Prompt::parse(params)?;
+    if super::id_token::wanted(&scope)
+        && !(super::id_token::available(config) && super::subject::servable(config, client))
+    {
+        return Err(super::id_token::unavailable());
+    }
+    let nonce = match params.nonce.get().map_err(|()| repeated("nonce"))? {
+        Some(n) if n.len() > super::id_token::MAX_NONCE_LEN => {
+            return Err(OAuthError::invalid_request(
+                "nonce is longer than this server accepts",
+            ));
+        }
+        n => n.map(str::to_owned),
+    };
+    let max_age = match params.max_age.get().map_err(|()| repeated("max_age"))? {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u32>()
+                .map(i64::from)
+                .map_err(|_| OAuthError::invalid_request("max_age must be a number of seconds"))?,
+        ),
+    };
     let resources = Resources::parse(params.resource.iter().map(String::as_str))?;
     Ok(ValidRequest {
         scope,
         challenge,
-        force_consent,
+        force_consent: prompt.consent,
+        no_prompt: prompt.none,
+        force_login: prompt.login,
+        max_age,
+        nonce,
         resources,
     })
+}
+
+/// The `prompt` values that matter here (OpenID Connect Core §3.1.2.1).
+/// Unknown values (and `select_account`: a user has one account here) are
+/// ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`.
+    pub none: bool,
+    /// `login`.
+    pub login: bool,
+    /// `consent`.
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Reads `prompt`; `none` beside another value is `invalid_request`.
+    pub fn parse(params: &AuthorizeParams) -> Result<Self, OAuthError> {
+        let raw = params.prompt.get().map_err(|()| {
+            OAuthError::invalid_request("the prompt parameter is given more than once")
+        })?;
+        let mut prompt = Self::default();
+        for value in raw.unwrap_or("").split(' ') {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                _ => {}
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        Ok(prompt)
+    }
+}
+
+/// True when the request says `prompt=none`, alone or not (read before
+/// sign-in, to answer `login_required`, or the request's error, instead of
+/// showing the sign-in page).
+pub fn prompt_none(params: &AuthorizeParams) -> bool {
+    matches!(&params.prompt, Param::One(v) if v.split(' ').any(|p| p == "none"))
+}
+
+/// The refusal for `prompt=none` when the user must sign in.
+pub fn login_required() -> OAuthError {
+    OAuthError::new(ErrorCode::LoginRequired, "the user must sign in")
+}
+
+/// Whether a session that started at `signed_in_at` is not fresh enough
+/// for `valid`: `prompt=login` asks for a new sign-in, or the session is
+/// older than `max_age` (`max_age=0` always asks, like `prompt=login`).
+pub fn needs_sign_in(valid: &ValidRequest, signed_in_at: i64, now: i64) -> bool {
+    valid.force_login
+        || valid
+            .max_age
+            .is_some_and(|max| max == 0 || now.saturating_sub(signed_in_at) > max)
 }
 
 /// The checks of [`validate`] that read storage: the resources must be ones
@@ -375,6 +469,7 @@ pub fn pending(
             .as_ref()
             .map(|c| c.method.as_str().to_owned()),
         resources: valid.resources.to_stored(),
+        nonce: valid.nonce.clone(),
         created_at: now,
         expires_at: now.saturating_add(secs(config.authorize.request_lifetime)),
     }
@@ -410,6 +505,7 @@ pub async fn approve(
     config: &Config,
     request: &AuthRequest,
     user_id: &str,
+    auth_time: i64,
 ) -> Result<Secret, store::Error> {
     remember_consent(
         db,
@@ -420,7 +516,7 @@ pub async fn approve(
         &Resources::from_stored(request.resources.as_deref()),
     )
     .await?;
-    issue_code(db, clock, config, request, user_id).await
+    issue_code(db, clock, config, request, user_id, auth_time).await
 }
 
 /// Adds `scope` and `resources` to what `user_id` has granted `client_id`.
@@ -464,13 +560,14 @@ pub async fn remember_consent(
 }
 
 /// Issues a single-use code bound to the request's client, redirect URI,
-/// scope and PKCE challenge, and to the user.
+/// scope and PKCE challenge, and to the user, who signed in at `auth_time`.
 pub async fn issue_code(
     db: &Db,
     clock: &Clock,
     config: &Config,
     request: &AuthRequest,
     user_id: &str,
+    auth_time: i64,
 ) -> Result<Secret, store::Error> {
     let now = clock.now();
     let code = Secret::generate(SecretKind::AuthCode);
@@ -485,6 +582,7 @@ pub async fn issue_code(
             user_id,
             created_at: now,
             expires_at,
+            auth_time: Some(auth_time),
         },
     )
     .await?;
@@ -504,6 +602,8 @@ pub async fn issue_code(
             expires_at,
             consumed_at: None,
             resources: request.resources.clone(),
+            nonce: request.nonce.clone(),
+            auth_time: Some(auth_time),
         },
     )
     .await?;

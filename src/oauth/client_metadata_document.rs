@@ -237,6 +237,7 @@ pub fn check(body: &[u8], url: &DocumentUrl, policy: Policy<'_>) -> Result<Clien
         allowed_origins: Vec::new(),
         application_type: doc.application_type,
         post_logout_redirect_uris: Vec::new(),
+        subject_type: None,
     };
     let new = registration::validate(meta, policy)
         .map_err(|e| DocumentError::Metadata(e.description.into_owned()))?;
@@ -256,6 +257,7 @@ pub fn check(body: &[u8], url: &DocumentUrl, policy: Policy<'_>) -> Result<Clien
         application_type: new.application_type,
         access_token_format: crate::model::client::AccessTokenFormat::Opaque,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
+        pairwise_sector: None,
         created_at: 0,
         updated_at: 0,
     })

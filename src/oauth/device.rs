@@ -204,6 +204,7 @@ pub async fn approve(
             user_id,
             created_at: now,
             expires_at: code.expires_at,
+            auth_time: None,
         },
     )
     .await?;

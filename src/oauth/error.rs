@@ -49,11 +49,20 @@ pub enum ErrorCode {
     AuthorizationPending,
     /// RFC 8628 §3.5: the device code expired; start again.
     ExpiredToken,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, and the user is not
+    /// signed in (or must sign in again).
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, and the user has not
+    /// approved this request.
+    ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, and the request needs
+    /// the user for some other reason.
+    InteractionRequired,
 }
 
 impl ErrorCode {
     /// Every code, for checks that walk the list.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -72,6 +81,9 @@ impl ErrorCode {
         Self::SlowDown,
         Self::AuthorizationPending,
         Self::ExpiredToken,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
     ];
 
     /// The code as it appears on the wire.
@@ -95,6 +107,9 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::AuthorizationPending => "authorization_pending",
             Self::ExpiredToken => "expired_token",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
         }
     }
 }

@@ -229,6 +229,7 @@ mod tests {
             application_type: crate::model::client::ApplicationType::Web,
             access_token_format: crate::model::client::AccessTokenFormat::Opaque,
             post_logout_redirect_uris: Vec::new(),
+            pairwise_sector: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -35,6 +35,9 @@ pub struct Resolved {
     pub client_id: Option<String>,
     /// Its display name, for the confirmation page.
     pub client_name: Option<String>,
+    /// Its pairwise sector, if it has pairwise subjects: the hint's `sub`
+    /// is the user's subject for that sector.
+    pub pairwise_sector: Option<String>,
     /// The validated `post_logout_redirect_uri`, as sent.
     pub post_logout_redirect_uri: Option<String>,
     /// Where the browser goes after logout: the validated
@@ -133,6 +136,7 @@ pub async fn resolve(
     if let Some(client) = &client {
         resolved.client_id = Some(client.id.clone());
         resolved.client_name = Some(client.name.clone()).filter(|n| !n.is_empty());
+        resolved.pairwise_sector = client.pairwise_sector.clone();
         // §3.1: exact string comparison with a registered value.
         if let Some(uri) = request.post_logout_redirect_uri.filter(|u| {
             client

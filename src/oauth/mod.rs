@@ -13,6 +13,7 @@ pub mod device;
 pub mod error;
 pub mod grant;
 pub mod grants;
+pub mod id_token;
 pub mod introspect;
 pub mod logout;
 pub mod personal;
@@ -22,8 +23,10 @@ pub mod registration;
 pub mod resource;
 pub mod revoke;
 pub mod session;
+pub mod subject;
 pub mod throttle;
 pub mod token;
+pub mod userinfo;
 
 pub use crate::model::scope;
 pub use error::{Error, ErrorCode, OAuthError};

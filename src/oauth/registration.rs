@@ -51,6 +51,8 @@ pub struct ClientMetadata {
     /// Where RP-initiated logout may return to (OpenID Connect RP-Initiated
     /// Logout 1.0 §3.1); the rules of `redirect_uris`.
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect `subject_type`: `public` (absent) or `pairwise`.
+    pub subject_type: Option<String>,
 }
 
 /// The rules registration applies that come from config.
@@ -60,6 +62,8 @@ pub struct Policy<'a> {
     pub scopes: &'a ScopeConfig,
     /// Whether `http://` redirect URIs are allowed for non-loopback hosts.
     pub allow_http_redirect_uris: bool,
+    /// Whether pairwise subjects can be served (`oidc.pairwise_salt` set).
+    pub pairwise: bool,
 }
 
 impl NewClient {
@@ -239,6 +243,21 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         ));
     }
 
+    let pairwise_sector = match meta.subject_type.as_deref() {
+        None | Some("public") => None,
+        Some("pairwise") if !policy.pairwise => {
+            return Err(OAuthError::invalid_client_metadata(
+                "pairwise subjects are not enabled on this server (oidc.pairwise_salt)",
+            ));
+        }
+        Some("pairwise") => Some(super::subject::sector(&redirect_uris)?),
+        Some(_) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "subject_type must be public or pairwise",
+            ));
+        }
+    };
+
     Ok(NewClient {
         name,
         website,
@@ -252,6 +271,7 @@ pub fn validate(meta: ClientMetadata, policy: Policy<'_>) -> Result<NewClient, O
         may_introspect: false,
         application_type,
         post_logout_redirect_uris,
+        pairwise_sector,
     })
 }
 
@@ -298,6 +318,7 @@ impl<'a> Policy<'a> {
         Self {
             scopes: &config.scopes,
             allow_http_redirect_uris: config.registration.allow_http_redirect_uris,
+            pairwise: config.oidc.pairwise_salt.is_some(),
         }
     }
 }
@@ -423,8 +444,20 @@ pub async fn update(
             .iter()
             .map(|u| u.as_str().to_owned())
             .collect(),
+        subject_type: client
+            .pairwise_sector
+            .as_ref()
+            .map(|_| "pairwise".to_owned()),
     };
     let updated = validate(meta, policy)?;
+    // A pairwise client's subjects are derived from its sector: its
+    // redirect URIs stay on that host, or every `sub` it knows would change.
+    if updated.pairwise_sector != client.pairwise_sector {
+        return Err(OAuthError::invalid_redirect_uri(
+            "a client with pairwise subjects keeps its redirect URIs on the same host",
+        )
+        .into());
+    }
     store::clients::update(db, &client.id, &updated, clock.now()).await?;
     tracing::info!(client.id = %client.id, "updated client {}", client.id);
     Ok(updated)
@@ -501,6 +534,7 @@ mod tests {
             Policy {
                 scopes: &config.scopes,
                 allow_http_redirect_uris: false,
+                pairwise: true,
             },
         )
     }

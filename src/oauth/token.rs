@@ -31,6 +31,8 @@ pub struct IssuedTokens {
     pub refresh_token: Option<Secret>,
     /// The granted scope.
     pub scope: Scopes,
+    /// The OpenID Connect ID token, when `openid` was granted.
+    pub id_token: Option<String>,
 }
 
 /// What the new tokens are for.
@@ -48,6 +50,9 @@ pub struct Grant<'a> {
     pub audience: &'a Resources,
     /// Opaque, or a JWT (RFC 9068): see [`access_format`].
     pub format: AccessTokenFormat,
+    /// The client's pairwise sector, for a JWT's `sub` (see
+    /// [`subject`](super::subject)); `None`: public subjects.
+    pub pairwise_sector: Option<&'a str>,
 }
 
 /// The format of an access token for `client` and `audience`: a JWT when
@@ -67,12 +72,6 @@ pub async fn access_format(
         return Ok(AccessTokenFormat::Jwt);
     }
     Ok(AccessTokenFormat::Opaque)
-}
-
-/// The `sub` of a token acting for `user_id`: the user's id. The one place
-/// that says so, for a pairwise or other subject function to replace.
-pub fn subject(user_id: &str) -> &str {
-    user_id
 }
 
 /// The path of the resource oauthd serves itself (`/account`): the audience
@@ -120,10 +119,16 @@ pub async fn sign_access(
         [one] => serde_json::Value::from(*one),
         many => serde_json::Value::from(many.to_vec()),
     };
+    // RFC 9068 §2.2: the client itself when no user is involved; else the
+    // user's subject as this client knows it (pairwise or public).
+    let sub = match grant.user_id {
+        None => grant.client_id.to_owned(),
+        Some(user_id) => super::subject::for_sector(config, user_id, grant.pairwise_sector)
+            .map_err(|e| store::Error::Corrupt(format!("cannot sign a JWT access token: {e}")))?,
+    };
     let claims = AccessClaims {
         iss: config.issuer(),
-        // RFC 9068 §2.2: the client itself when no user is involved.
-        sub: grant.user_id.map_or(grant.client_id, subject),
+        sub: &sub,
         aud,
         client_id: grant.client_id,
         scope: &row.scope,
@@ -274,6 +279,7 @@ pub fn mint(config: &Config, grant: Grant<'_>, refresh: Refresh<'_>, now: i64) -
             expires_in,
             refresh_token,
             scope: grant.scope.clone(),
+            id_token: None,
         },
         rows,
     }

@@ -26,6 +26,8 @@ pub struct AuthRequest {
     pub code_challenge_method: Option<String>,
     /// Space-delimited resource URIs asked for (RFC 8707); `None`: none.
     pub resources: Option<String>,
+    /// OpenID Connect `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -35,8 +37,8 @@ pub struct AuthRequest {
 const INSERT: &str = r"
 insert into authorization_requests
     (id_hash, session_id_hash, client_id, redirect_uri, redirect_uri_sent, scope, state,
-     code_challenge, code_challenge_method, created_at, expires_at, resources)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     code_challenge, code_challenge_method, created_at, expires_at, resources, nonce)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// Stores a pending request.
 pub async fn insert(db: &Db, r: &AuthRequest) -> Result<(), Error> {
@@ -53,6 +55,7 @@ pub async fn insert(db: &Db, r: &AuthRequest) -> Result<(), Error> {
         .bind(r.created_at)
         .bind(r.expires_at)
         .bind(r.resources.as_deref())
+        .bind(r.nonce.as_deref())
         .execute(pool)
         .await
         .map(drop))?;
@@ -63,7 +66,7 @@ const TAKE: &str = r"
 delete from authorization_requests
 where id_hash = $1 and session_id_hash = $2 and expires_at > $3
 returning id_hash, session_id_hash, client_id, redirect_uri, redirect_uri_sent, scope, state,
-          code_challenge, code_challenge_method, created_at, expires_at, resources";
+          code_challenge, code_challenge_method, created_at, expires_at, resources, nonce";
 
 /// Removes and returns the pending request if it belongs to this session and
 /// has not expired: a decision can be made once.

@@ -58,6 +58,8 @@ pub struct ClientRow {
     pub may_introspect: bool,
     /// `web` or `native`.
     pub application_type: String,
+    /// The sector of its pairwise OpenID subjects; `None`: public.
+    pub pairwise_sector: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -182,7 +184,7 @@ from users order by username";
 const CLIENTS: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
        response_types, owner_id, may_introspect, application_type, created_at, updated_at,
-       access_token_format, post_logout_redirect_uris
+       access_token_format, post_logout_redirect_uris, pairwise_sector
 from clients order by created_at, id";
 
 const ORIGINS: &str = "select client_id, origin from client_origins order by client_id, origin";
@@ -250,8 +252,9 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const INSERT_CLIENT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, application_type,
-                     created_at, updated_at, access_token_format, post_logout_redirect_uris)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+                     created_at, updated_at, access_token_format, post_logout_redirect_uris,
+                     pairwise_sector)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 const INSERT_ORIGIN: &str = "insert into client_origins (client_id, origin) values ($1, $2)";
 
@@ -323,6 +326,7 @@ pub async fn insert_all(db: &Db, rows: &Rows) -> Result<(), InsertError> {
             .bind(c.updated_at)
             .bind(&c.access_token_format)
             .bind(&c.post_logout_redirect_uris)
+            .bind(c.pairwise_sector.as_deref())
             .execute(conn)
             .await
             .map(drop));

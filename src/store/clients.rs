@@ -43,6 +43,8 @@ pub struct Client {
     /// Where RP-initiated logout may send the browser back to, exactly as
     /// registered.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// The sector of its pairwise OpenID subjects; `None`: public subjects.
+    pub pairwise_sector: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -70,6 +72,7 @@ struct ClientRow {
     owner_id: Option<String>,
     may_introspect: bool,
     application_type: String,
+    pairwise_sector: Option<String>,
     created_at: i64,
     updated_at: i64,
     access_token_format: String,
@@ -111,6 +114,7 @@ impl TryFrom<ClientRow> for Client {
             owner_id: row.owner_id,
             may_introspect: row.may_introspect,
             application_type,
+            pairwise_sector: row.pairwise_sector,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -120,8 +124,8 @@ impl TryFrom<ClientRow> for Client {
 const INSERT: &str = r"
 insert into clients (id, name, website, secret_hash, auth_method, redirect_uris, scopes,
                      grant_types, response_types, owner_id, may_introspect, created_at,
-                     updated_at, application_type, post_logout_redirect_uris)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)";
+                     updated_at, application_type, post_logout_redirect_uris, pairwise_sector)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)";
 
 /// Where a new client row comes from.
 #[derive(Clone, Copy, Debug)]
@@ -178,6 +182,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
         .bind(join_list(
             c.post_logout_redirect_uris.iter().map(RedirectUri::as_str),
         ))
+        .bind(c.pairwise_sector.as_deref())
         .execute(conn)
         .await
         .map(drop))?;
@@ -187,7 +192,7 @@ async fn insert_row(tx: &mut Tx, new: Insert<'_>) -> Result<(), Error> {
 const FIND: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
        response_types, owner_id, may_introspect, application_type, created_at, updated_at,
-       access_token_format, post_logout_redirect_uris
+       access_token_format, post_logout_redirect_uris, pairwise_sector
 from clients where id = $1";
 
 /// The client with this id.
@@ -200,7 +205,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, Error> {
 const LIST: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
        response_types, owner_id, may_introspect, application_type, created_at, updated_at,
-       access_token_format, post_logout_redirect_uris
+       access_token_format, post_logout_redirect_uris, pairwise_sector
 from clients order by created_at, id";
 
 /// Every client, oldest first.
@@ -269,7 +274,7 @@ pub async fn origin_allowed(db: &Db, origin: &str) -> Result<bool, Error> {
 const LIST_OWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
        response_types, owner_id, may_introspect, application_type, created_at, updated_at,
-       access_token_format, post_logout_redirect_uris
+       access_token_format, post_logout_redirect_uris, pairwise_sector
 from clients where owner_id = $1 order by created_at, id";
 
 /// The clients a portal user registered, oldest first.
@@ -282,7 +287,7 @@ pub async fn list_owned(db: &Db, owner_id: &str) -> Result<Vec<Client>, Error> {
 const LIST_UNOWNED: &str = r"
 select id, name, website, secret_hash, auth_method, redirect_uris, scopes, grant_types,
        response_types, owner_id, may_introspect, application_type, created_at, updated_at,
-       access_token_format, post_logout_redirect_uris
+       access_token_format, post_logout_redirect_uris, pairwise_sector
 from clients where owner_id is null order by created_at, id";
 
 /// The clients registered through the API or the CLI, oldest first.

@@ -32,13 +32,18 @@ pub struct AuthCode {
     pub consumed_at: Option<i64>,
     /// Space-delimited resource URIs granted (RFC 8707); `None`: none.
     pub resources: Option<String>,
+    /// OpenID Connect `nonce` of the authorization request.
+    pub nonce: Option<String>,
+    /// Unix seconds of the user's sign-in (OpenID `auth_time`).
+    pub auth_time: Option<i64>,
 }
 
 const INSERT: &str = r"
 insert into auth_codes
     (code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
-     code_challenge, code_challenge_method, created_at, expires_at, consumed_at, resources)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null, $12)";
+     code_challenge, code_challenge_method, created_at, expires_at, consumed_at, resources,
+     nonce, auth_time)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null, $12, $13, $14)";
 
 /// Stores a new code (with its grant, in the same transaction).
 pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
@@ -55,6 +60,8 @@ pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(c.resources.as_deref())
+        .bind(c.nonce.as_deref())
+        .bind(c.auth_time)
         .execute(conn)
         .await
         .map(drop))?;
@@ -63,7 +70,8 @@ pub async fn insert(tx: &mut Tx, c: &AuthCode) -> Result<(), Error> {
 
 const FIND: &str = r"
 select code_hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
-       code_challenge, code_challenge_method, created_at, expires_at, consumed_at, resources
+       code_challenge, code_challenge_method, created_at, expires_at, consumed_at, resources,
+       nonce, auth_time
 from auth_codes where code_hash = $1";
 
 /// The code with this digest, used or not.

@@ -10,7 +10,17 @@
 //! nothing. On SQLite transactions already run one at a time; the same
 //! statements give the same answer there.
 
-use super::{Error, Tx, on_tx};
+use super::{Db, Error, Tx, on_db, on_tx};
+
+const AUTH_TIME: &str = "select auth_time from grants where id = $1";
+
+/// When the user who made the grant signed in (`None`: unknown, or no
+/// such grant).
+pub async fn auth_time(db: &Db, grant_id: &str) -> Result<Option<i64>, Error> {
+    let row: Option<(Option<i64>,)> =
+        on_db!(db, pool => sqlx::query_as(AUTH_TIME).bind(grant_id).fetch_optional(pool).await)?;
+    Ok(row.and_then(|(t,)| t))
+}
 
 /// A grant to record with its first code.
 #[derive(Clone, Copy, Debug)]
@@ -25,11 +35,13 @@ pub struct NewGrant<'a> {
     pub created_at: i64,
     /// Until then a token may be issued from it (the code's expiry).
     pub expires_at: i64,
+    /// Unix seconds of the user's sign-in, for OpenID `auth_time`.
+    pub auth_time: Option<i64>,
 }
 
 const INSERT: &str = r"
-insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, revoked_at)
-values ($1, $2, $3, $4, null, $5, null)";
+insert into grants (id, client_id, user_id, created_at, issued_at, expires_at, revoked_at, auth_time)
+values ($1, $2, $3, $4, null, $5, null, $6)";
 
 /// Records a new grant.
 pub async fn insert(tx: &mut Tx, g: NewGrant<'_>) -> Result<(), Error> {
@@ -39,6 +51,7 @@ pub async fn insert(tx: &mut Tx, g: NewGrant<'_>) -> Result<(), Error> {
         .bind(g.user_id)
         .bind(g.created_at)
         .bind(g.expires_at)
+        .bind(g.auth_time)
         .execute(conn)
         .await
         .map(drop))?;

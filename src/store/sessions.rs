@@ -32,6 +32,8 @@ pub async fn insert(
 pub struct SessionUser {
     /// The session's digest.
     pub id_hash: String,
+    /// Unix seconds of the sign-in that started it (OpenID `auth_time`).
+    pub created_at: i64,
     /// Unix seconds of the last request that used it.
     pub last_seen_at: i64,
     /// The signed-in user.
@@ -41,13 +43,14 @@ pub struct SessionUser {
 #[derive(sqlx::FromRow)]
 struct Row {
     id_hash: String,
+    session_created_at: i64,
     last_seen_at: i64,
     #[sqlx(flatten)]
     user: User,
 }
 
 const FIND_LIVE: &str = r"
-select s.id_hash, s.last_seen_at,
+select s.id_hash, s.created_at as session_created_at, s.last_seen_at,
        u.id, u.username, u.password_hash, u.is_admin, u.disabled, u.name, u.email,
        u.email_verified, u.created_at, u.updated_at
 from sessions s join users u on u.id = s.user_id
@@ -69,6 +72,7 @@ pub async fn find_live(
         .await)?;
     Ok(row.map(|r| SessionUser {
         id_hash: r.id_hash,
+        created_at: r.session_created_at,
         last_seen_at: r.last_seen_at,
         user: r.user,
     }))

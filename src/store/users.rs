@@ -63,6 +63,19 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, E
         .await)?)
 }
 
+const FIND_BY_ID: &str = r"
+select id, username, password_hash, is_admin, disabled, name, email, email_verified, created_at,
+       updated_at
+from users where id = $1";
+
+/// The user with this id.
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, Error> {
+    Ok(on_db!(db, pool => sqlx::query_as(FIND_BY_ID)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?)
+}
+
 const LIST: &str = r"
 select id, username, password_hash, is_admin, disabled, name, email, email_verified, created_at,
        updated_at

@@ -563,7 +563,7 @@ async fn metadata_advertises_endpoints_that_answer(backend: Backend) {
     );
     assert_eq!(
         m["scopes_supported"],
-        json!(["account:read", "event:write"])
+        json!(["account:read", "email", "event:write", "openid", "profile"])
     );
     for method in ["client_secret_basic", "client_secret_post", "none"] {
         assert!(

@@ -28,6 +28,7 @@ mod logout;
 mod logs;
 mod mcp_sdk;
 mod metrics;
+mod oidc;
 mod openapi;
 mod operator;
 mod ops;

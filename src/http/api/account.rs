@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::crypto::{SecretKind, Sha256Digest};
 use crate::http::error::{HttpError, json_error};
-use crate::http::extract::{BearerHeader, FormParams, bearer_header, body_or_error, media_type};
+use crate::http::extract::{body_or_error, presented_token};
 use crate::http::oauth::metadata::{account_resource, resource_metadata_url};
 use crate::http::state::AppState;
 use crate::oauth::{ErrorCode, OAuthError};
@@ -103,51 +103,6 @@ pub async fn account(
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-/// The token from exactly one of header, form body and query; `Err` when
-/// several are used at once or the header is malformed (RFC 6750 §3.1).
-fn presented_token(
-    method: &Method,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: &[u8],
-) -> Result<Option<String>, &'static str> {
-    let mut found: Vec<String> = Vec::new();
-    match bearer_header(headers) {
-        BearerHeader::Absent => {}
-        BearerHeader::Token(t) => found.push(t.to_owned()),
-        BearerHeader::Malformed => {
-            return Err("the Authorization header is not a valid Bearer credential");
-        }
-    }
-    if let Some(q) = uri.query() {
-        let params =
-            FormParams::parse(q.as_bytes()).map_err(|_| "the query string is malformed")?;
-        let mut values = params.all("access_token");
-        if let Some(v) = values.next() {
-            found.push(v.to_owned());
-        }
-        if values.next().is_some() {
-            return Err("access_token is given more than once");
-        }
-    }
-    if method == Method::POST
-        && media_type(headers).as_deref() == Some("application/x-www-form-urlencoded")
-    {
-        let params = FormParams::parse(body).map_err(|_| "the form body is malformed")?;
-        let mut values = params.all("access_token");
-        if let Some(v) = values.next() {
-            found.push(v.to_owned());
-        }
-        if values.next().is_some() {
-            return Err("access_token is given more than once");
-        }
-    }
-    if found.len() > 1 {
-        return Err("use one way to send the access token");
-    }
-    Ok(found.pop())
 }
 
 /// A 401/400/403 with an RFC 6750 §3 challenge that names the resource's

@@ -149,6 +149,8 @@ struct Rfc7591Request {
     application_type: Option<String>,
     /// OpenID Connect RP-Initiated Logout 1.0 §3.1.
     post_logout_redirect_uris: Option<Vec<String>>,
+    /// OpenID Connect: `public` or `pairwise`.
+    subject_type: Option<String>,
 }
 
 fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
@@ -202,6 +204,7 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
             }
         })),
         application_type: request.application_type,
+        subject_type: request.subject_type,
         client_uri: request.client_uri,
         allowed_origins: request.allowed_origins.unwrap_or_default(),
         post_logout_redirect_uris: request.post_logout_redirect_uris.unwrap_or_default(),
@@ -261,6 +264,7 @@ struct Rfc7591Response<'a> {
     application_type: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     post_logout_redirect_uris: Vec<&'a str>,
+    subject_type: &'static str,
 }
 
 impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
@@ -286,6 +290,11 @@ impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
                 .iter()
                 .map(|u| u.as_str())
                 .collect(),
+            subject_type: if c.pairwise_sector.is_some() {
+                "pairwise"
+            } else {
+                "public"
+            },
         }
     }
 }

@@ -132,8 +132,28 @@ async fn request(
     };
     // RFC 9700 §4.11.2: sign the user in before redirecting anything back, so
     // oauthd cannot be used as an open redirector by a self-registered client.
+    // OpenID Connect `prompt=none` is the exception: the answer goes back
+    // to the (validated) redirect URI at once, `login_required` or the
+    // request's own error, since the client asked that no page be shown.
     let Some(active) = session.0 else {
-        return Ok(to_login(back));
+        if authorize::prompt_none(&parsed) {
+            let error = match authorize::validate(&resolved, &parsed, &state.config) {
+                Ok(_) => authorize::login_required(),
+                Err(e) => e,
+            };
+            return answer_error(
+                state,
+                &resolved.target,
+                &error,
+                resolved.state.as_deref(),
+                redirect_status,
+            );
+        }
+        // The sign-in about to happen satisfies `prompt=login` and
+        // `max_age`: the way back drops them, so it is asked for once.
+        let satisfied = !matches!(parsed.max_age, authorize::Param::Absent)
+            || authorize::Prompt::parse(&parsed).is_ok_and(|p| p.login);
+        return Ok(to_login(back, &parsed, satisfied));
     };
     let checked = match authorize::validate(&resolved, &parsed, &state.config) {
         Ok(v) => match authorize::check_resources(&state.db, &state.config, &resolved, &v).await {
@@ -156,6 +176,21 @@ async fn request(
             );
         }
     };
+    // `prompt=login`, or a sign-in older than `max_age`: sign in again
+    // (the way back drops `login` from `prompt` and drops `max_age`, so it
+    // asks once: with `max_age=0` the next request would never be fresh).
+    if authorize::needs_sign_in(&valid, active.info.created_at, state.clock.now()) {
+        if valid.no_prompt {
+            return answer_error(
+                state,
+                &resolved.target,
+                &authorize::login_required(),
+                resolved.state.as_deref(),
+                redirect_status,
+            );
+        }
+        return Ok(to_login(back, &parsed, true));
+    }
     // A document client gets its row only now, once a signed-in user's
     // valid request is about to be decided (requests, consents, codes and
     // tokens reference it); a refused or abandoned request stores nothing.
@@ -179,6 +214,7 @@ async fn request(
             &state.config,
             &request,
             &active.info.user.id,
+            active.info.created_at,
         )
         .await?;
         return deliver_to(
@@ -187,6 +223,21 @@ async fn request(
             &resolved.client,
             &request,
             &code,
+            redirect_status,
+        );
+    }
+    // `prompt=none` and the user has not approved (public clients always
+    // ask): the client hears `consent_required` instead of a page.
+    if valid.no_prompt {
+        let error = OAuthError::new(
+            ErrorCode::ConsentRequired,
+            "the user has not approved this request",
+        );
+        return answer_error(
+            state,
+            &resolved.target,
+            &error,
+            resolved.state.as_deref(),
             redirect_status,
         );
     }
@@ -221,20 +272,56 @@ async fn authorize_resources(
     Ok(crate::oauth::resource::display_names(&state.db, &valid.resources).await?)
 }
 
-/// 303 to the sign-in page, coming back to the same request afterwards.
-fn to_login(back: Back<'_>) -> Response {
-    let next = if back.query.is_empty() {
+/// Longest `login_hint` carried to the sign-in page.
+const MAX_LOGIN_HINT_LEN: usize = 256;
+
+/// 303 to the sign-in page, coming back to the same request afterwards,
+/// with the user name `login_hint` gives pre-filled. With `again`, the
+/// way back asks no second time: `login` is dropped from `prompt`, and
+/// `max_age` is dropped.
+fn to_login(back: Back<'_>, params: &authorize::AuthorizeParams, again: bool) -> Response {
+    let query = if again {
+        after_sign_in(back.query)
+    } else {
+        back.query.to_owned()
+    };
+    let next = if query.is_empty() {
         back.path.to_owned()
     } else {
-        format!("{}?{}", back.path, back.query)
+        format!("{}?{}", back.path, query)
     };
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("next", &next);
+    if let authorize::Param::One(hint) = &params.login_hint
+        && hint.len() <= MAX_LOGIN_HINT_LEN
+    {
+        form.append_pair("login_hint", hint);
+    }
     let mut url = String::from("/login?");
-    url.push_str(
-        &url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("next", &next)
-            .finish(),
-    );
+    url.push_str(&form.finish());
     see_other(&url)
+}
+
+/// The request's query with `login` removed from `prompt` (and `prompt`
+/// dropped when nothing is left) and without `max_age`: what the sign-in
+/// just done satisfies.
+fn after_sign_in(query: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "max_age" {
+            continue;
+        }
+        if k == "prompt" {
+            let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
+            let rest = rest.join(" ");
+            if !rest.trim().is_empty() {
+                out.append_pair(&k, &rest);
+            }
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
 }
 
 fn see_other(location: &str) -> Response {
@@ -388,7 +475,15 @@ async fn decided(
             StatusCode::SEE_OTHER,
         );
     }
-    let code = authorize::approve(&state.db, &state.clock, &state.config, request, user_id).await?;
+    let code = authorize::approve(
+        &state.db,
+        &state.clock,
+        &state.config,
+        request,
+        user_id,
+        active.info.created_at,
+    )
+    .await?;
     Event::new(Kind::ConsentGranted)
         .user(user_id)
         .client(&client.id)

@@ -110,6 +110,97 @@ pub fn build(config: &Config) -> Metadata {
 
 /// The path, under `public_url`, of the end-session endpoint.
 pub const END_SESSION_PATH: &str = "/oauth/logout";
+/// The path of the OpenID Provider configuration (OIDC Discovery §4).
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+
+/// The claims ID tokens and UserInfo may carry (OIDC Discovery §3).
+pub const CLAIMS_SUPPORTED: [&str; 15] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "amr",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+];
+
+/// The OpenID Provider configuration (OIDC Discovery 1.0 §3): the RFC 8414
+/// document [`build`] makes, field for field, plus the OpenID fields, so the
+/// two never disagree. `algs` are the algorithms ID tokens are signed with.
+pub fn openid_configuration(config: &Config, algs: Vec<String>) -> serde_json::Value {
+    let mut doc = match serde_json::to_value(build(config)) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let mut put = |key: &str, value: serde_json::Value| {
+        doc.insert(key.to_owned(), value);
+    };
+    put(
+        "userinfo_endpoint",
+        crate::http::oauth::userinfo::userinfo_url(config).into(),
+    );
+    let subject_types = if config.oidc.pairwise_salt.is_some() {
+        serde_json::json!(["public", "pairwise"])
+    } else {
+        serde_json::json!(["public"])
+    };
+    put("subject_types_supported", subject_types);
+    put("id_token_signing_alg_values_supported", algs.into());
+    put("claims_supported", serde_json::json!(CLAIMS_SUPPORTED));
+    put("claim_types_supported", serde_json::json!(["normal"]));
+    put(
+        "prompt_values_supported",
+        serde_json::json!(["none", "login", "consent"]),
+    );
+    // Their defaults (false, false, true, false) would claim more than is
+    // supported for request_uri_parameter_supported; say so for all four.
+    put("claims_parameter_supported", false.into());
+    put("request_parameter_supported", false.into());
+    put("request_uri_parameter_supported", false.into());
+    put("require_request_uri_registration", false.into());
+    serde_json::Value::Object(doc)
+}
+
+/// The algorithms ID tokens are signed with: those of the keys in the
+/// JWKS, and the configured one (the next key's).
+pub fn id_token_algs(
+    rows: &[crate::store::signing_keys::SigningKeyRow],
+    now: i64,
+    config: &Config,
+) -> Vec<String> {
+    let mut algs: Vec<String> = crate::signing::published(rows, now, &config.signing)
+        .into_iter()
+        .map(|k| k.alg.clone())
+        .collect();
+    algs.push(config.signing.algorithm.as_str().to_owned());
+    // RS256 first when present: the algorithm every relying party knows.
+    algs.sort_by_key(|a| (a != "RS256", a.clone()));
+    algs.dedup();
+    algs
+}
+
+/// `GET /.well-known/openid-configuration`. Without a key-encryption key
+/// nothing can sign ID tokens, so oauthd is no OpenID Provider: 404.
+pub async fn openid(State(state): State<AppState>) -> Result<Response, HttpError> {
+    if !crate::oauth::id_token::available(&state.config) {
+        return Ok(crate::http::error::json_error(
+            axum::http::StatusCode::NOT_FOUND,
+            crate::oauth::ErrorCode::InvalidRequest,
+            Some("OpenID Connect is not enabled: no signing.key_encryption_key is configured"),
+        ));
+    }
+    let rows = crate::store::signing_keys::list(&state.db).await?;
+    let algs = id_token_algs(&rows, state.clock.now(), &state.config);
+    Ok(Json(openid_configuration(&state.config, algs)).into_response())
+}
 
 /// The path, under `public_url`, of the JWK Set.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";

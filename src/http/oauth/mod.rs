@@ -28,6 +28,7 @@ pub mod introspect;
 pub mod metadata;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 /// How a token-endpoint-style request failed.
 pub(crate) enum Failure {

@@ -186,6 +186,8 @@ struct TokenBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
 }
 
 fn success(issued: &IssuedTokens, format: ResponseFormat) -> Response {
@@ -200,6 +202,7 @@ fn success(issued: &IssuedTokens, format: ResponseFormat) -> Response {
         expires_in: issued.expires_in,
         refresh_token: issued.refresh_token.as_ref().map(|t| t.expose()),
         scope: issued.scope.to_string(),
+        id_token: issued.id_token.as_deref(),
     };
     encode(StatusCode::OK, &body, format)
 }

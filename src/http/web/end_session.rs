@@ -23,7 +23,7 @@ use crate::http::error::HttpError;
 use crate::http::extract::{FormParams, media_type};
 use crate::http::state::AppState;
 use crate::oauth::logout::{self, LogoutRequest, Resolved};
-use crate::oauth::{self, session, token};
+use crate::oauth::{self, session, subject};
 
 #[derive(Template)]
 #[template(path = "logout.html")]
@@ -102,8 +102,14 @@ pub async fn end_session(
         // Nobody is signed in here: nothing to end, nothing to confirm.
         return finish(&state, &resolved, status, false);
     };
-    let hinted_user =
-        resolved.hint_subject.as_deref() == Some(token::subject(&active.info.user.id));
+    let hinted_user = resolved.hint_subject.is_some()
+        && resolved.hint_subject
+            == subject::for_sector(
+                &state.config,
+                &active.info.user.id,
+                resolved.pairwise_sector.as_deref(),
+            )
+            .ok();
     if confirming {
         check_csrf(&active, &params)?;
     } else if !hinted_user {

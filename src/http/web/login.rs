@@ -93,7 +93,15 @@ pub async fn show(
 ) -> Result<Response, HttpError> {
     let params = FormParams::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
     let next = safe_next(params.single("next").ok().flatten());
-    login_form(&state, StatusCode::OK, next, "", None)
+    // OpenID Connect `login_hint`: the user name to pre-fill (escaped by
+    // the template; only a short, printable hint is used).
+    let hint = params
+        .single("login_hint")
+        .ok()
+        .flatten()
+        .filter(|h| h.len() <= 256 && !h.chars().any(char::is_control))
+        .unwrap_or("");
+    login_form(&state, StatusCode::OK, next, hint, None)
 }
 
 /// `POST /login`.

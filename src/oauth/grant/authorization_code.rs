@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{SecretKind, sha256_hex};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
+use crate::oauth::id_token;
 use crate::oauth::pkce::{self, Challenge};
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
@@ -141,6 +142,7 @@ pub async fn exchange(
         scope: &scope,
         audience: &audience,
         format: token::access_format(db, client, &audience).await?,
+        pairwise_sector: client.pairwise_sector.as_deref(),
     };
     let event = Event::new(Kind::TokenIssued)
         .user(&code.user_id)
@@ -148,8 +150,26 @@ pub async fn exchange(
         .detail(code.scope.as_str());
     // The usual case, coalesced with other requests: claim the grant,
     // consume the code, store the tokens, in a writer's transaction.
-    let Minted { issued, rows } =
+    let Minted { mut issued, rows } =
         token::mint_signed(db, clock, config, keys, grant, refresh, now).await?;
+    // The ID token is signed before anything is stored (signing reads the
+    // keys; no transaction waits on it), for the access token just minted.
+    if id_token::wanted(&scope) {
+        let signed = id_token::sign(
+            db,
+            clock,
+            config,
+            id_token::Subject {
+                client,
+                user_id: &code.user_id,
+                nonce: code.nonce.as_deref(),
+                auth_time: code.auth_time,
+                access_token: issued.access_token.expose(),
+            },
+        )
+        .await?;
+        issued.id_token = Some(signed);
+    }
     let stored = writer
         .submit(Issuance::FromGrant {
             claim: GrantClaim {
@@ -162,7 +182,7 @@ pub async fn exchange(
             step: Step::ConsumeCode {
                 code_hash: code_hash.clone(),
             },
-            tokens: rows,
+            tokens: rows.clone(),
             event: event.to_row(clock),
         })
         .await?;
@@ -172,9 +192,8 @@ pub async fn exchange(
     }
     // Refused: the grant is revoked or expired, the client changed, or the
     // code was used meanwhile. The same steps, one request alone, find out
-    // which, and a replay revokes the grant. New tokens are made (and
-    // signed) before the transaction.
-    let minted = token::mint_signed(db, clock, config, keys, grant, refresh, now).await?;
+    // which, and a replay revokes the grant. The tokens minted (and signed)
+    // above are stored here, if allowed.
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -197,7 +216,9 @@ pub async fn exchange(
     if !store::codes::consume(&mut tx, &code_hash, now).await? {
         return Err(replayed(tx, clock, &code).await);
     }
-    let issued = token::store(&mut tx, minted).await?;
+    for row in &rows {
+        store::tokens::insert(&mut tx, row.as_new()).await?;
+    }
     event.record_in(&mut tx, clock).await?;
     tx.commit().await?;
     Ok(issued)

@@ -52,6 +52,7 @@ pub async fn issue(
             scope: &scope,
             audience: resources,
             format: token::access_format(db, client, resources).await?,
+            pairwise_sector: client.pairwise_sector.as_deref(),
         },
         client.secret_hash.as_deref(),
     )

@@ -178,6 +178,7 @@ async fn redeem(
         scope: &scope,
         audience: &audience,
         format: token::access_format(cx.db, client, &audience).await?,
+        pairwise_sector: client.pairwise_sector.as_deref(),
     };
     let event = Event::new(Kind::TokenIssued)
         .user(user_id)

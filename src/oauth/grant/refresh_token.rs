@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Secret, SecretKind, Sha256Digest};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
+use crate::oauth::id_token;
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
@@ -118,6 +119,7 @@ pub async fn exchange(
         scope: &scope,
         audience: &audience,
         format: token::access_format(db, client, &audience).await?,
+        pairwise_sector: client.pairwise_sector.as_deref(),
     };
     let rotate = Refresh::Rotate {
         scope: &granted,
@@ -137,7 +139,8 @@ pub async fn exchange(
         let Some(next) = minted.refresh_hash() else {
             return Err(store::Error::Corrupt("a rotation without a refresh token".into()).into());
         };
-        let Minted { issued, rows } = minted;
+        let Minted { mut issued, rows } = minted;
+        issued.id_token = refreshed_id_token(db, clock, config, client, &found, &issued).await?;
         let stored = writer
             .submit(Issuance::FromGrant {
                 claim: GrantClaim {
@@ -161,8 +164,12 @@ pub async fn exchange(
         }
     }
 
-    // Made (and signed) before the transaction; stored only if allowed.
-    let minted = token::mint_signed(db, clock, config, keys, grant, rotate, now).await?;
+    // Minted and signed before the transaction: signing reads the keys.
+    let Minted {
+        issued: mut fallback,
+        rows,
+    } = token::mint_signed(db, clock, config, keys, grant, rotate, now).await?;
+    fallback.id_token = refreshed_id_token(db, clock, config, client, &found, &fallback).await?;
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -208,7 +215,10 @@ pub async fn exchange(
             (None, _) => return Err(invalid_grant()),
         }
     };
-    let issued = token::store(&mut tx, minted).await?;
+    for row in &rows {
+        store::tokens::insert(&mut tx, row.as_new()).await?;
+    }
+    let issued = fallback;
     let next = issued
         .refresh_token
         .as_ref()
@@ -233,6 +243,51 @@ pub async fn exchange(
     // The access line carries the event (`audit.kind=token_refreshed`).
     tracing::debug!(client.id = %client.id, in_grace, "refreshed tokens");
     Ok(issued)
+}
+
+/// OpenID Connect Core §12.2: a refresh whose access token holds `openid`
+/// gets a new ID token, with the sign-in time of the original
+/// authentication and no `nonce`.
+async fn refreshed_id_token(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    client: &Client,
+    found: &TokenInfo,
+    issued: &IssuedTokens,
+) -> Result<Option<String>, Error> {
+    let (true, Some(user_id), Some(grant_id)) = (
+        id_token::wanted(&issued.scope),
+        found.user_id.as_deref(),
+        found.grant_id.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let auth_time = store::grants::auth_time(db, grant_id).await?;
+    let signed = id_token::sign(
+        db,
+        clock,
+        config,
+        id_token::Subject {
+            client,
+            user_id,
+            nonce: None,
+            auth_time,
+            access_token: issued.access_token.expose(),
+        },
+    )
+    .await;
+    match signed {
+        Ok(signed) => Ok(Some(signed)),
+        // Core §12.2: the answer "might not contain an id_token". Nothing
+        // can sign (the key-encryption key or the pairwise salt was taken
+        // away since the grant was made): the refresh still works.
+        Err(Error::Refused(e)) => {
+            tracing::warn!(client.id = %client.id, reason = %e.description, "refreshed without an ID token");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// How the presented refresh token is being used.
