@@ -222,10 +222,25 @@ fn routes(source: &str) -> Vec<(String, String)> {
             .map(|(i, _)| i)
             .unwrap();
         let call = &rest[..end];
-        let path = call.split('"').nth(1).unwrap().to_owned();
-        let handlers = call[call.find(',').unwrap() + 1..].to_owned();
+        let comma = call.find(',').unwrap();
+        let first = call[..comma].trim();
+        let path = match first.strip_prefix('"') {
+            Some(literal) => literal.trim_end_matches('"').to_owned(),
+            None => path_constant(first).to_owned(),
+        };
+        let handlers = call[comma + 1..].to_owned();
         found.push((path, handlers));
         rest = &rest[end..];
     }
     found
+}
+
+/// The value of a path constant the router names instead of a literal.
+fn path_constant(name: &str) -> &'static str {
+    use oauthd::http::oauth::{metadata, userinfo};
+    match name {
+        "oauth::userinfo::USERINFO_PATH" => userinfo::USERINFO_PATH,
+        "oauth::metadata::OPENID_CONFIGURATION_PATH" => metadata::OPENID_CONFIGURATION_PATH,
+        other => panic!("the router names the path {other}: add it to path_constant"),
+    }
 }
