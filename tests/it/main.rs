@@ -27,6 +27,7 @@ mod logs;
 mod mcp_sdk;
 mod metrics;
 mod openapi;
+mod openid_client;
 mod operator;
 mod ops;
 mod properties;
