@@ -30,6 +30,7 @@ mod mcp_sdk;
 mod metrics;
 mod oidc;
 mod openapi;
+mod openid_client;
 mod operator;
 mod ops;
 mod properties;
