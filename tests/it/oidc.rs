@@ -13,7 +13,11 @@
 //!   `auth_time` follows it; `login_hint` pre-fills the user name;
 //! - UserInfo with no token, a revoked token, a token without `openid`;
 //! - discovery agrees with the RFC 8414 metadata;
-//! - no key-encryption key: `openid` is `invalid_scope`, discovery is 404.
+//! - no key-encryption key: `openid` is `invalid_scope`, discovery is 404;
+//! - `id_token_hint`: the signed-in user's (expired too) answers,
+//!   another user's is `login_required` with `prompt=none` and a sign-in
+//!   otherwise, a forged one or one for another client is
+//!   `invalid_request`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -54,6 +58,7 @@ crate::both_backends!(
     a_replica_without_keys_refuses_the_code_without_burning_it_and_refreshes_without_id_token,
     a_pairwise_client_keeps_its_redirect_uris_on_its_host,
     id_tokens_of_every_key_algorithm_validate,
+    id_token_hint_names_the_signed_in_user_or_asks_for_a_sign_in,
 );
 
 const KEK: [u8; 32] = [9u8; 32];
@@ -1110,4 +1115,78 @@ async fn id_tokens_of_every_key_algorithm_validate(backend: Backend) {
             alg.as_str()
         );
     }
+}
+
+async fn id_token_hint_names_the_signed_in_user_or_asks_for_a_sign_in(backend: Backend) {
+    let app = op(backend).await;
+    let client = rp(&app, CB).await;
+    let (alice_browser, _) = alice(&app).await;
+    let hint =
+        id_tokens(&app, &alice_browser, &client, &oidc_params(&client, "n1")).await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+    // Alice's own hint, expired by now: prompt=none answers with a code.
+    app.clock.advance(2 * 3600);
+    alice_browser.login("alice", PASSWORD).await;
+    let silent = oidc_params(&client, "n2")
+        .add("prompt", "none")
+        .add("id_token_hint", &hint);
+    let location = alice_browser.code_redirect(&silent).await;
+    assert!(param(&location, "code").is_some(), "{location}");
+
+    let other = rp(&app, "https://other.example/cb").await;
+    let other_hint =
+        id_tokens(&app, &alice_browser, &other, &oidc_params(&other, "n4")).await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+    // Bob is signed in where the client believes Alice is.
+    create_user(&app, "bob").await;
+    let bob_browser = app.new_browser();
+    bob_browser.login("bob", PASSWORD).await;
+    let codes = app.count("auth_codes").await;
+    let response = bob_browser.authorize(&silent).await;
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "login_required",
+        Some(STATE),
+        "prompt=none with another user's id_token_hint",
+    );
+    // Without prompt=none: a sign-in, whose way back drops the hint (so it
+    // is asked once).
+    let response = bob_browser
+        .authorize(&oidc_params(&client, "n3").add("id_token_hint", &hint))
+        .await;
+    assert!(is_login_redirect(&app.base, &response));
+    let login = Url::parse(&app.base)
+        .unwrap()
+        .join(&header(&response, "location").unwrap())
+        .unwrap();
+    let next = param(&login, "next").unwrap();
+    assert!(!next.contains("id_token_hint"), "{next}");
+    assert!(next.contains("nonce=n3"), "{next}");
+    assert_eq!(app.count("auth_codes").await, codes);
+
+    // A forged hint, and a hint issued to another client: invalid_request.
+    // (A character in the middle of the signature, not its last one, whose
+    // low bits may be padding.)
+    let at = hint.len() - 10;
+    let flipped = if &hint[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{flipped}{}", &hint[..at], &hint[at + 1..]);
+    for (bad, what) in [
+        (forged.as_str(), "a forged hint"),
+        (other_hint.as_str(), "another client's hint"),
+        ("not-a-jwt", "garbage"),
+    ] {
+        let response = alice_browser
+            .authorize(&oidc_params(&client, "n5").add("id_token_hint", bad))
+            .await;
+        assert_error_redirect(&app, &response, CB, "invalid_request", Some(STATE), what);
+    }
+    assert_eq!(app.count("auth_codes").await, codes);
 }
