@@ -61,7 +61,7 @@ crate::both_backends!(
     id_tokens_of_every_key_algorithm_validate,
     id_token_hint_names_the_signed_in_user_or_asks_for_a_sign_in,
     registration_accepts_only_the_id_token_alg_oauthd_signs_with,
-    a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub,
+    a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub_and_read_userinfo,
 );
 
 const KEK: [u8; 32] = [9u8; 32];
@@ -1278,7 +1278,9 @@ async fn registration_accepts_only_the_id_token_alg_oauthd_signs_with(backend: B
     assert_eq!(app.count("clients").await, clients);
 }
 
-async fn a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub(backend: Backend) {
+async fn a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub_and_read_userinfo(
+    backend: Backend,
+) {
     let app = pairwise_op(backend).await;
     let client = pairwise_rp(&app, "https://rp.example/cb").await;
     oauthd::cli::admin::set_client_token_format(
@@ -1314,4 +1316,9 @@ async fn a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub(backend: Ba
         user.id.as_str(),
         "a pairwise sub, not the user id"
     );
+    // The JWT access token reads UserInfo like an opaque one.
+    let response = userinfo(&app, body["access_token"].as_str()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(info["sub"], id_sub);
 }
