@@ -158,7 +158,9 @@ pub(crate) enum KeysCommand {
     /// Retire a key: it is no longer published, so what it signed no longer
     /// verifies. The active key cannot be retired (rotate --now first).
     Retire {
-        /// The key id (kid).
+        /// The key id (kid). A kid is base64url and may start with `-`,
+        /// which is read as the kid, not an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -372,4 +374,20 @@ pub(crate) enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, KeysCommand};
+
+    #[test]
+    fn a_kid_that_starts_with_a_hyphen_is_a_kid() {
+        let cli = Cli::try_parse_from(["oauthd", "keys", "retire", "-Xq3"]).unwrap();
+        let Some(Command::Keys(KeysCommand::Retire { kid })) = cli.command else {
+            panic!("keys retire");
+        };
+        assert_eq!(kid, "-Xq3");
+    }
 }
