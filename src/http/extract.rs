@@ -148,6 +148,7 @@ impl FormParams {
             nonce: self.param("nonce"),
             max_age: self.param("max_age"),
             login_hint: self.param("login_hint"),
+            id_token_hint: self.param("id_token_hint"),
             resource: self.all("resource").map(str::to_owned).collect(),
         }
     }

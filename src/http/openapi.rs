@@ -448,6 +448,11 @@ pub struct ClientMetadata {
     /// `invalid_client_metadata` otherwise or when the URIs span hosts).
     #[serde(default)]
     pub subject_type: String,
+    /// OpenID Connect: the algorithm of its ID tokens; only the one oauthd
+    /// signs with (`signing.algorithm`) is accepted, another is
+    /// `invalid_client_metadata`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: String,
 }
 
 /// RFC 7591 §3.2.1: the registered client.
@@ -489,6 +494,10 @@ pub struct RegisteredClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// OpenID Connect `public` or `pairwise`.
     pub subject_type: String,
+    /// The algorithm its ID tokens are signed with (absent while oauthd has
+    /// no key-encryption key and so issues none).
+    #[serde(default)]
+    pub id_token_signed_response_alg: String,
 }
 
 /// `/healthz` and `/readyz` answers.

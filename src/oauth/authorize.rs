@@ -73,6 +73,9 @@ pub struct AuthorizeParams {
     pub max_age: Param,
     /// `login_hint` (OpenID Connect): the user name to pre-fill.
     pub login_hint: Param,
+    /// `id_token_hint` (OpenID Connect): an ID token this server issued to
+    /// the client, naming the user it believes is signed in.
+    pub id_token_hint: Param,
     /// Every `resource` (RFC 8707: repeatable).
     pub resource: Vec<String>,
 }
@@ -394,6 +397,50 @@ impl Prompt {
 /// showing the sign-in page).
 pub fn prompt_none(params: &AuthorizeParams) -> bool {
     matches!(&params.prompt, Param::One(v) if v.split(' ').any(|p| p == "none"))
+}
+
+/// Whether the request's `id_token_hint` (OpenID Connect Core §3.1.2.1)
+/// names `user_id` as `client` knows it; `true` without a hint. The hint
+/// must verify as a token this server signed for `client` (expired is
+/// accepted: it names the user, it grants nothing); one that does not is
+/// `invalid_request`, redirected like the request's other errors.
+pub async fn hint_names_user(
+    db: &Db,
+    clock: &Clock,
+    config: &Config,
+    keys: &crate::signing::Keys,
+    params: &AuthorizeParams,
+    client: &Client,
+    user_id: &str,
+) -> Result<bool, super::Error> {
+    let hint = match &params.id_token_hint {
+        Param::Absent => return Ok(true),
+        Param::Repeated => {
+            return Err(OAuthError::invalid_request(
+                "the id_token_hint parameter is given more than once",
+            )
+            .into());
+        }
+        Param::One(hint) => hint,
+    };
+    let expect = crate::signing::Expect {
+        accept_expired: true,
+        audience: Some(&client.id),
+        typ: None,
+    };
+    let claims = match keys.verify(db, clock, config, hint, expect).await {
+        Ok(claims) => claims,
+        Err(crate::signing::SigningError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::debug!(reason = %e, "refused an id_token_hint at the authorization endpoint");
+            return Err(OAuthError::invalid_request(
+                "id_token_hint is not a valid ID token this server issued to the client",
+            )
+            .into());
+        }
+    };
+    let sub = super::subject::subject(config, user_id, client).ok();
+    Ok(sub.is_some() && claims.get("sub").and_then(|s| s.as_str()) == sub.as_deref())
 }
 
 /// The refusal for `prompt=none` when the user must sign in.

@@ -323,6 +323,20 @@ impl<'a> Policy<'a> {
     }
 }
 
+/// OpenID Connect Registration §2 `id_token_signed_response_alg`: every ID
+/// token is signed by the active key, of `signing.algorithm`, so a client
+/// may name that algorithm and no other (absent: whatever oauthd signs with).
+pub fn check_id_token_alg(requested: Option<&str>, config: &Config) -> Result<(), OAuthError> {
+    match requested {
+        None => Ok(()),
+        Some(alg) if alg == config.signing.algorithm.as_str() => Ok(()),
+        Some(_) => Err(OAuthError::invalid_client_metadata(format!(
+            "id_token_signed_response_alg must be {}, the algorithm this server signs ID tokens with",
+            config.signing.algorithm.as_str()
+        ))),
+    }
+}
+
 /// A client that was just stored, with its secret (shown once).
 #[derive(Debug)]
 pub struct Registered {

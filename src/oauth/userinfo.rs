@@ -31,9 +31,10 @@ pub async fn claims(
     endpoint: &str,
     token: &str,
 ) -> Result<Result<Value, Refusal>, store::Error> {
-    // Only access tokens issued to a client: a personal access token has no
+    // Only access tokens issued to a client, opaque or JWT (RFC 9068; looked
+    // up by digest like an opaque one): a personal access token has no
     // client to be a subject for.
-    if !SecretKind::AccessToken.matches(token) {
+    if !(SecretKind::AccessToken.matches(token) || crate::crypto::looks_like_jwt(token)) {
         return Ok(Err(Refusal::InvalidToken));
     }
     let Some(info) = store::tokens::find(db, &Sha256Digest::of(token)).await? else {

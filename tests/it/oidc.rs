@@ -5,7 +5,7 @@
 //! Checklist (after the OpenID Foundation's oidcc plans), each a test below:
 //! - the `openidconnect` crate runs discovery, the code flow with PKCE and
 //!   nonce, validates the ID token against the JWKS (and `at_hash`), calls
-//!   UserInfo and refreshes;
+//!   UserInfo, refreshes and logs out (RP-initiated, with `id_token_hint`);
 //! - the nonce round-trips exactly; an over-long one is refused;
 //! - a tampered ID token, or one for another `aud`, fails validation;
 //! - `prompt=none` without a session → `login_required`, without consent
@@ -13,7 +13,11 @@
 //!   `auth_time` follows it; `login_hint` pre-fills the user name;
 //! - UserInfo with no token, a revoked token, a token without `openid`;
 //! - discovery agrees with the RFC 8414 metadata;
-//! - no key-encryption key: `openid` is `invalid_scope`, discovery is 404.
+//! - no key-encryption key: `openid` is `invalid_scope`, discovery is 404;
+//! - `id_token_hint`: the signed-in user's (expired too) answers,
+//!   another user's is `login_required` with `prompt=none` and a sign-in
+//!   otherwise, a forged one or one for another client is
+//!   `invalid_request`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -23,8 +27,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -54,10 +59,15 @@ crate::both_backends!(
     a_replica_without_keys_refuses_the_code_without_burning_it_and_refreshes_without_id_token,
     a_pairwise_client_keeps_its_redirect_uris_on_its_host,
     id_tokens_of_every_key_algorithm_validate,
+    id_token_hint_names_the_signed_in_user_or_asks_for_a_sign_in,
+    registration_accepts_only_the_id_token_alg_oauthd_signs_with,
+    a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub_and_read_userinfo,
 );
 
 const KEK: [u8; 32] = [9u8; 32];
 const OIDC_SCOPE: &str = "openid profile email account:read";
+/// Where the relying parties ask to return after RP-initiated logout.
+const SIGNED_OUT: &str = "https://rp.example/signed-out";
 
 /// A server that can sign ID tokens, with its first key active.
 async fn op(backend: Backend) -> TestApp {
@@ -85,6 +95,7 @@ async fn rp(app: &TestApp, redirect_uri: &str) -> Client {
             name: "Relying Party".into(),
             redirect_uris: vec![redirect_uri.to_owned()],
             scope: Some(OIDC_SCOPE.into()),
+            post_logout_redirect_uris: vec![SIGNED_OUT.to_owned()],
             ..NewClientArgs::default()
         },
     )
@@ -241,6 +252,42 @@ async fn the_openidconnect_crate_signs_in_validates_reads_userinfo_and_refreshes
     assert_eq!(again_claims.subject(), claims.subject());
     assert_eq!(again_claims.auth_time(), first_auth_time);
     assert!(again_claims.issue_time() > claims.issue_time());
+
+    // RP-initiated logout, as the crate builds it: back at the registered
+    // URI with the state, and the session is over.
+    let with_logout = ProviderMetadataWithLogout::discover_async(
+        IssuerUrl::new(app.base.clone()).unwrap(),
+        &http,
+    )
+    .await
+    .expect("discovery with the logout metadata");
+    let end_session = with_logout
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .expect("end_session_endpoint in discovery");
+    let logout = LogoutRequest::from(end_session)
+        .set_id_token_hint(again)
+        .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(SIGNED_OUT.to_owned()).unwrap())
+        .set_state(CsrfToken::new("bye".to_owned()))
+        .http_get_url();
+    let path = format!("{}?{}", logout.path(), logout.query().unwrap_or_default());
+    let response = browser.get(&path).await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let back = Url::parse(&header(&response, "location").unwrap()).unwrap();
+    assert!(back.as_str().starts_with(SIGNED_OUT), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some("bye"));
+    let response = browser
+        .authorize(&oidc_params(&client, "after").add("prompt", "none"))
+        .await;
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "login_required",
+        Some(STATE),
+        "prompt=none after logout",
+    );
 }
 
 async fn discovery_agrees_with_the_rfc8414_metadata(backend: Backend) {
@@ -1110,4 +1157,168 @@ async fn id_tokens_of_every_key_algorithm_validate(backend: Backend) {
             alg.as_str()
         );
     }
+}
+
+async fn id_token_hint_names_the_signed_in_user_or_asks_for_a_sign_in(backend: Backend) {
+    let app = op(backend).await;
+    let client = rp(&app, CB).await;
+    let (alice_browser, _) = alice(&app).await;
+    let hint =
+        id_tokens(&app, &alice_browser, &client, &oidc_params(&client, "n1")).await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+    // Alice's own hint, expired by now: prompt=none answers with a code.
+    app.clock.advance(2 * 3600);
+    alice_browser.login("alice", PASSWORD).await;
+    let silent = oidc_params(&client, "n2")
+        .add("prompt", "none")
+        .add("id_token_hint", &hint);
+    let location = alice_browser.code_redirect(&silent).await;
+    assert!(param(&location, "code").is_some(), "{location}");
+
+    let other = rp(&app, "https://other.example/cb").await;
+    let other_hint =
+        id_tokens(&app, &alice_browser, &other, &oidc_params(&other, "n4")).await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+    // Bob is signed in where the client believes Alice is.
+    create_user(&app, "bob").await;
+    let bob_browser = app.new_browser();
+    bob_browser.login("bob", PASSWORD).await;
+    let codes = app.count("auth_codes").await;
+    let response = bob_browser.authorize(&silent).await;
+    assert_error_redirect(
+        &app,
+        &response,
+        CB,
+        "login_required",
+        Some(STATE),
+        "prompt=none with another user's id_token_hint",
+    );
+    // Without prompt=none: a sign-in, whose way back drops the hint (so it
+    // is asked once).
+    let response = bob_browser
+        .authorize(&oidc_params(&client, "n3").add("id_token_hint", &hint))
+        .await;
+    assert!(is_login_redirect(&app.base, &response));
+    let login = Url::parse(&app.base)
+        .unwrap()
+        .join(&header(&response, "location").unwrap())
+        .unwrap();
+    let next = param(&login, "next").unwrap();
+    assert!(!next.contains("id_token_hint"), "{next}");
+    assert!(next.contains("nonce=n3"), "{next}");
+    assert_eq!(app.count("auth_codes").await, codes);
+
+    // A forged hint, and a hint issued to another client: invalid_request.
+    // (A character in the middle of the signature, not its last one, whose
+    // low bits may be padding.)
+    let at = hint.len() - 10;
+    let flipped = if &hint[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{flipped}{}", &hint[..at], &hint[at + 1..]);
+    for (bad, what) in [
+        (forged.as_str(), "a forged hint"),
+        (other_hint.as_str(), "another client's hint"),
+        ("not-a-jwt", "garbage"),
+    ] {
+        let response = alice_browser
+            .authorize(&oidc_params(&client, "n5").add("id_token_hint", bad))
+            .await;
+        assert_error_redirect(&app, &response, CB, "invalid_request", Some(STATE), what);
+    }
+    assert_eq!(app.count("auth_codes").await, codes);
+}
+
+async fn registration_accepts_only_the_id_token_alg_oauthd_signs_with(backend: Backend) {
+    let app = op(backend).await;
+    let register = |body: Value| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/api/client"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Named as oauthd signs (RS256 by default), or not named: registered,
+    // and the answer says which algorithm its ID tokens carry.
+    for body in [
+        serde_json::json!({"redirect_uris": [CB], "id_token_signed_response_alg": "RS256"}),
+        serde_json::json!({"redirect_uris": [CB]}),
+    ] {
+        let response = register(body.clone()).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["id_token_signed_response_alg"], "RS256", "{body}");
+    }
+    // Another algorithm (or `none`): refused, nothing stored.
+    let clients = app.count("clients").await;
+    for alg in ["ES256", "none", "HS256"] {
+        let response = register(
+            serde_json::json!({"redirect_uris": [CB], "id_token_signed_response_alg": alg}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{alg}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{alg}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("RS256"),
+            "{body}"
+        );
+    }
+    assert_eq!(app.count("clients").await, clients);
+}
+
+async fn a_pairwise_clients_jwt_access_tokens_carry_its_pairwise_sub_and_read_userinfo(
+    backend: Backend,
+) {
+    let app = pairwise_op(backend).await;
+    let client = pairwise_rp(&app, "https://rp.example/cb").await;
+    oauthd::cli::admin::set_client_token_format(
+        &app.db,
+        &app.clock,
+        &client.id,
+        oauthd::model::client::AccessTokenFormat::Jwt,
+    )
+    .await
+    .unwrap();
+    let (browser, user) = alice(&app).await;
+    // (Not through `id_tokens`: its checks expect an opaque access token.)
+    let code = browser.code(&oidc_params(&client, "j")).await;
+    let response = redeem(
+        &app,
+        &client,
+        &code,
+        Some(client.redirect_uri()),
+        Some(VERIFIER),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let id_sub = claims_of(body["id_token"].as_str().unwrap())["sub"].clone();
+    let access = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(access["client_id"], client.id.as_str());
+    assert_eq!(
+        access["sub"], id_sub,
+        "the JWT access token and the ID token name the user alike"
+    );
+    assert_ne!(
+        access["sub"],
+        user.id.as_str(),
+        "a pairwise sub, not the user id"
+    );
+    // The JWT access token reads UserInfo like an opaque one.
+    let response = userinfo(&app, body["access_token"].as_str()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(info["sub"], id_sub);
 }

@@ -44,10 +44,6 @@ async fn openid_client_signs_in_refreshes_and_logs_out(backend: Backend) {
     })
     .await;
     // openid-client checks iat and exp against its own wall clock.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the relying party runs on the wall clock"
-    )]
     let wall = Clock::system().now();
     app.clock.advance(wall - app.clock.now());
     signing::rotate(&app.db, &app.clock, &app.config.signing, true)

@@ -34,6 +34,7 @@ both_backends!(
     a_secret_rotated_while_a_request_waits_issues_nothing,
     a_client_deleted_while_its_code_is_exchanged_issues_nothing,
     revocation_wins_against_a_refresh_narrowed_to_one_resource,
+    revocation_wins_against_a_refresh_that_signs_its_tokens,
 );
 
 /// Rounds per case.
@@ -667,4 +668,69 @@ async fn a_client_deleted_while_its_code_is_exchanged_issues_nothing(backend: Ba
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
     assert_eq!(answer.json()["error"], "invalid_client");
     assert_eq!(live_tokens(&app, &client.id).await, 0);
+}
+
+/// OpenID Connect and RFC 9068: a refresh of an `openid` grant whose client
+/// gets JWT access tokens signs two tokens before it reaches the writer (an
+/// await the plain refresh does not have); a concurrent revocation still
+/// wins, and the signed access token it may have handed out introspects as
+/// inactive (a JWT cannot be recalled, introspection reports it at once).
+async fn revocation_wins_against_a_refresh_that_signs_its_tokens(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signing.key_encryption_key = Some([5u8; 32]);
+    })
+    .await;
+    oauthd::signing::rotate(&app.db, &app.clock, &app.config.signing, true)
+        .await
+        .unwrap()
+        .expect("a signing key");
+    let (browser, _) = signed_in(&app).await;
+    let mut tally = Tally::new("revoke vs signed refresh", backend);
+    for round in 0..ROUNDS {
+        let client = flow::register(
+            &app,
+            oauthd::cli::admin::NewClientArgs {
+                name: "Signed RP".into(),
+                redirect_uris: vec![flow::CB.to_owned()],
+                scope: Some("openid account:read".into()),
+                ..oauthd::cli::admin::NewClientArgs::default()
+            },
+        )
+        .await;
+        oauthd::cli::admin::set_client_token_format(
+            &app.db,
+            &app.clock,
+            &client.id,
+            oauthd::model::client::AccessTokenFormat::Jwt,
+        )
+        .await
+        .unwrap();
+        let code = browser
+            .code(
+                &Params::code(&client)
+                    .set("scope", "openid account:read")
+                    .add("nonce", "race"),
+            )
+            .await;
+        let first: Value = flow::redeem(&app, &client, &code, Some(flow::CB), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(first["id_token"].is_string(), "an ID token: {first}");
+        assert_eq!(
+            first["access_token"].as_str().unwrap().matches('.').count(),
+            2,
+            "a JWT access token"
+        );
+        let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+        let answers = race(vec![
+            send(&app.http, revoke_request(&app, &client, &refresh)),
+            send(&app.http, refresh_request(&app, &client, &refresh)),
+        ])
+        .await;
+        tally.answers(round, &answers, &[&[200], &[200, 400]]);
+        tally.round(nothing_alive(&app, &client, &answers).await);
+    }
+    tally.finish();
 }

@@ -40,14 +40,17 @@ pub async fn register(
             (StatusCode::OK, Json(FlatResponse::from(&registered))).into_response()
         }
         Some("application/json") => {
-            let meta = json_metadata(&body)?;
+            let (meta, id_token_alg) = json_metadata(&body)?;
+            registration::check_id_token_alg(id_token_alg.as_deref(), &state.config)
+                .map_err(HttpError::bad_request)?;
             let registered =
                 registration::register(&state.db, &state.clock, meta, policy, None).await?;
-            (
-                StatusCode::CREATED,
-                Json(Rfc7591Response::from(&registered)),
-            )
-                .into_response()
+            let mut answer = Rfc7591Response::from(&registered);
+            // What its ID tokens are signed with, once oauthd can sign them.
+            if crate::oauth::id_token::available(&state.config) {
+                answer.id_token_signed_response_alg = Some(state.config.signing.algorithm.as_str());
+            }
+            (StatusCode::CREATED, Json(answer)).into_response()
         }
         _ => {
             return Err(HttpError::bad_request(OAuthError::invalid_client_metadata(
@@ -151,9 +154,13 @@ struct Rfc7591Request {
     post_logout_redirect_uris: Option<Vec<String>>,
     /// OpenID Connect: `public` or `pairwise`.
     subject_type: Option<String>,
+    /// OpenID Connect: only the algorithm oauthd signs with.
+    id_token_signed_response_alg: Option<String>,
 }
 
-fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
+/// The metadata, and the `id_token_signed_response_alg` asked for (checked
+/// by the caller against the config).
+fn json_metadata(body: &[u8]) -> Result<(ClientMetadata, Option<String>), HttpError> {
     let refuse = |description: String| {
         HttpError::bad_request(OAuthError::invalid_client_metadata(description))
     };
@@ -187,7 +194,8 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
     };
     // Trailing bytes after the object make the whole body invalid.
     de.end().map_err(|_| not_metadata())?;
-    Ok(ClientMetadata {
+    let id_token_alg = request.id_token_signed_response_alg;
+    let meta = ClientMetadata {
         client_name: request.client_name,
         redirect_uris: request.redirect_uris.unwrap_or_default(),
         scope: request.scope,
@@ -208,7 +216,8 @@ fn json_metadata(body: &[u8]) -> Result<ClientMetadata, HttpError> {
         client_uri: request.client_uri,
         allowed_origins: request.allowed_origins.unwrap_or_default(),
         post_logout_redirect_uris: request.post_logout_redirect_uris.unwrap_or_default(),
-    })
+    };
+    Ok((meta, id_token_alg))
 }
 
 /// The flat answer to a form registration, field for field as Gancio documents it.
@@ -265,6 +274,8 @@ struct Rfc7591Response<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     post_logout_redirect_uris: Vec<&'a str>,
     subject_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token_signed_response_alg: Option<&'static str>,
 }
 
 impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
@@ -295,6 +306,7 @@ impl<'a> From<&'a Registered> for Rfc7591Response<'a> {
             } else {
                 "public"
             },
+            id_token_signed_response_alg: None,
         }
     }
 }
@@ -328,8 +340,9 @@ mod tests {
 
     #[test]
     fn ignores_unknown_members_and_a_requested_client_id() {
-        let meta = json_metadata(br#"{"client_id": "mine", "logo_uri": "x", "client_name": "A"}"#)
-            .unwrap();
+        let (meta, _) =
+            json_metadata(br#"{"client_id": "mine", "logo_uri": "x", "client_name": "A"}"#)
+                .unwrap();
         assert_eq!(meta.client_name.as_deref(), Some("A"));
     }
 }

@@ -191,6 +191,42 @@ async fn request(
         }
         return Ok(to_login(back, &parsed, true));
     }
+    // OpenID Connect `id_token_hint`: the client believes another user is
+    // signed in here. With `prompt=none` it hears `login_required`;
+    // otherwise the user signs in again, once (the way back drops the hint).
+    match authorize::hint_names_user(
+        &state.db,
+        &state.clock,
+        &state.config,
+        &state.keys,
+        &parsed,
+        &resolved.client,
+        &active.info.user.id,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) if valid.no_prompt => {
+            return answer_error(
+                state,
+                &resolved.target,
+                &authorize::login_required(),
+                resolved.state.as_deref(),
+                redirect_status,
+            );
+        }
+        Ok(false) => return Ok(to_login(back, &parsed, true)),
+        Err(crate::oauth::Error::Refused(error)) => {
+            return answer_error(
+                state,
+                &resolved.target,
+                &error,
+                resolved.state.as_deref(),
+                redirect_status,
+            );
+        }
+        Err(crate::oauth::Error::Store(e)) => return Err(e.into()),
+    }
     // A document client gets its row only now, once a signed-in user's
     // valid request is about to be decided (requests, consents, codes and
     // tokens reference it); a refused or abandoned request stores nothing.
@@ -303,12 +339,12 @@ fn to_login(back: Back<'_>, params: &authorize::AuthorizeParams, again: bool) ->
 }
 
 /// The request's query with `login` removed from `prompt` (and `prompt`
-/// dropped when nothing is left) and without `max_age`: what the sign-in
-/// just done satisfies.
+/// dropped when nothing is left) and without `max_age` and `id_token_hint`:
+/// what the sign-in just done satisfies.
 fn after_sign_in(query: &str) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if k == "max_age" {
+        if k == "max_age" || k == "id_token_hint" {
             continue;
         }
         if k == "prompt" {
