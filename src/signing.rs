@@ -553,6 +553,20 @@ impl Keys {
         typ: Option<&str>,
         claims: &T,
     ) -> Result<String, SigningError> {
+        self.sign_built(db, clock, config, typ, |_| claims).await
+    }
+
+    /// Signs the claims `build` makes for the JOSE `alg` of the key active
+    /// now (an ID token's `at_hash` depends on it), `typ` in the header when
+    /// given.
+    pub async fn sign_built<T: Serialize>(
+        &self,
+        db: &Db,
+        clock: &Clock,
+        config: &SigningConfig,
+        typ: Option<&str>,
+        build: impl FnOnce(&str) -> T,
+    ) -> Result<String, SigningError> {
         let kek = config
             .key_encryption_key
             .as_ref()
@@ -575,7 +589,7 @@ impl Keys {
                 opened
             }
         };
-        opened.sign(typ, claims)
+        opened.sign(typ, &build(&key.alg))
     }
 
     /// Verifies a JWT this server signed: see the free function [`verify`].

@@ -453,6 +453,13 @@ impl ClientDocuments {
         let url_ref = &url;
         let shared = cell
             .get_or_init(move || async move {
+                // A flight that ended between this caller's cache check and
+                // its joining the table has cached its outcome: use it.
+                match self.fresh(client_id, clock.now()) {
+                    Some(Cached::Client(c)) => return Ok(c),
+                    Some(Cached::Failed(e)) => return Err(Some(e)),
+                    None => {}
+                }
                 // The outcome is cached before the waiters see it, so a
                 // caller arriving after this flight ends finds the cache.
                 match self.fetch_and_remember(db, clock, config, url_ref).await {

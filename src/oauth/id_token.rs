@@ -14,7 +14,7 @@ use super::scope::Scopes;
 use super::subject;
 use crate::clock::Clock;
 use crate::config::{Config, SigningAlgorithm};
-use crate::signing::{self, SigningError};
+use crate::signing::{Keys, SigningError};
 use crate::store::clients::Client;
 use crate::store::{self, Db};
 
@@ -104,52 +104,51 @@ fn lifetime(config: &Config) -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
-/// Signs the ID token for `about` with the key active now.
+/// Signs the ID token for `about` with the key active now (through the
+/// `keys` cache: no table read or key unsealing per token).
 pub async fn sign(
     db: &Db,
     clock: &Clock,
     config: &Config,
+    keys: &Keys,
     about: Subject<'_>,
 ) -> Result<String, Error> {
-    let Some(kek) = config.signing.key_encryption_key.as_ref() else {
+    if config.signing.key_encryption_key.is_none() {
         return Err(unavailable().into());
-    };
+    }
     // A pairwise client whose salt is gone (the authorization endpoint
     // refuses openid for it; this is a code asked for before the change).
     if !subject::servable(config, about.client) {
         return Err(unavailable().into());
     }
-    let rows = store::signing_keys::list(db).await?;
+    let sub = subject::subject(config, about.user_id, about.client)
+        .map_err(|e| store::Error::Corrupt(format!("client {}: {e}", about.client.id)))?;
     let now = clock.now();
-    let Some(key) = signing::active(&rows, now) else {
-        return Err(unavailable().into());
-    };
-    let alg = SigningAlgorithm::parse(&key.alg).ok_or_else(|| {
-        store::Error::Corrupt(format!(
-            "signing key {} has unknown alg {}",
-            key.kid, key.alg
-        ))
-    })?;
-    let claims = Claims {
+    let build = |alg: &str| Claims {
         iss: config.issuer(),
-        sub: subject::subject(config, about.user_id, about.client)
-            .map_err(|e| store::Error::Corrupt(format!("client {}: {e}", about.client.id)))?,
+        sub,
         aud: &about.client.id,
         exp: now.saturating_add(lifetime(config)),
         iat: now,
         auth_time: about.auth_time,
         nonce: about.nonce,
-        at_hash: at_hash(alg, about.access_token),
+        // A key of an unknown algorithm cannot sign: the hash is never sent.
+        at_hash: SigningAlgorithm::parse(alg)
+            .map(|alg| at_hash(alg, about.access_token))
+            .unwrap_or_default(),
         azp: &about.client.id,
         amr: AMR,
     };
-    signing::sign_with(kek, key, &claims).map_err(|e| match e {
-        SigningError::Store(e) => Error::Store(e),
-        SigningError::NoKek | SigningError::NoActiveKey => unavailable().into(),
-        // A key that does not open, or a crypto failure: the operator's
-        // problem, a server error (the message names the key, never material).
-        other => Error::Store(store::Error::Corrupt(other.to_string())),
-    })
+    keys.sign_built(db, clock, &config.signing, None, build)
+        .await
+        .map_err(|e| match e {
+            SigningError::Store(e) => Error::Store(e),
+            SigningError::NoKek | SigningError::NoActiveKey => unavailable().into(),
+            // A key that does not open, or a crypto failure: the operator's
+            // problem, a server error (the message names the key, never
+            // material).
+            other => Error::Store(store::Error::Corrupt(other.to_string())),
+        })
 }
 
 #[cfg(test)]

@@ -159,6 +159,7 @@ pub async fn exchange(
             db,
             clock,
             config,
+            keys,
             id_token::Subject {
                 client,
                 user_id: &code.user_id,

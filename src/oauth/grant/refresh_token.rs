@@ -140,7 +140,8 @@ pub async fn exchange(
             return Err(store::Error::Corrupt("a rotation without a refresh token".into()).into());
         };
         let Minted { mut issued, rows } = minted;
-        issued.id_token = refreshed_id_token(db, clock, config, client, &found, &issued).await?;
+        issued.id_token =
+            refreshed_id_token(db, clock, config, keys, client, &found, &issued).await?;
         let stored = writer
             .submit(Issuance::FromGrant {
                 claim: GrantClaim {
@@ -169,7 +170,8 @@ pub async fn exchange(
         issued: mut fallback,
         rows,
     } = token::mint_signed(db, clock, config, keys, grant, rotate, now).await?;
-    fallback.id_token = refreshed_id_token(db, clock, config, client, &found, &fallback).await?;
+    fallback.id_token =
+        refreshed_id_token(db, clock, config, keys, client, &found, &fallback).await?;
     let mut tx = db.begin().await?;
     match store::grants::claim(
         &mut tx,
@@ -252,6 +254,7 @@ async fn refreshed_id_token(
     db: &Db,
     clock: &Clock,
     config: &Config,
+    keys: &Keys,
     client: &Client,
     found: &TokenInfo,
     issued: &IssuedTokens,
@@ -268,6 +271,7 @@ async fn refreshed_id_token(
         db,
         clock,
         config,
+        keys,
         id_token::Subject {
             client,
             user_id,
