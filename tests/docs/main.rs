@@ -42,7 +42,12 @@ use std::time::{Duration, Instant};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 /// The pages whose blocks run, from the repository root.
-const PAGES: &[&str] = &["README.md", "docs/clients.md", "docs/operators.md"];
+const PAGES: &[&str] = &[
+    "README.md",
+    "docs/clients.md",
+    "docs/operators.md",
+    "docs/oidc.md",
+];
 
 /// The prelude every page's script starts with.
 const PRELUDE: &str = include_str!("prelude.sh");

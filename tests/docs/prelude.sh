@@ -89,6 +89,14 @@ approve() {
   printf '%s\n' "$location"
 }
 
+# visit URL: opens URL in the same browser session as sign_in and approve,
+# clicks nothing, and prints where the browser is sent: the Location of a
+# redirect, or an empty line when the answer is a page (for prompt=none and
+# RP-initiated logout).
+visit() {
+  command curl -sS -o /dev/null -w '%{redirect_url}\n' -c "$DOCS_JAR" -b "$DOCS_JAR" "$1"
+}
+
 # approve_device USER_CODE: what a person does at /device, signed in.
 approve_device() {
   local csrf page status
