@@ -53,6 +53,9 @@ pub struct Grant<'a> {
     /// The client's pairwise sector, for a JWT's `sub` (see
     /// [`subject`](super::subject)); `None`: public subjects.
     pub pairwise_sector: Option<&'a str>,
+    /// When the user signed in for this grant, if known: a JWT's
+    /// `auth_time` (RFC 9068 §2.2.1).
+    pub auth_time: Option<i64>,
 }
 
 /// The format of an access token for `client` and `audience`: a JWT when
@@ -94,6 +97,8 @@ struct AccessClaims<'a> {
     exp: i64,
     iat: i64,
     jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
 }
 
 /// Turns the access token of `minted` into a signed JWT (RFC 9068) when
@@ -135,6 +140,7 @@ pub async fn sign_access(
         exp: row.expires_at,
         iat: row.created_at,
         jti: crate::crypto::random_id(),
+        auth_time: grant.user_id.and(grant.auth_time),
     };
     let jwt = keys
         .sign_typed(db, clock, &config.signing, Some(AT_JWT), &claims)

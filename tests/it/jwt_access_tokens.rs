@@ -386,6 +386,10 @@ async fn a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_ref
     assert_eq!(claims["iat"], now);
     assert_eq!(claims["exp"], now + 300);
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+    let auth_time = claims["auth_time"]
+        .as_i64()
+        .expect("auth_time: when alice signed in");
+    assert!(auth_time <= now, "auth_time {auth_time} is a past sign-in");
 
     // Stored like an opaque token: introspection knows it, with the same
     // expiry; /account takes it.
@@ -411,6 +415,10 @@ async fn a_client_set_to_jwt_gets_rfc_9068_tokens_that_introspect_revoke_and_ref
     let (_, next_claims) = verify_at(&set, &next_access).unwrap();
     assert_ne!(next_claims["jti"], claims["jti"]);
     assert_eq!(next_claims["sub"], alice.id.as_str());
+    assert_eq!(
+        next_claims["auth_time"], auth_time,
+        "a refresh keeps the original sign-in"
+    );
 
     // Revoked: the signature still verifies (a JWT cannot be recalled), but
     // introspection says inactive at once and /account refuses it.
@@ -486,6 +494,7 @@ async fn a_resource_set_to_jwt_makes_the_tokens_for_it_jwts(backend: Backend) {
     assert_eq!(claims["aud"], MCP);
     assert_eq!(claims["sub"], service.id.as_str(), "RFC 9068 §2.2: no user");
     assert_eq!(claims["client_id"], service.id.as_str());
+    assert!(claims.get("auth_time").is_none(), "no user signed in");
     let body = cc(&[MCP, OTHER]).await;
     let (_, claims) = verify_at(&set, body["access_token"].as_str().unwrap()).unwrap();
     assert_eq!(

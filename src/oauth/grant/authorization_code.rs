@@ -143,6 +143,7 @@ pub async fn exchange(
         audience: &audience,
         format: token::access_format(db, client, &audience).await?,
         pairwise_sector: client.pairwise_sector.as_deref(),
+        auth_time: code.auth_time,
     };
     let event = Event::new(Kind::TokenIssued)
         .user(&code.user_id)

@@ -53,6 +53,7 @@ pub async fn issue(
             audience: resources,
             format: token::access_format(db, client, resources).await?,
             pairwise_sector: client.pairwise_sector.as_deref(),
+            auth_time: None,
         },
         client.secret_hash.as_deref(),
     )

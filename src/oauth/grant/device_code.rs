@@ -179,6 +179,7 @@ async fn redeem(
         audience: &audience,
         format: token::access_format(cx.db, client, &audience).await?,
         pairwise_sector: client.pairwise_sector.as_deref(),
+        auth_time: None,
     };
     let event = Event::new(Kind::TokenIssued)
         .user(user_id)

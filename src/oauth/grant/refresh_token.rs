@@ -21,6 +21,7 @@ use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Secret, SecretKind, Sha256Digest};
+use crate::model::client::AccessTokenFormat;
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
 use crate::oauth::id_token;
 use crate::oauth::registration::GrantType;
@@ -112,14 +113,24 @@ pub async fn exchange(
     let granted_audience = Resources::from_stored(found.audience.as_deref());
     let audience = granted_audience.narrow(request.resources)?;
     let grant_expires_at = found.grant_expires_at.or(found.expires_at).unwrap_or(now);
+    let format = token::access_format(db, client, &audience).await?;
+    // A JWT access token names the original sign-in (one read; opaque
+    // tokens do not need it).
+    let auth_time = match format {
+        AccessTokenFormat::Jwt if found.user_id.is_some() => {
+            store::grants::auth_time(db, grant_id).await?
+        }
+        _ => None,
+    };
     let grant = Grant {
         grant_id: Some(grant_id),
         client_id: &client.id,
         user_id: found.user_id.as_deref(),
         scope: &scope,
         audience: &audience,
-        format: token::access_format(db, client, &audience).await?,
+        format,
         pairwise_sector: client.pairwise_sector.as_deref(),
+        auth_time,
     };
     let rotate = Refresh::Rotate {
         scope: &granted,
