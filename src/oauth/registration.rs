@@ -425,6 +425,19 @@ pub async fn rotate_secret(db: &Db, clock: &Clock, client_id: &str) -> Result<Se
     Ok(secret)
 }
 
+/// What the owner of a client may change on its page (`/settings/developers`).
+#[derive(Clone, Debug)]
+pub struct AppChange<'a> {
+    /// The display name.
+    pub name: &'a str,
+    /// The home page; `None` removes it.
+    pub website: Option<&'a str>,
+    /// The redirect URIs, replacing the registered ones.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to, replacing the registered ones.
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
 /// Changes a client's name, website and redirect URIs under the registration
 /// rules; the rest of its registration stays as it was.
 pub async fn update(
@@ -432,10 +445,14 @@ pub async fn update(
     clock: &Clock,
     policy: Policy<'_>,
     client: &crate::store::clients::Client,
-    name: &str,
-    website: Option<&str>,
-    redirect_uris: Vec<String>,
+    change: AppChange<'_>,
 ) -> Result<NewClient, Error> {
+    let AppChange {
+        name,
+        website,
+        redirect_uris,
+        post_logout_redirect_uris,
+    } = change;
     let meta = ClientMetadata {
         client_name: Some(name.to_owned()),
         redirect_uris,
@@ -453,11 +470,7 @@ pub async fn update(
         client_uri: website.map(str::to_owned),
         allowed_origins: Vec::new(),
         application_type: Some(client.application_type.as_str().to_owned()),
-        post_logout_redirect_uris: client
-            .post_logout_redirect_uris
-            .iter()
-            .map(|u| u.as_str().to_owned())
-            .collect(),
+        post_logout_redirect_uris,
         subject_type: client
             .pairwise_sector
             .as_ref()

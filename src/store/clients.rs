@@ -298,15 +298,25 @@ pub async fn list_unowned(db: &Db) -> Result<Vec<Client>, Error> {
 }
 
 const UPDATE: &str = r"
-update clients set name = $1, website = $2, redirect_uris = $3, updated_at = $4 where id = $5";
+update clients set name = $1, website = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
+                   updated_at = $5
+where id = $6";
 
-/// Changes a client's name, website and redirect URIs; false when it is gone.
+/// Changes a client's name, website, redirect URIs and post-logout redirect
+/// URIs; false when it is gone.
 pub async fn update(db: &Db, id: &str, client: &NewClient, now: i64) -> Result<bool, Error> {
     let redirect_uris = join_list(client.redirect_uris.iter().map(RedirectUri::as_str));
+    let post_logout = join_list(
+        client
+            .post_logout_redirect_uris
+            .iter()
+            .map(RedirectUri::as_str),
+    );
     let n = on_db!(db, pool => sqlx::query(UPDATE)
         .bind(&client.name)
         .bind(client.website.as_deref())
         .bind(&redirect_uris)
+        .bind(&post_logout)
         .bind(now)
         .bind(id)
         .execute(pool)

@@ -1078,9 +1078,12 @@ async fn a_pairwise_client_keeps_its_redirect_uris_on_its_host(backend: Backend)
         &app.clock,
         policy,
         &stored,
-        "Pairwise RP",
-        None,
-        vec!["https://two.example/cb".into()],
+        oauthd::oauth::registration::AppChange {
+            name: "Pairwise RP",
+            website: None,
+            redirect_uris: vec!["https://two.example/cb".into()],
+            post_logout_redirect_uris: Vec::new(),
+        },
     )
     .await;
     assert!(moved.is_err(), "another host would change every sub");
@@ -1094,12 +1097,15 @@ async fn a_pairwise_client_keeps_its_redirect_uris_on_its_host(backend: Backend)
         &app.clock,
         policy,
         &stored,
-        "Pairwise RP",
-        None,
-        vec![
-            "https://one.example/cb".into(),
-            "https://one.example/cb2".into(),
-        ],
+        oauthd::oauth::registration::AppChange {
+            name: "Pairwise RP",
+            website: None,
+            redirect_uris: vec![
+                "https://one.example/cb".into(),
+                "https://one.example/cb2".into(),
+            ],
+            post_logout_redirect_uris: Vec::new(),
+        },
     )
     .await
     .expect("the same host is fine");

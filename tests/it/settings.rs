@@ -373,10 +373,19 @@ async fn developers_register_edit_rotate_and_delete_their_apps(backend: Backend)
             ("name", "Calendar 2"),
             ("website", ""),
             ("redirect_uris", "https://cal.example/new"),
+            (
+                "post_logout_redirect_uris",
+                "https://cal.example/bye\r\nhttps://cal.example/bye2",
+            ),
         ],
     )
     .await;
     assert_eq!(edited.status(), StatusCode::OK);
+    let edited_html = edited.text().await.unwrap();
+    assert!(
+        edited_html.contains("https://cal.example/bye2</textarea>"),
+        "the page shows the post-logout redirect URIs"
+    );
     let stored = oauthd::store::clients::find(&app.db, &client_id)
         .await
         .unwrap()
@@ -391,6 +400,34 @@ async fn developers_register_edit_rotate_and_delete_their_apps(backend: Backend)
             .collect::<Vec<_>>(),
         ["https://cal.example/new"]
     );
+    assert_eq!(
+        stored
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
+        ["https://cal.example/bye", "https://cal.example/bye2"]
+    );
+    // A post-logout redirect URI under the redirect-URI rules: refused,
+    // nothing changed.
+    let refused = post(
+        &browser,
+        &page,
+        &[
+            ("csrf", &app_csrf),
+            ("name", "Calendar 3"),
+            ("redirect_uris", "https://cal.example/new"),
+            ("post_logout_redirect_uris", "http://evil.example/bye"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let unchanged = oauthd::store::clients::find(&app.db, &client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.name, "Calendar 2");
+    assert_eq!(unchanged.post_logout_redirect_uris.len(), 2);
     let refused = post(
         &browser,
         &page,

@@ -589,6 +589,7 @@ struct AppView {
     name: String,
     website: String,
     redirect_uris: String,
+    post_logout_redirect_uris: String,
     scope: String,
     kind: &'static str,
     confidential: bool,
@@ -635,6 +636,12 @@ fn app_page(
                     .map(|u| u.as_str())
                     .collect::<Vec<_>>()
                     .join("\n"),
+                post_logout_redirect_uris: client
+                    .post_logout_redirect_uris
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 scope: client.scopes.to_string(),
                 kind: kind(client),
                 confidential: !client.is_public(),
@@ -670,7 +677,8 @@ pub async fn app(
     app_page(&state, &active, &client, AppNotes::default())
 }
 
-/// `POST /settings/developers/{client_id}`: edits name, website, redirect URIs.
+/// `POST /settings/developers/{client_id}`: edits name, website, redirect URIs
+/// and post-logout redirect URIs.
 pub async fn update_app(
     State(state): State<AppState>,
     session: Session,
@@ -683,14 +691,18 @@ pub async fn update_app(
     let client = managed(&state, &active, &client_id).await?;
     let field = |name| params.single(name).ok().flatten().unwrap_or("").to_owned();
     let website = field("website");
+    let name = field("name");
     let updated = registration::update(
         &state.db,
         &state.clock,
         Policy::from_config(&state.config),
         &client,
-        &field("name"),
-        Some(website.trim()).filter(|w| !w.is_empty()),
-        lines(&field("redirect_uris")),
+        registration::AppChange {
+            name: &name,
+            website: Some(website.trim()).filter(|w| !w.is_empty()),
+            redirect_uris: lines(&field("redirect_uris")),
+            post_logout_redirect_uris: lines(&field("post_logout_redirect_uris")),
+        },
     )
     .await;
     // The change notification evicts it too; this process need not wait.
