@@ -127,6 +127,41 @@ pub fn json_error(status: StatusCode, code: ErrorCode, description: Option<&str>
     response
 }
 
+/// A refused bearer token (RFC 6750 §3): the JSON error body and its
+/// `WWW-Authenticate: Bearer realm="oauthd"` challenge, which names `error`
+/// and `error_description` when `code` is given (`None`: no token was sent,
+/// so the challenge says nothing more) and ends with the `extra` parameters
+/// (`scope`, RFC 9728's `resource_metadata`).
+pub fn bearer_refusal(
+    status: StatusCode,
+    code: Option<ErrorCode>,
+    description: &str,
+    extra: &[(&str, &str)],
+) -> Response {
+    let mut header = String::from("Bearer realm=\"oauthd\"");
+    if let Some(code) = code {
+        header.push_str(&format!(
+            ", error=\"{}\", error_description=\"{description}\"",
+            code.as_str()
+        ));
+    }
+    for (name, value) in extra {
+        header.push_str(&format!(", {name}=\"{value}\""));
+    }
+    let mut response = match code {
+        None => json_error(
+            status,
+            ErrorCode::InvalidToken,
+            Some("an access token is required"),
+        ),
+        Some(code) => json_error(status, code, Some(description)),
+    };
+    if let Ok(value) = HeaderValue::from_str(&header) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// Marks a response as never to be cached (RFC 6749 §5.1).
 pub fn no_store(response: &mut Response) {
     let h = response.headers_mut();

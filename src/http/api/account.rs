@@ -5,13 +5,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::crypto::{SecretKind, Sha256Digest};
-use crate::http::error::{HttpError, json_error};
+use crate::http::error::{HttpError, bearer_refusal};
 use crate::http::extract::{body_or_error, presented_token};
 use crate::http::oauth::metadata::{account_resource, resource_metadata_url};
 use crate::http::state::AppState;
@@ -113,38 +113,19 @@ fn challenge(
     code: Option<ErrorCode>,
     description: &str,
 ) -> Response {
-    let header = match code {
-        None => format!("Bearer realm=\"oauthd\", resource_metadata=\"{metadata_url}\""),
-        Some(code) => format!(
-            "Bearer realm=\"oauthd\", error=\"{}\", error_description=\"{description}\", resource_metadata=\"{metadata_url}\"",
-            code.as_str()
-        ),
-    };
-    let mut response = match code {
-        None => json_error(
-            status,
-            ErrorCode::InvalidToken,
-            Some("an access token is required"),
-        ),
-        Some(code) => json_error(status, code, Some(description)),
-    };
-    if let Ok(value) = HeaderValue::from_str(&header) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    response
+    bearer_refusal(
+        status,
+        code,
+        description,
+        &[("resource_metadata", metadata_url)],
+    )
 }
 
 fn scope_challenge(metadata_url: &str, needed: &str) -> Response {
-    let mut response = challenge(
-        metadata_url,
+    bearer_refusal(
         StatusCode::FORBIDDEN,
         Some(ErrorCode::InsufficientScope),
         "the token lacks the scope this resource needs",
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{metadata_url}\""
-    )) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    response
+        &[("scope", needed), ("resource_metadata", metadata_url)],
+    )
 }

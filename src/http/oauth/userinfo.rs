@@ -6,11 +6,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::header::WWW_AUTHENTICATE;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::error::{HttpError, json_error, no_store};
+use crate::http::error::{HttpError, bearer_refusal, no_store};
 use crate::http::extract::{body_or_error, presented_token};
 use crate::http::state::AppState;
 use crate::oauth::userinfo::{self, Refusal};
@@ -67,26 +66,10 @@ pub async fn userinfo(
 /// A 401/400/403 with an RFC 6750 §3 challenge (`scope="openid"` on
 /// `insufficient_scope`).
 fn challenge(status: StatusCode, code: Option<ErrorCode>, description: &str) -> Response {
-    let header = match code {
-        None => "Bearer realm=\"oauthd\"".to_owned(),
-        Some(ErrorCode::InsufficientScope) => format!(
-            "Bearer realm=\"oauthd\", error=\"insufficient_scope\", error_description=\"{description}\", scope=\"openid\""
-        ),
-        Some(code) => format!(
-            "Bearer realm=\"oauthd\", error=\"{}\", error_description=\"{description}\"",
-            code.as_str()
-        ),
+    let extra: &[(&str, &str)] = if code == Some(ErrorCode::InsufficientScope) {
+        &[("scope", "openid")]
+    } else {
+        &[]
     };
-    let mut response = match code {
-        None => json_error(
-            status,
-            ErrorCode::InvalidToken,
-            Some("an access token is required"),
-        ),
-        Some(code) => json_error(status, code, Some(description)),
-    };
-    if let Ok(value) = HeaderValue::from_str(&header) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    response
+    bearer_refusal(status, code, description, extra)
 }
