@@ -116,6 +116,12 @@ pub async fn start(
         .into());
     }
     let scope = super::grant::client_scope(client, scope)?;
+    // As at /oauth/authorize: `openid` only where an ID token can be signed.
+    if super::id_token::wanted(&scope)
+        && !(super::id_token::available(config) && super::subject::servable(config, client))
+    {
+        return Err(super::id_token::unavailable().into());
+    }
     super::resource::check_allowed(db, config, &client.id, resources).await?;
     let stored_resources = resources.to_stored();
     let now = clock.now();
@@ -184,14 +190,16 @@ pub async fn record_failed_guess(db: &Db, clock: &Clock) -> Result<(), store::Er
 
 /// The user approves: a grant is made for the client and the user, and the
 /// request points at it, in one transaction; the consent is remembered so
-/// the authorization shows on the user's pages. False when the request is
-/// no longer pending (answered meanwhile, expired).
+/// the authorization shows on the user's pages. `auth_time` is when the
+/// approving user signed in (an ID token's `auth_time`). False when the
+/// request is no longer pending (answered meanwhile, expired).
 pub async fn approve(
     db: &Db,
     clock: &Clock,
     config: &Config,
     code: &DeviceCode,
     user_id: &str,
+    auth_time: i64,
 ) -> Result<bool, store::Error> {
     let now = clock.now();
     let grant_id = crypto::random_id();
@@ -204,7 +212,7 @@ pub async fn approve(
             user_id,
             created_at: now,
             expires_at: code.expires_at,
-            auth_time: None,
+            auth_time: Some(auth_time),
         },
     )
     .await?;

@@ -38,6 +38,7 @@ both_backends!(
     clients_register_for_the_device_grant_every_way,
     device_requests_carry_resources_to_consent_and_token_audiences,
     device_requests_refuse_bad_or_unallowed_resources,
+    openid_devices_get_an_id_token_for_the_approving_user,
 );
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -1352,4 +1353,108 @@ async fn device_requests_refuse_bad_or_unallowed_resources(backend: Backend) {
     let response = start_raw(&app, &client, &[("resource", MCP)]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(scalar(&app, "select count(*) from device_codes").await, 1);
+}
+
+/// OpenID Connect beside RFC 8628: `scope=openid` brings an ID token for the
+/// user who approved (no nonce, their sign-in time), and a refresh another;
+/// without a key-encryption key `openid` is refused at the start, before a
+/// user sees anything.
+async fn openid_devices_get_an_id_token_for_the_approving_user(backend: Backend) {
+    let without_keys = TestApp::spawn(backend).await;
+    let client = register(
+        &without_keys,
+        NewClientArgs {
+            name: "TV".into(),
+            grant_types: vec![DEVICE_GRANT.into(), "refresh_token".into()],
+            scope: Some("openid profile".into()),
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    let requests = scalar(&without_keys, "select count(*) from device_codes").await;
+    assert_error(
+        start_raw(&without_keys, &client, &[("scope", "openid profile")]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "openid without a key-encryption key",
+    )
+    .await;
+    assert_eq!(
+        scalar(&without_keys, "select count(*) from device_codes").await,
+        requests
+    );
+
+    let app = TestApp::spawn_with(backend, |c| {
+        c.signing.key_encryption_key = Some([4u8; 32]);
+    })
+    .await;
+    oauthd::signing::rotate(&app.db, &app.clock, &app.config.signing, true)
+        .await
+        .unwrap()
+        .expect("a signing key");
+    let client = register(
+        &app,
+        NewClientArgs {
+            name: "TV".into(),
+            grant_types: vec![DEVICE_GRANT.into(), "refresh_token".into()],
+            scope: Some("openid profile".into()),
+            ..NewClientArgs::default()
+        },
+    )
+    .await;
+    let response = start_raw(&app, &client, &[("scope", "openid profile")]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let started: Value = response.json().await.unwrap();
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    let browser = user_browser(&app, "alice").await;
+    let signed_in_at = app.clock.now();
+    app.clock.advance(20);
+    answer(&browser, started["user_code"].as_str().unwrap(), "approve").await;
+    let response = poll(&app, &client, &device_code).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let alice = oauthd::store::users::find_by_username(&app.db, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let claims = jwt_claims(body["id_token"].as_str().expect("an ID token"));
+    assert_eq!(claims["sub"], alice.id.as_str());
+    assert_eq!(claims["aud"], client.id.as_str());
+    assert_eq!(claims["auth_time"], signed_in_at, "when alice signed in");
+    assert!(
+        claims.get("nonce").is_none(),
+        "the device flow has no nonce"
+    );
+    assert!(claims["at_hash"].is_string());
+
+    let response = flow::token(
+        &app,
+        &client.auth(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed: Value = response.json().await.unwrap();
+    let again = jwt_claims(
+        refreshed["id_token"]
+            .as_str()
+            .expect("an ID token on refresh"),
+    );
+    assert_eq!(again["sub"], claims["sub"]);
+    assert_eq!(again["auth_time"], claims["auth_time"]);
+}
+
+/// The claims of a JWS, unverified (the OpenID tests verify signatures).
+fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWS has three parts");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }

@@ -289,7 +289,15 @@ pub async fn decide(
     tracing::Span::current().record("client.id", client.id.as_str());
     let user_id = active.info.user.id.as_str();
     let answered = if approve {
-        device::approve(&state.db, &state.clock, &state.config, &pending, user_id).await?
+        device::approve(
+            &state.db,
+            &state.clock,
+            &state.config,
+            &pending,
+            user_id,
+            active.info.created_at,
+        )
+        .await?
     } else {
         device::deny(&state.db, &state.clock, &pending, user_id).await?
     };

@@ -14,8 +14,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{SecretKind, Sha256Digest};
 use crate::metrics::{DeviceOutcome, Metrics};
+use crate::model::client::AccessTokenFormat;
 use crate::oauth::device::{Polls, SLOW_DOWN_STEP};
 use crate::oauth::error::{Error, ErrorCode, OAuthError};
+use crate::oauth::id_token;
 use crate::oauth::registration::GrantType;
 use crate::oauth::resource::Resources;
 use crate::oauth::scope::Scopes;
@@ -171,22 +173,56 @@ async fn redeem(
         }
         _ => now.saturating_add(seconds(cx.config.tokens.access_token_lifetime)),
     };
+    let format = token::access_format(cx.db, client, &audience).await?;
+    let wants_id_token = id_token::wanted(&scope);
+    // When the user signed in to approve: for the ID token and a JWT
+    // access token (one read; plain OAuth needs neither).
+    let auth_time = if wants_id_token || format == AccessTokenFormat::Jwt {
+        store::grants::auth_time(cx.db, grant_id).await?
+    } else {
+        None
+    };
     let grant = Grant {
         grant_id: Some(grant_id),
         client_id: &client.id,
         user_id: Some(user_id),
         scope: &scope,
         audience: &audience,
-        format: token::access_format(cx.db, client, &audience).await?,
+        format,
         pairwise_sector: client.pairwise_sector.as_deref(),
-        auth_time: None,
+        auth_time,
+    };
+    // OpenID Connect beside RFC 8628: `openid` brings an ID token (no
+    // nonce: the device flow has none), signed before anything is stored.
+    let with_id_token = |minted: Minted| async move {
+        let Minted { mut issued, rows } = minted;
+        if wants_id_token {
+            let signed = id_token::sign(
+                cx.db,
+                cx.clock,
+                cx.config,
+                cx.keys,
+                id_token::Subject {
+                    client,
+                    user_id,
+                    nonce: None,
+                    auth_time,
+                    access_token: issued.access_token.expose(),
+                },
+            )
+            .await?;
+            issued.id_token = Some(signed);
+        }
+        Ok::<Minted, Error>(Minted { issued, rows })
     };
     let event = Event::new(Kind::TokenIssued)
         .user(user_id)
         .client(&client.id)
         .detail(code.scope.as_str());
-    let Minted { issued, rows } =
-        token::mint_signed(cx.db, cx.clock, cx.config, cx.keys, grant, refresh, now).await?;
+    let Minted { issued, rows } = with_id_token(
+        token::mint_signed(cx.db, cx.clock, cx.config, cx.keys, grant, refresh, now).await?,
+    )
+    .await?;
     let stored = cx
         .writer
         .submit(Issuance::FromGrant {
@@ -210,8 +246,10 @@ async fn redeem(
     }
     // Refused: the grant is revoked or expired, the client changed, or the
     // device code was redeemed meanwhile. The same steps alone tell which.
-    let minted =
-        token::mint_signed(cx.db, cx.clock, cx.config, cx.keys, grant, refresh, now).await?;
+    let minted = with_id_token(
+        token::mint_signed(cx.db, cx.clock, cx.config, cx.keys, grant, refresh, now).await?,
+    )
+    .await?;
     let mut tx = cx.db.begin().await?;
     match store::grants::claim(
         &mut tx,
